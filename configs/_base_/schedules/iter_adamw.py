@@ -1,0 +1,21 @@
+# Iteration-based AdamW schedule: linear warm-up then cosine decay (Sa2VA's shape).
+max_iters = 10000
+warmup_iters = 500
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=4e-5, betas=(0.9, 0.999), weight_decay=0.05),
+    clip_grad=dict(max_norm=1.0))
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=warmup_iters, end=max_iters,
+         eta_min=0.0),
+]
+
+# Sa2VA: batch 2 per GPU x 8 GPUs x accumulation 4 = 64.
+auto_scale_lr = dict(enable=False, base_batch_size=64)

@@ -1,0 +1,101 @@
+"""RefCOCO / RefCOCO+ / RefCOCOg with every sentence kept, grouped per referred object."""
+import io
+import os.path as osp
+import pickle
+from collections import defaultdict
+from typing import List
+
+import mmengine
+from mmdet.datasets import RefCocoDataset
+
+from desa2va_mm.registry import DATASETS
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """``refs(*).p`` holds only dicts, lists, strings and numbers: refuse every global, so a
+    crafted split file cannot run code when loaded."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(
+            f'refusing global {module}.{name}: a RefCOCO split file holds plain data only')
+
+
+def load_refs(path: str) -> list:
+    """Load a ``refs(*).p`` file without executing code."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        return _PlainDataUnpickler(io.BytesIO(data), encoding='latin1').load()
+    except Exception as e:  # noqa: BLE001  (name the file in whatever went wrong)
+        raise ValueError(f'cannot read RefCOCO split file {path}: {e}') from e
+
+
+@DATASETS.register_module()
+class RefCocoReferringDataset(RefCocoDataset):
+    """mmdet's ``RefCocoDataset`` keeping each referred object with all its sentences.
+
+    One data item per image: ``img_path``, ``img_id``, ``height``, ``width`` and
+    ``instances``, a list of ``dict(mask, ann_id, ref_id, sentences)``. Which sentences
+    become targets is decided per load by :class:`SampleReferringTargets` (a fresh random
+    sentence every iteration in training; every sentence at test), unlike mmdet's
+    ``text_mode='random'``, which draws once when the dataset is built.
+
+    Args:
+        data_root, ann_file, split_file, data_prefix, split: As ``RefCocoDataset``
+            (``refcoco/instances.json``, ``refcoco/refs(unc).p``, ``train2014/``).
+        **kwargs: ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault('text_mode', 'original')
+        super().__init__(*args, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        for path, what in ((self.split_file, 'split file'), (self.ann_file, 'annotation file')):
+            if not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'{type(self).__name__}: {what} {path} does not exist (data_root='
+                    f'{self.data_root!r}); see docs/dataset_prepare.md')
+        refs = load_refs(self.split_file)
+        instances = mmengine.load(self.ann_file, file_format='json')
+        anns = {a['id']: a for a in instances['annotations']}
+        images = {im['id']: im for im in instances['images']}
+        img_prefix = self.data_prefix['img_path']
+
+        per_image = defaultdict(list)
+        for ref in refs:
+            if ref['split'] != self.split:
+                continue
+            if ref['ann_id'] not in anns:
+                raise ValueError(
+                    f"{self.split_file}: ref {ref['ref_id']} points at annotation "
+                    f"{ref['ann_id']}, which is not in {self.ann_file}")
+            if ref['image_id'] not in images:
+                raise ValueError(
+                    f"{self.split_file}: ref {ref['ref_id']} points at image "
+                    f"{ref['image_id']}, which is not in {self.ann_file}")
+            sentences = [s['raw'].lower() if 'raw' in s else s['sent'].lower()
+                         for s in ref['sentences']]
+            per_image[ref['image_id']].append(dict(
+                mask=anns[ref['ann_id']]['segmentation'],
+                ann_id=ref['ann_id'],
+                ref_id=ref['ref_id'],
+                sentences=sentences))
+
+        data_list = []
+        for image_id in sorted(per_image):
+            image = images[image_id]
+            data_list.append(dict(
+                img_path=osp.join(img_prefix, image['file_name']),
+                img_id=image_id,
+                height=image['height'],
+                width=image['width'],
+                instances=per_image[image_id]))
+        if not data_list:
+            raise ValueError(f'No sample in split "{self.split}" of {self.split_file}')
+        return data_list
+
+    def num_sentences(self) -> int:
+        """Evaluation samples of the split (every sentence counts once)."""
+        return sum(len(o['sentences']) for i in range(len(self))
+                   for o in self.get_data_info(i)['instances'])

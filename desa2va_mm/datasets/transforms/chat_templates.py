@@ -1,0 +1,48 @@
+"""Chat templates of the LLMs InternVL2.5 uses (Sa2VA's xtuner templates).
+
+Each template is a few strings; :class:`TokenizeConversation` tokenises the pieces
+separately so that only the assistant's answers (and their end marker) are supervised.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, Tuple
+
+
+@dataclass(frozen=True)
+class ChatTemplate:
+    """Pieces of a chat format.
+
+    ``system`` wraps the optional system prompt; a user turn is
+    ``user_prefix + text + user_suffix`` followed by ``assistant_prefix``; an answer is
+    followed by ``assistant_suffix`` (supervised: it teaches the model to stop) and
+    ``separator`` (not supervised) before the next turn.
+    """
+    system: str
+    user_prefix: str
+    user_suffix: str
+    assistant_prefix: str
+    assistant_suffix: str
+    separator: str
+    stop_words: Tuple[str, ...] = field(default_factory=tuple)
+
+
+_IM = ChatTemplate(
+    system='<|im_start|>system\n{system}<|im_end|>\n',
+    user_prefix='<|im_start|>user\n',
+    user_suffix='<|im_end|>\n',
+    assistant_prefix='<|im_start|>assistant\n',
+    assistant_suffix='<|im_end|>',
+    separator='\n',
+    stop_words=('<|im_end|>', '<|endoftext|>'),
+)
+
+#: Qwen2 / Qwen2.5 (InternVL2.5-1B / 4B) and InternLM2 (InternVL2.5-8B) share the ChatML form.
+CHAT_TEMPLATES: Dict[str, ChatTemplate] = {
+    'qwen2': _IM,
+    'internlm2': _IM,
+}
+
+
+def get_chat_template(name: str) -> ChatTemplate:
+    if name not in CHAT_TEMPLATES:
+        raise ValueError(f'Unknown chat template {name!r}; options: {sorted(CHAT_TEMPLATES)}')
+    return CHAT_TEMPLATES[name]

@@ -1,0 +1,99 @@
+"""InternVL dynamic high-resolution tiling."""
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from PIL import Image
+
+from desa2va_mm.registry import TRANSFORMS
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def find_closest_aspect_ratio(aspect_ratio: float, target_ratios: Sequence[Tuple[int, int]],
+                              width: int, height: int, tile_size: int) -> Tuple[int, int]:
+    """InternVL's grid choice: the closest aspect ratio; ties go to the larger grid when
+    the image has enough pixels to fill more than half of it."""
+    best_diff = float('inf')
+    best = (1, 1)
+    area = width * height
+    for ratio in target_ratios:
+        diff = abs(aspect_ratio - ratio[0] / ratio[1])
+        if diff < best_diff:
+            best_diff, best = diff, ratio
+        elif diff == best_diff and area > 0.5 * tile_size * tile_size * ratio[0] * ratio[1]:
+            best = ratio
+    return best
+
+
+def dynamic_tiles(image: Image.Image, min_tiles: int, max_tiles: int, tile_size: int,
+                  use_thumbnail: bool) -> List[Image.Image]:
+    """Split an image into a grid of ``tile_size`` tiles (+ thumbnail), as InternVL's
+    ``dynamic_preprocess`` does."""
+    width, height = image.size
+    # Same set + sort as InternVL so ties between equal-area grids break the same way.
+    ratios = set((i, j) for n in range(min_tiles, max_tiles + 1) for i in range(1, n + 1)
+                 for j in range(1, n + 1) if min_tiles <= i * j <= max_tiles)
+    ratios = sorted(ratios, key=lambda r: r[0] * r[1])
+    cols, rows = find_closest_aspect_ratio(width / height, ratios, width, height, tile_size)
+    resized = image.resize((tile_size * cols, tile_size * rows), Image.BICUBIC)
+    tiles = []
+    for i in range(cols * rows):
+        x, y = (i % cols) * tile_size, (i // cols) * tile_size
+        tiles.append(resized.crop((x, y, x + tile_size, y + tile_size)))
+    if use_thumbnail and len(tiles) != 1:
+        tiles.append(image.resize((tile_size, tile_size), Image.BICUBIC))
+    return tiles
+
+
+@TRANSFORMS.register_module()
+class InternVLTiling(BaseTransform):
+    """Tile ``results['img']`` (BGR uint8, H x W x 3) for the InternVL vision tower.
+
+    Adds ``pixel_values``: float tensor (T, 3, tile_size, tile_size), normalised with
+    ImageNet mean/std, and ``num_tiles`` = T. Images: dynamic 1-12 tiles + thumbnail
+    (InternVL2.5 / Sa2VA); video frames: ``max_tiles=1`` (one tile per frame).
+
+    Args:
+        tile_size: Tile side (448 for InternVL2.5).
+        min_tiles: Fewest grid tiles.
+        max_tiles: Most grid tiles.
+        use_thumbnail: Append a whole-image tile when the grid has more than one tile.
+        mean: Per-channel RGB mean in [0, 1].
+        std: Per-channel RGB std in [0, 1].
+    """
+
+    def __init__(self,
+                 tile_size: int = 448,
+                 min_tiles: int = 1,
+                 max_tiles: int = 12,
+                 use_thumbnail: bool = True,
+                 mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD) -> None:
+        if not 1 <= min_tiles <= max_tiles:
+            raise ValueError(f'need 1 <= min_tiles <= max_tiles, got {min_tiles}, {max_tiles}')
+        self.tile_size = tile_size
+        self.min_tiles = min_tiles
+        self.max_tiles = max_tiles
+        self.use_thumbnail = use_thumbnail
+        self.mean = np.asarray(mean, np.float32).reshape(1, 1, 3)
+        self.std = np.asarray(std, np.float32).reshape(1, 1, 3)
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        rgb = Image.fromarray(np.ascontiguousarray(img[..., :3][..., ::-1]))
+        tiles = dynamic_tiles(rgb, self.min_tiles, self.max_tiles, self.tile_size,
+                              self.use_thumbnail)
+        arrays = np.stack([(np.asarray(t, np.float32) / 255.0 - self.mean) / self.std
+                           for t in tiles])
+        results['pixel_values'] = torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
+        results['num_tiles'] = len(tiles)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(tile_size={self.tile_size}, '
+                f'tiles={self.min_tiles}-{self.max_tiles}, thumbnail={self.use_thumbnail})')

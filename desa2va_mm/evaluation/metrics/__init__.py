@@ -1,0 +1,3 @@
+from .referring_seg_metric import ReferringSegMetric
+
+__all__ = ['ReferringSegMetric']

@@ -1,0 +1,64 @@
+"""cIoU / gIoU for referring segmentation, with both empty-mask conventions named."""
+from typing import Sequence
+
+import torch
+from mmdet.evaluation import RefSegMetric
+
+from desa2va_mm.registry import METRICS
+
+
+@METRICS.register_module()
+class ReferringSegMetric(RefSegMetric):
+    """mmdet's ``RefSegMetric`` plus gIoU with the LISA / Sa2VA convention.
+
+    Per sentence with intersection I and union U:
+
+    * ``cIoU`` = 100 * sum(I) / sum(U) over the split (cumulative IoU);
+    * ``gIoU`` = 100 * mean(I / U) where an empty prediction on an empty ground truth
+      scores 1 (LISA / Sa2VA);
+    * ``mIoU`` = mmdet's mean IoU, which scores that case 0 (kept under its own name so
+      numbers are never mixed up).
+
+    A sentence whose answer had no ``[SEG]`` arrives as an empty predicted mask: it adds
+    its ground-truth area to the union and 0 to gIoU; it is never dropped.
+
+    Args:
+        metric: Any of ``'cIoU'``, ``'gIoU'``, ``'mIoU'``.
+        **kwargs: ``BaseMetric`` arguments (``prefix``, ``collect_device``).
+    """
+
+    def __init__(self, metric: Sequence[str] = ('cIoU', 'gIoU'), **kwargs) -> None:
+        unknown = set(metric) - {'cIoU', 'gIoU', 'mIoU'}
+        if unknown or not metric:
+            raise ValueError(f'metric must be a non-empty subset of cIoU, gIoU, mIoU; got '
+                             f'{list(metric)}')
+        super(RefSegMetric, self).__init__(**kwargs)
+        self.metrics = tuple(metric)
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        for sample in data_samples:
+            pred = sample['pred_instances']['masks'].bool()
+            gt = sample['gt_masks'].to_tensor(torch.bool, pred.device)
+            if pred.shape != gt.shape:
+                raise ValueError(
+                    f"{sample.get('img_path', '<unknown image>')}: predicted masks "
+                    f'{tuple(pred.shape)} and ground truth {tuple(gt.shape)} differ')
+            n = len(pred)
+            inter = (pred & gt).reshape(n, -1).sum(-1).double()
+            union = (pred | gt).reshape(n, -1).sum(-1).double()
+            giou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+            miou = torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(union))
+            self.results.append(
+                (float(inter.sum()), float(union.sum()), float(giou.sum()), float(miou.sum()),
+                 n))
+
+    def compute_metrics(self, results: list) -> dict:
+        inter, union, giou, miou, count = (sum(col) for col in zip(*results))
+        out = {}
+        if 'cIoU' in self.metrics:
+            out['cIoU'] = 100.0 * inter / union if union > 0 else 100.0
+        if 'gIoU' in self.metrics:
+            out['gIoU'] = 100.0 * giou / count
+        if 'mIoU' in self.metrics:
+            out['mIoU'] = 100.0 * miou / count
+        return out

@@ -1,0 +1,3 @@
+from .sam2_grounding import SAM2Grounding
+
+__all__ = ['SAM2Grounding']

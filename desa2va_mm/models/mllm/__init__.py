@@ -1,0 +1,6 @@
+from .internvl_mllm import InternVLMLLM
+from .tokenizers import (GROUNDING_TOKENS, IMAGE_TOKENS, SEG_TOKEN, HFPretrainedTokenizer,
+                         TinyWordTokenizer, build_tokenizer)
+
+__all__ = ['InternVLMLLM', 'TinyWordTokenizer', 'HFPretrainedTokenizer', 'build_tokenizer',
+           'SEG_TOKEN', 'GROUNDING_TOKENS', 'IMAGE_TOKENS']

@@ -1,0 +1,3 @@
+from .desa2va import DeSa2VA
+
+__all__ = ['DeSa2VA']

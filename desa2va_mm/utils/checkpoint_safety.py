@@ -1,0 +1,150 @@
+"""Let ``torch.load(weights_only=True)`` read MMEngine checkpoints, and nothing more.
+
+Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``: the checkpoint is
+unpickled by a restricted unpickler that only creates / calls allow-listed globals, so
+a malicious file cannot run code. MMEngine 0.10.7 calls ``torch.load`` without
+``weights_only`` (``CheckpointLoader``, ``load_checkpoint``, ``Runner.resume``), and its
+own checkpoints hold a few objects outside torch's default allow-list, so loading them
+fails with ``UnpicklingError: Weights only load failed``.
+
+:func:`register_checkpoint_safe_globals` allow-lists exactly what those checkpoints
+contain, found by saving real checkpoints with a Runner (``IterBasedTrainLoop``,
+``AdamW``, ``LinearLR`` + ``MultiStepLR``, ``CheckpointHook`` with ``save_best`` on a
+metric returned as a NumPy scalar, before and after ``resume``) and listing their
+globals with ``torch.serialization.get_unsafe_globals_in_checkpoint``:
+
+``message_hub.log_scalars`` holds ``HistoryBuffer`` objects::
+
+    mmengine.logging.history_buffer.HistoryBuffer
+    builtins.getattr              (HistoryBuffer.__getstate__ pickles its statistics
+                                   methods; pickle protocol 2 writes the method
+                                   ``HistoryBuffer.min`` as ``getattr(HistoryBuffer,
+                                   'min')``)
+
+their ``_log_history`` (float64) and ``_count_history`` (int64) are NumPy arrays, and
+``message_hub.runtime_info`` holds NumPy scalars (``best_score`` of ``save_best``,
+``val/*`` metrics)::
+
+    numpy._core.multiarray._reconstruct   (numpy >= 2 name)
+    numpy.core.multiarray._reconstruct    (same function, name in numpy 1.x files)
+    numpy.ndarray
+    numpy._core.multiarray.scalar         (numpy >= 2 name)
+    numpy.core.multiarray.scalar          (same function, name in numpy 1.x files)
+    numpy.dtype
+    numpy.dtypes.Float64DType, numpy.dtypes.Int64DType
+                                          (not GLOBALs in the file: the unpickler's
+                                           BUILD step checks ``type(np.dtype('f8'))``)
+
+Everything else in an MMEngine checkpoint is already allowed by torch: tensors,
+``collections.OrderedDict`` (state dicts, ``message_hub``), dicts / lists / tuples /
+str / int / float / bool / None (``meta``, ``optimizer``, ``param_schedulers``; the
+config is stored as ``meta['cfg']``, a string, so ``Config`` / ``ConfigDict`` are *not*
+needed and not allowed).
+
+Why each entry is safe:
+
+* ``HistoryBuffer``: a plain data container (``max_length``, two arrays). Unpickling
+  only calls ``HistoryBuffer.__new__`` and its ``__setstate__``, which assigns
+  attributes and merges the ``statistics_methods`` dict into the class-level table.
+  The values of that dict can only be objects this unpickler can build, i.e. other
+  allow-listed globals, so at worst a crafted file makes later log statistics raise.
+* ``builtins.getattr``: **not** the real ``getattr`` (a generic attribute walk would
+  reach ``__globals__``, ``__self__``, modules...). The name is mapped to
+  :func:`_history_buffer_getattr`, which only returns ``HistoryBuffer.min/max/
+  current/mean`` and raises ``UnpicklingError`` for anything else. It applies to every
+  ``weights_only`` load in the process, where it can only *narrow* what
+  ``builtins.getattr`` does (torch refuses it by default anyway).
+* ``_reconstruct(ndarray, (0,), b'b')`` creates an empty array that the BUILD step
+  fills with ``ndarray.__setstate__`` from raw bytes (or, for object arrays, from a
+  list the restricted unpickler has already built). No callable from the file runs.
+* ``scalar(dtype, raw_bytes)`` makes a NumPy scalar from its bytes.
+* ``numpy.dtype(spec, align, copy)`` parses a dtype string; the two concrete dtype
+  classes only receive their byte order / flags in ``__setstate__``. Only the two
+  numeric dtypes MMEngine writes are allowed (not object / void / string dtypes).
+
+``weights_only`` stays on: nothing here sets ``weights_only=False`` or
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``. A pickle that references any other global
+(``os.system``, ``subprocess.*``, ``builtins.eval``, a function of a plugin...) is still
+refused with ``pickle.UnpicklingError``. If a model of ours ever needs more (e.g. a
+metric returning float32 scalars into ``runtime_info``), add the single global here
+with its reason; do not widen to "all of numpy".
+
+Note: ``torch.serialization.safe_globals([...])`` used as a context manager *removes*
+its globals on exit, including ones registered here; call
+:func:`register_checkpoint_safe_globals` again after such a block (it is idempotent).
+"""
+import pickle
+from typing import Callable, List, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+
+__all__ = ['register_checkpoint_safe_globals', 'checkpoint_safe_globals']
+
+#: Statistics methods ``HistoryBuffer._set_default_statistics`` registers; these are
+#: the only attributes the restricted ``getattr`` hands out.
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj, name):
+    """Stand-in for ``builtins.getattr`` inside ``weights_only`` unpickling.
+
+    Returns the unbound statistics methods of :class:`HistoryBuffer` (what
+    ``HistoryBuffer.__getstate__`` pickles as ``getattr(HistoryBuffer, 'min')``) and
+    refuses every other ``getattr`` a checkpoint asks for.
+    """
+    if obj is HistoryBuffer and isinstance(name, str) \
+            and name in _HISTORY_BUFFER_METHODS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'Refusing getattr({obj!r}, {name!r}) in a weights_only checkpoint load: '
+        'desa2va_mm only allows getattr(HistoryBuffer, '
+        f'{"|".join(_HISTORY_BUFFER_METHODS)}).')
+
+
+def _numpy_multiarray():
+    try:  # numpy >= 2
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray
+    return multiarray
+
+
+def checkpoint_safe_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
+    """The entries :func:`register_checkpoint_safe_globals` passes to
+    ``torch.serialization.add_safe_globals`` (see the module docstring)."""
+    multiarray = _numpy_multiarray()
+    reconstruct, scalar = multiarray._reconstruct, multiarray.scalar
+    entries: List[Union[Callable, Tuple[Callable, str]]] = [
+        # MMEngine message hub
+        (HistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
+        (_history_buffer_getattr, 'builtins.getattr'),
+        # NumPy arrays and scalars, under their numpy >= 2 and numpy 1.x names
+        (reconstruct, 'numpy._core.multiarray._reconstruct'),
+        (reconstruct, 'numpy.core.multiarray._reconstruct'),
+        (scalar, 'numpy._core.multiarray.scalar'),
+        (scalar, 'numpy.core.multiarray.scalar'),
+        (np.ndarray, 'numpy.ndarray'),
+        (np.dtype, 'numpy.dtype'),
+    ]
+    # The concrete dtype classes (numpy >= 1.25 has numpy.dtypes); BUILD on a dtype
+    # instance checks its exact type.
+    for code in ('f8', 'i8'):
+        dtype_cls = type(np.dtype(code))
+        entries.append(
+            (dtype_cls, f'{dtype_cls.__module__}.{dtype_cls.__qualname__}'))
+    return entries
+
+
+def register_checkpoint_safe_globals() -> None:
+    """Allow-list the globals of MMEngine checkpoints for ``weights_only`` loads.
+
+    Idempotent (``add_safe_globals`` keeps a set); safe to call again, e.g. after a
+    ``torch.serialization.safe_globals`` block removed some of them. A no-op on torch
+    versions without ``add_safe_globals`` (< 2.4), which load without restriction.
+    """
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is None:
+        return
+    add_safe_globals(checkpoint_safe_globals())

@@ -1,0 +1,51 @@
+"""cIoU / gIoU / mIoU against hand-computed values, including the empty-mask cases."""
+import numpy as np
+import pytest
+import torch
+from mmdet.structures.mask import BitmapMasks
+
+from desa2va_mm.evaluation import ReferringSegMetric
+
+
+def _sample(pred, gt):
+    pred = np.asarray(pred, bool)
+    gt = np.asarray(gt, bool)
+    return {'pred_instances': {'masks': torch.from_numpy(pred)},
+            'gt_masks': BitmapMasks(gt, *gt.shape[1:]), 'img_path': 'x.jpg'}
+
+
+def test_hand_computed_values():
+    # sentence 1: I=2, U=4 ; sentence 2: I=1, U=1 ; sentence 3: both empty ; sentence 4:
+    # no [SEG] (empty prediction) on a 3-pixel target: I=0, U=3.
+    p1, g1 = [[1, 1, 1, 0]], [[0, 1, 1, 1]]
+    p2, g2 = [[1, 0, 0, 0]], [[1, 0, 0, 0]]
+    p3, g3 = [[0, 0, 0, 0]], [[0, 0, 0, 0]]
+    p4, g4 = [[0, 0, 0, 0]], [[1, 1, 1, 0]]
+    metric = ReferringSegMetric(metric=('cIoU', 'gIoU', 'mIoU'))
+    metric.process({}, [_sample([p1, p2], [g1, g2])])
+    metric.process({}, [_sample([p3, p4], [g3, g4])])
+    out = metric.compute_metrics(metric.results)
+    assert out['cIoU'] == pytest.approx(100 * 3 / 8)
+    assert out['gIoU'] == pytest.approx(100 * (0.5 + 1 + 1 + 0) / 4)  # empty-empty = 1
+    assert out['mIoU'] == pytest.approx(100 * (0.5 + 1 + 0 + 0) / 4)  # mmdet: = 0
+
+
+def test_matches_mmdet_refseg_metric_when_no_empty_pairs():
+    from mmdet.evaluation import RefSegMetric
+    rng = np.random.default_rng(0)
+    pred = rng.random((5, 6, 7)) > 0.5
+    gt = rng.random((5, 6, 7)) > 0.5
+    ours, theirs = ReferringSegMetric(metric=('cIoU', 'mIoU')), RefSegMetric()
+    ours.process({}, [_sample(pred, gt)])
+    theirs.process({}, [_sample(pred, gt)])
+    a, b = ours.compute_metrics(ours.results), theirs.compute_metrics(theirs.results)
+    assert a['cIoU'] == pytest.approx(float(b['cIoU']))
+    assert a['mIoU'] == pytest.approx(float(b['mIoU']))
+
+
+def test_shape_mismatch_names_sample_and_bad_metric_name():
+    metric = ReferringSegMetric()
+    with pytest.raises(ValueError, match='x.jpg'):
+        metric.process({}, [_sample(np.zeros((1, 2, 2)), np.zeros((2, 2, 2)))])
+    with pytest.raises(ValueError, match='subset'):
+        ReferringSegMetric(metric=('cIoU', 'AP'))

@@ -1,0 +1,77 @@
+"""Registry scope, parentage (mmdet modules reachable) and the ``desa2va.X`` route."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from conftest import REPO_ROOT
+
+
+def test_scope_and_parents():
+    from mmdet.registry import MODELS as MMDET_MODELS
+
+    from desa2va_mm.registry import DATASETS, METRICS, MODELS, TRANSFORMS, VISUALIZERS
+    assert MODELS.scope == 'desa2va' and MODELS.parent is MMDET_MODELS
+    # mmdet modules are reused through the parent chain, ours are found locally.
+    assert DATASETS.get('RefCocoDataset').__module__.startswith('mmdet')
+    assert METRICS.get('RefSegMetric').__module__.startswith('mmdet')
+    assert MODELS.get('DiceLoss').__module__.startswith('mmdet')
+    assert MODELS.get('CrossEntropyLoss').__module__.startswith('mmdet')
+    assert TRANSFORMS.get('PackDetInputs').__module__.startswith('mmdet')
+    assert TRANSFORMS.get('LoadImageFromFile') is not None
+    assert VISUALIZERS.get('DetLocalVisualizer').__module__.startswith('mmdet')
+    for name in ('DeSa2VA', 'InternVLMLLM', 'SAM2Grounding', 'SAM2MaskHead',
+                 'Sa2VAProjection', 'ReferringDataPreprocessor'):
+        assert MODELS.get(name).__module__.startswith('desa2va_mm'), name
+    assert DATASETS.get('RefCocoReferringDataset') is not None
+    assert METRICS.get('ReferringSegMetric') is not None
+
+
+def test_mmdet_scope_reaches_our_modules_with_prefix():
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmengine.registry import DefaultScope
+
+    import desa2va_mm  # noqa: F401
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        cls = MMDET_MODELS.get('desa2va.Sa2VAProjection')
+    assert cls.__module__.startswith('desa2va_mm')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        module = MMDET_MODELS.build(dict(type='desa2va.Sa2VAProjection', in_channels=8,
+                                         out_channels=4))
+    assert module.mlp[2].out_features == 4
+
+
+def test_scope_alias_package_resolves_like_mmengine_does():
+    import importlib
+    registry = importlib.import_module('desa2va.registry')
+    from desa2va_mm.registry import MODELS
+    assert registry.MODELS is MODELS
+
+
+def test_mmdet_config_with_custom_imports(tmp_path):
+    cfg_file = tmp_path / 'mmdet_style.py'
+    cfg_file.write_text(
+        "custom_imports = dict(imports=['desa2va_mm'], allow_failed_imports=False)\n"
+        "default_scope = 'mmdet'\n"
+        "neck = dict(type='desa2va.Sa2VAProjection', in_channels=16, out_channels=8)\n")
+    cfg = Config.fromfile(str(cfg_file))
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmengine.registry import DefaultScope
+    from mmengine.utils import import_modules_from_strings
+    import_modules_from_strings(**cfg.custom_imports)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        neck = MMDET_MODELS.build(cfg.neck)
+    assert type(neck).__name__ == 'Sa2VAProjection'
+
+
+@pytest.mark.parametrize('config', sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '*.py'))))
+def test_every_leaf_config_parses_with_our_scope(config):
+    cfg = Config.fromfile(config)
+    assert cfg.default_scope == 'desa2va'
+    assert cfg.model.type in ('DeSa2VA', )
+    # The pipeline's tokenizer and the model's must be the same, or ids would not match.
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for t in cfg[loader].dataset.get('pipeline', []):
+            if t['type'] == 'TokenizeConversation':
+                assert t['tokenizer'] == cfg.model.mllm.tokenizer, (config, loader)

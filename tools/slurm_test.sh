@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Slurm testing, in the style of mmdet 3.x's tools/slurm_test.sh.
+#
+#   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
+#       bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
+#
+# One task per GPU (GPUS tasks in all, GPUS_PER_NODE per node). On CPU-only nodes set
+# GPUS_PER_NODE=0 to drop `--gres` and TASKS_PER_NODE to the processes per node
+# (default: GPUS_PER_NODE, or GPUS when GPUS_PER_NODE=0); tools/test.py then uses gloo.
+
+set -x
+
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+CHECKPOINT=$4
+GPUS=${GPUS:-8}
+GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+PY_ARGS=("${@:5}")
+SRUN_ARGS=${SRUN_ARGS:-""}
+
+if [ "${GPUS_PER_NODE}" -gt 0 ]; then
+    GRES_ARG="--gres=gpu:${GPUS_PER_NODE}"
+    TASKS_PER_NODE=${TASKS_PER_NODE:-${GPUS_PER_NODE}}
+else
+    GRES_ARG=""
+    TASKS_PER_NODE=${TASKS_PER_NODE:-${GPUS}}
+fi
+
+PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
+srun -p ${PARTITION} \
+    --job-name=${JOB_NAME} \
+    ${GRES_ARG} \
+    --ntasks=${GPUS} \
+    --ntasks-per-node=${TASKS_PER_NODE} \
+    --cpus-per-task=${CPUS_PER_TASK} \
+    --kill-on-bad-exit=1 \
+    ${SRUN_ARGS} \
+    python -u $(dirname "$0")/test.py ${CONFIG} ${CHECKPOINT} --launcher="slurm" "${PY_ARGS[@]}"

@@ -1,0 +1,278 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+# Adapted from mmdet 3.3's tools/test.py for desa2va_mm (registry scope ``desa2va``).
+"""Test (and evaluate) a desa2va_mm checkpoint.
+
+Single process::
+
+    python tools/test.py CONFIG CHECKPOINT [--out preds.pkl] [--show-dir DIR] ...
+
+Distributed (GPUs, or CPU processes with gloo on a CPU-only torch)::
+
+    bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py options]
+
+Differences from mmdet's script: it works from a fresh clone without PYTHONPATH,
+``--cfg-options`` keys are checked against the config (``--allow-new-keys`` turns that
+off), a missing config / checkpoint, a ``--out`` that is not a pickle and
+``--show`` without a visualization hook fail early with a clear message, and
+distributed runs on CPU-only torch use gloo and ``DeviceAgnosticDDP``.
+"""
+import argparse
+import difflib
+import os
+import os.path as osp
+import sys
+
+# Works from a fresh clone: make ``import desa2va_mm`` find this checkout.
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if not sys.path or sys.path[0] != REPO_ROOT:
+    sys.path.insert(0, REPO_ROOT)
+
+from mmengine.config import Config, DictAction  # noqa: E402
+
+# Top-level keys ``Runner.from_cfg`` reads; ``--cfg-options`` may create them (and
+# anything below them) even when the config does not define them.
+# (Kept in sync with tools/train.py.)
+RUNNER_CFG_KEYS = frozenset({
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader',
+    'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper',
+    'param_scheduler', 'val_evaluator', 'test_evaluator', 'default_hooks',
+    'custom_hooks', 'data_preprocessor', 'load_from', 'resume', 'launcher',
+    'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
+    'randomness', 'experiment_name', 'model_wrapper_cfg', 'find_unused_parameters',
+    'sync_bn', 'compile', 'strategy', 'runner_type'
+})
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a desa2va_mm model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='dump predictions to a pickle file (.pkl/.pickle) for offline '
+        'evaluation')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory (under work_dir/timestamp) where painted images are saved')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, xxx=yyy pairs (key="[a,b]" for lists)')
+    parser.add_argument(
+        '--allow-new-keys',
+        action='store_true',
+        help='let --cfg-options add keys the config does not have (no typo check)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
+    # will pass the `--local-rank` parameter to `tools/test.py` instead
+    # of `--local_rank`.
+    parser.add_argument(
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
+        help='local process rank (set by old launchers; torchrun uses LOCAL_RANK)')
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return parser, args
+
+
+# ---- shared with tools/train.py (kept in sync) ---------------------------------------
+def _describe(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+def _hint(name, candidates) -> str:
+    matches = difflib.get_close_matches(
+        str(name), [str(c) for c in candidates], n=3, cutoff=0.6)
+    return f'; did you mean {", ".join(matches)}?' if matches else ''
+
+
+def _looks_like_typo(name, candidates) -> bool:
+    return bool(
+        difflib.get_close_matches(
+            str(name), [str(c) for c in candidates], n=1, cutoff=0.75))
+
+
+def check_cfg_option_key(cfg_dict: dict, key: str):
+    """Return an error message when ``key`` does not fit the config, else None.
+
+    Every component but the last must exist (dict key, or in-range list index);
+    the first may also be a key ``Runner.from_cfg`` reads (``randomness``,
+    ``env_cfg``...). The last may be new (MMEngine adds it) unless it looks like a
+    misspelling of an existing sibling (``test_cfg.fp61`` next to ``fp16``).
+    """
+    parts = key.split('.')
+    node = cfg_dict
+    for i, part in enumerate(parts):
+        path = '.'.join(parts[:i + 1])
+        last = i == len(parts) - 1
+        if isinstance(node, dict):
+            if part in node:
+                node = node[part]
+                continue
+            where = 'the config' if i == 0 else f'`{".".join(parts[:i])}`'
+            if i == 0 and part in RUNNER_CFG_KEYS:
+                return None  # a Runner argument the config leaves at its default
+            if last and not _looks_like_typo(part, node.keys()):
+                return None  # a new leaf key, MMEngine adds it
+            return (f'unknown key `{path}` in --cfg-options `{key}`: {where} has no '
+                    f'key `{part}`{_hint(part, node.keys())} (pass --allow-new-keys '
+                    'to add it anyway)')
+        if isinstance(node, (list, tuple)):
+            if part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+                continue
+            return (f'invalid key `{path}` in --cfg-options `{key}`: '
+                    f'`{".".join(parts[:i])}` is a list of {len(node)} items, '
+                    f'`{part}` is not an index in it')
+        return (f'invalid key `{path}` in --cfg-options `{key}`: '
+                f'`{".".join(parts[:i])}` is {_describe(node)}, not a dict; set it '
+                f'as a whole instead (or pass --allow-new-keys)')
+    return None
+
+
+def merge_cfg_options(parser, cfg, args) -> None:
+    """Check ``--cfg-options`` keys (unless ``--allow-new-keys``), then merge."""
+    if args.cfg_options is None:
+        return
+    if not args.allow_new_keys:
+        errors = [
+            msg for msg in (check_cfg_option_key(cfg._cfg_dict, key)
+                            for key in args.cfg_options) if msg
+        ]
+        if errors:
+            parser.error('\n  '.join(errors))
+    cfg.merge_from_dict(args.cfg_options)
+
+
+def load_config(parser, path: str):
+    if not osp.isfile(path):
+        parser.error(f'config file not found: {path!r} (cwd {os.getcwd()})')
+    return Config.fromfile(path)
+# --------------------------------------------------------------------------------------
+
+
+def trigger_visualization_hook(cfg, args):
+    """Turn on ``default_hooks.visualization`` for ``--show`` / ``--show-dir``.
+
+    Same behaviour as ``mmdet.engine.hooks.utils.trigger_visualization_hook``
+    (``draw=True``; ``show`` and ``wait_time`` for ``--show``; ``test_out_dir`` for
+    ``--show-dir``), with an error that names what the config lacks.
+    """
+    default_hooks = cfg.get('default_hooks', None)
+    if not isinstance(default_hooks, dict) or 'visualization' not in default_hooks \
+            or not default_hooks['visualization']:
+        missing = ('`default_hooks`' if not isinstance(default_hooks, dict) else
+                   '`default_hooks.visualization`')
+        raise RuntimeError(
+            f'--show/--show-dir need a visualization hook, but the config has no '
+            f'{missing}. Add e.g. '
+            "default_hooks = dict(visualization=dict(type='DetVisualizationHook')) "
+            '(and a `visualizer`) to the config.')
+    visualization_hook = default_hooks['visualization']
+    # Turn on visualization
+    visualization_hook['draw'] = True
+    if args.show:
+        visualization_hook['show'] = True
+        visualization_hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        visualization_hook['test_out_dir'] = args.show_dir
+    return cfg
+
+
+def main():
+    parser, args = parse_args()
+
+    # Fail early on arguments that would only break after the model is built.
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out must end in .pkl or .pickle, got {args.out!r}')
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint file not found: {args.checkpoint!r}')
+
+    # load config
+    cfg = load_config(parser, args.config)
+    cfg.launcher = args.launcher
+    merge_cfg_options(parser, cfg, args)
+
+    # Imports the package: registers every module and the checkpoint safe globals.
+    import desa2va_mm  # noqa: F401
+    import desa2va_mm.models.wrappers  # noqa: F401  (DeviceAgnosticDDP)
+    from desa2va_mm.utils.dist import (finalize_distributed,
+                                       setup_cpu_distributed,
+                                       use_device_agnostic_ddp)
+    from mmdet.evaluation import DumpDetResults
+    from mmdet.utils import setup_cache_size_limit_of_dynamo
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    from desa2va_mm.registry import RUNNERS
+
+    # Reduce the number of repeated compilations and improve
+    # testing speed.
+    setup_cache_size_limit_of_dynamo()
+
+    # The Runner switches to cfg.default_scope ('mmengine' when absent): keep ours.
+    if 'default_scope' not in cfg:
+        cfg.default_scope = 'desa2va'
+    init_default_scope(cfg.get('default_scope', 'desa2va'))
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        # update configs according to CLI args if args.work_dir is not None
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        # use config filename as default work_dir if cfg.work_dir is None
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    cfg.load_from = args.checkpoint
+
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+
+    # Distributed without an accelerator: gloo group + CPU-capable DDP wrapper.
+    cpu_distributed = setup_cpu_distributed(
+        args.launcher, (cfg.get('env_cfg') or {}).get('dist_cfg'))
+    if cpu_distributed:
+        use_device_agnostic_ddp(cfg)
+
+    # build the runner from config
+    if 'runner_type' not in cfg:
+        # build the default runner
+        runner = Runner.from_cfg(cfg)
+    else:
+        # build customized runner from the registry
+        # if 'runner_type' is set in the cfg
+        runner = RUNNERS.build(cfg)
+
+    # add `DumpResults` dummy metric
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(
+            DumpDetResults(out_file_path=args.out))
+
+    # start testing
+    runner.test()
+
+    if cpu_distributed:
+        finalize_distributed(0)
+
+
+if __name__ == '__main__':
+    main()
