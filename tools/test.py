@@ -211,28 +211,6 @@ def main():
     cfg.launcher = args.launcher
     merge_cfg_options(parser, cfg, args)
 
-    # Imports the package: registers every module and the checkpoint safe globals.
-    import desa2va_mm  # noqa: F401
-    import desa2va_mm.models.wrappers  # noqa: F401  (DeviceAgnosticDDP)
-    from desa2va_mm.utils.dist import (finalize_distributed,
-                                       setup_cpu_distributed,
-                                       use_device_agnostic_ddp)
-    from mmdet.evaluation import DumpDetResults
-    from mmdet.utils import setup_cache_size_limit_of_dynamo
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
-
-    from desa2va_mm.registry import RUNNERS
-
-    # Reduce the number of repeated compilations and improve
-    # testing speed.
-    setup_cache_size_limit_of_dynamo()
-
-    # The Runner switches to cfg.default_scope ('mmengine' when absent): keep ours.
-    if 'default_scope' not in cfg:
-        cfg.default_scope = 'desa2va'
-    init_default_scope(cfg.get('default_scope', 'desa2va'))
-
     # work_dir is determined in this priority: CLI > segment in file > filename
     if args.work_dir is not None:
         # update configs according to CLI args if args.work_dir is not None
@@ -245,7 +223,32 @@ def main():
     cfg.load_from = args.checkpoint
 
     if args.show or args.show_dir:
-        cfg = trigger_visualization_hook(cfg, args)
+        try:
+            cfg = trigger_visualization_hook(cfg, args)
+        except RuntimeError as err:
+            parser.error(str(err))
+
+    # Imported only now so that argument / config errors come back in ~1 s.
+    # Importing the package registers every module and the checkpoint safe globals.
+    import desa2va_mm  # noqa: F401
+    import desa2va_mm.models.wrappers  # noqa: F401  (DeviceAgnosticDDP)
+    from desa2va_mm.registry import RUNNERS
+    from desa2va_mm.utils.dist import (finalize_distributed,
+                                       setup_cpu_distributed,
+                                       use_device_agnostic_ddp)
+    from mmdet.evaluation import DumpDetResults
+    from mmdet.utils import setup_cache_size_limit_of_dynamo
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    # Reduce the number of repeated compilations and improve
+    # testing speed.
+    setup_cache_size_limit_of_dynamo()
+
+    # The Runner switches to cfg.default_scope ('mmengine' when absent): keep ours.
+    if 'default_scope' not in cfg:
+        cfg.default_scope = 'desa2va'
+    init_default_scope(cfg.get('default_scope', 'desa2va'))
 
     # Distributed without an accelerator: gloo group + CPU-capable DDP wrapper.
     cpu_distributed = setup_cpu_distributed(

@@ -169,6 +169,15 @@ def load_config(parser, path: str):
     return Config.fromfile(path)
 
 
+def accelerator_available() -> bool:
+    """Same test as ``desa2va_mm.utils.dist.accelerator_available`` (and as
+    MMEngine's ``AmpOptimWrapper``), without importing the whole package."""
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_musa_available, is_npu_available)
+    return bool(is_cuda_available() or is_npu_available() or is_mlu_available()
+                or is_musa_available())
+
+
 def main():
     parser, args = parse_args()
 
@@ -176,28 +185,6 @@ def main():
     cfg = load_config(parser, args.config)
     cfg.launcher = args.launcher
     merge_cfg_options(parser, cfg, args)
-
-    # Imports the package: registers every module and the checkpoint safe globals.
-    import desa2va_mm  # noqa: F401
-    import desa2va_mm.models.wrappers  # noqa: F401  (DeviceAgnosticDDP)
-    from desa2va_mm.utils.dist import (accelerator_available,
-                                       finalize_distributed,
-                                       setup_cpu_distributed,
-                                       use_device_agnostic_ddp)
-    from mmdet.utils import setup_cache_size_limit_of_dynamo
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
-
-    from desa2va_mm.registry import RUNNERS
-
-    # Reduce the number of repeated compilations and improve
-    # training speed.
-    setup_cache_size_limit_of_dynamo()
-
-    # The Runner switches to cfg.default_scope ('mmengine' when absent): keep ours.
-    if 'default_scope' not in cfg:
-        cfg.default_scope = 'desa2va'
-    init_default_scope(cfg.get('default_scope', 'desa2va'))
 
     # work_dir is determined in this priority: CLI > segment in file > filename
     if args.work_dir is not None:
@@ -246,6 +233,27 @@ def main():
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+
+    # Imported only now so that argument / config errors come back in ~1 s.
+    # Importing the package registers every module and the checkpoint safe globals.
+    import desa2va_mm  # noqa: F401
+    import desa2va_mm.models.wrappers  # noqa: F401  (DeviceAgnosticDDP)
+    from desa2va_mm.registry import RUNNERS
+    from desa2va_mm.utils.dist import (finalize_distributed,
+                                       setup_cpu_distributed,
+                                       use_device_agnostic_ddp)
+    from mmdet.utils import setup_cache_size_limit_of_dynamo
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    # Reduce the number of repeated compilations and improve
+    # training speed.
+    setup_cache_size_limit_of_dynamo()
+
+    # The Runner switches to cfg.default_scope ('mmengine' when absent): keep ours.
+    if 'default_scope' not in cfg:
+        cfg.default_scope = 'desa2va'
+    init_default_scope(cfg.get('default_scope', 'desa2va'))
 
     # Distributed without an accelerator: gloo group + CPU-capable DDP wrapper.
     cpu_distributed = setup_cpu_distributed(

@@ -35,9 +35,13 @@ __all__ = [
     'use_device_agnostic_ddp', 'DEVICE_AGNOSTIC_DDP'
 ]
 
-#: Registered name of the CPU-capable DDP wrapper (scope-qualified so that it resolves
-#: whatever ``default_scope`` the config uses).
-DEVICE_AGNOSTIC_DDP = 'desa2va.DeviceAgnosticDDP'
+#: ``type`` of the CPU-capable DDP wrapper, as a full import path. ``Runner.wrap_model``
+#: looks the type up with MMEngine's *root* ``MODEL_WRAPPERS.get``, which only searches
+#: the root, its parents and its direct children (``mmdet.X``); neither
+#: ``'DeviceAgnosticDDP'`` nor ``'desa2va.DeviceAgnosticDDP'`` resolves there (our
+#: registry is a grandchild: mmengine -> mmdet -> desa2va). A dotted import path
+#: resolves through ``Registry.get``'s ``get_object_from_string`` fallback.
+DEVICE_AGNOSTIC_DDP = 'desa2va_mm.models.wrappers.DeviceAgnosticDDP'
 
 _LAUNCHERS = ('pytorch', 'slurm', 'mpi')
 

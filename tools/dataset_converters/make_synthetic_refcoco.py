@@ -10,11 +10,32 @@ ann_file='refcoco/instances.json', split_file='refcoco/refs(unc).p',
 data_prefix=dict(img_path='train2014/'), split=...)``.
 """
 import argparse
+import importlib.util
 import os.path as osp
 import sys
 import time
+import types
 
+REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 DEFAULT_SPLITS = ('train=0.8', 'val=0.1', 'testA=0.05', 'testB=0.05')
+
+
+def load_generator() -> types.ModuleType:
+    """Load ``desa2va_mm/datasets/synthetic/refcoco.py`` of this checkout.
+
+    The generator needs only numpy, OpenCV and pycocotools; importing it
+    through the ``desa2va_mm`` package would first import torch, mmdet and
+    every model (10+ s) for nothing, so the file is loaded on its own.
+    """
+    path = osp.join(REPO_ROOT, 'desa2va_mm', 'datasets', 'synthetic',
+                    'refcoco.py')
+    spec = importlib.util.spec_from_file_location(
+        '_desa2va_synthetic_refcoco', path)
+    module = importlib.util.module_from_spec(spec)
+    # Registered before execution: dataclasses look their module up by name.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def positive_int(text: str) -> int:
@@ -82,10 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # Imported after argument parsing so that --help stays instant.
-    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-    from desa2va_mm.datasets.synthetic.refcoco import (compute_split_stats,
-                                                       make_synthetic_refcoco)
+    generator = load_generator()
+    compute_split_stats = generator.compute_split_stats
+    make_synthetic_refcoco = generator.make_synthetic_refcoco
 
     step = max(1, args.num_images // 20)
     start = time.perf_counter()

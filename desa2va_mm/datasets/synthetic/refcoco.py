@@ -902,7 +902,9 @@ def make_synthetic_refcoco(
     ``refcoco/instances.json``, ``refcoco/refs(unc).p`` and the sidecar
     ``refcoco/synthetic_scenes.json`` (scene attributes, for re-checking
     expressions with :func:`resolve_expression`). Same arguments give
-    byte-identical files.
+    byte-identical files. Files of an earlier run in ``out_dir`` are
+    overwritten; images beyond this run's count are left in place (nothing
+    references them).
 
     Args:
         out_dir: Output directory (created if missing).

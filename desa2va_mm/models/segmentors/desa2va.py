@@ -60,6 +60,10 @@ class DeSa2VA(BaseModel):
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='ReferringDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            # Built here, not by BaseModel, which would look in mmengine's root registry
+            # when no default scope is set.
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.mllm = MODELS.build(mllm)
         self.grounding_encoder = MODELS.build(grounding_encoder)
