@@ -97,7 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help='JPEG quality (1-100)')
     parser.add_argument('--quiet', action='store_true',
                         help='print only the summary')
+    parser.add_argument('--skip-existing', action='store_true',
+                        help='do nothing when OUT already holds a complete dataset written '
+                        'with the same seed, image size and image count')
     return parser
+
+
+def _same_dataset_exists(args) -> bool:
+    """A finished earlier run with the same parameters (the split file is written last)."""
+    import json
+    scenes = osp.join(args.out, 'refcoco', 'synthetic_scenes.json')
+    split = osp.join(args.out, 'refcoco', 'refs(unc).p')
+    if not (osp.isfile(scenes) and osp.isfile(split)):
+        return False
+    try:
+        with open(scenes, encoding='utf-8') as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return (meta.get('seed') == args.seed and meta.get('image_size') == args.image_size
+            and len(meta.get('images', [])) == args.num_images)
 
 
 def main(argv=None) -> int:
@@ -106,6 +125,11 @@ def main(argv=None) -> int:
     generator = load_generator()
     compute_split_stats = generator.compute_split_stats
     make_synthetic_refcoco = generator.make_synthetic_refcoco
+
+    if args.skip_existing and _same_dataset_exists(args):
+        print(f'{args.out} already holds this dataset (seed {args.seed}, '
+              f'{args.num_images} images of {args.image_size} px); skipping')
+        return 0
 
     step = max(1, args.num_images // 20)
     start = time.perf_counter()

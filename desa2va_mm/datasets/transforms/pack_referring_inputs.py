@@ -11,7 +11,8 @@ class PackReferringInputs(PackDetInputs):
     ``inputs``: the SAM-2 image (3, S, S) uint8 (normalised by the data preprocessor).
     ``data_sample.gt_instances.masks``: one mask per target, in sentence order.
     Data fields added to the sample: ``pixel_values`` (T, 3, s, s) InternVL tiles,
-    ``input_ids`` (list of 1-D LongTensors) and, in training, ``labels``.
+    ``input_ids`` (list of 1-D LongTensors), ``expression_ids`` (one per target) and, in
+    training, ``labels``.
     Meta keys default to what mmdet's ``RefSegMetric`` and the visualiser read; at test
     add ``'gt_masks'`` (original-resolution masks for the metric).
     """
@@ -24,7 +25,7 @@ class PackReferringInputs(PackDetInputs):
     def transform(self, results: dict) -> dict:
         packed = super().transform(results)
         sample = packed['data_samples']
-        for key in ('pixel_values', 'input_ids', 'labels'):
+        for key in ('pixel_values', 'input_ids', 'labels', 'expression_ids'):
             if key in results:
                 sample.set_field(results[key], key)
         return packed

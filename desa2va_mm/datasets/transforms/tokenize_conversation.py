@@ -22,8 +22,9 @@ class TokenizeConversation(BaseTransform):
     markers and answers are tokenised with it on.
 
     Adds ``input_ids`` (list of 1-D LongTensors: one multi-turn sequence in training, one
-    prompt per sentence at test) and, in training, ``labels`` (same shapes, -100 except
-    the answer tokens and their end marker).
+    prompt per sentence at test), in training ``labels`` (same shapes, -100 except the
+    answer tokens and their end marker), and ``expression_ids`` (one 1-D LongTensor per
+    target: the expression alone, for DeSa2VA's text anchor ``e``).
 
     Args:
         tokenizer: Tokenizer config (same dict as the model's ``mllm.tokenizer``).
@@ -130,6 +131,9 @@ class TokenizeConversation(BaseTransform):
         else:
             raise KeyError(f"{name}: TokenizeConversation needs 'conversation' or 'prompts'; "
                            f'put BuildReferringConversation before it')
+        results['expression_ids'] = [
+            torch.tensor(self._plain(' '.join(str(t).split())) or [self.tokenizer.unk_token_id],
+                         dtype=torch.long) for t in results.get('text', [])]
         return results
 
     def _shorten(self, user: str, num_tiles: int, name: str) -> List[int]:

@@ -32,7 +32,10 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
     * ``input_ids`` / ``attention_mask`` (M, L) and ``labels`` (M, L) or None: every token
       sequence of the batch (training: one per sample, right padded; prediction: one per
       sentence, left padded for generation);
-    * ``seq_image_idx`` (M,): the sample each sequence belongs to.
+    * ``seq_image_idx`` (M,): the sample each sequence belongs to;
+    * ``expression_ids`` / ``expression_mask`` (N, Lx) and ``target_image_idx`` (N,): the
+      tokens of each target's expression (right padded) and its sample, when the pipeline
+      provides them (DeSa2VA's text anchor).
 
     Args:
         mean: Per-channel mean of 0-255 RGB images (ImageNet, SAM-2).
@@ -85,4 +88,14 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
             labels=pad_sequences(labels, IGNORE_INDEX, side).to(self.device) if has_labels
             else None,
             seq_image_idx=torch.tensor(seq_image_idx, dtype=torch.long, device=self.device))
+        if all('expression_ids' in s for s in samples):
+            exprs = [e for s in samples for e in s.expression_ids]
+            if exprs:
+                inputs['expression_ids'] = pad_sequences(exprs, self.pad_token_id,
+                                                         'right').to(self.device)
+                inputs['expression_mask'] = pad_sequences(
+                    [torch.ones_like(e) for e in exprs], 0, 'right').to(self.device)
+                inputs['target_image_idx'] = torch.tensor(
+                    [i for i, s in enumerate(samples) for _ in s.expression_ids],
+                    dtype=torch.long, device=self.device)
         return dict(inputs=inputs, data_samples=samples)

@@ -108,10 +108,11 @@ def test_predict_decodes_generated_seg_state(tiny_cfg, tiny_model, monkeypatch):
     feats = model.grounding_encoder.encode_image(
         model.data_preprocessor(data)['inputs']['images'])
     sample = model.test_step(data)[0]
-    direct = model._decode(feats, states[0], torch.zeros(1, dtype=torch.long))
+    direct = model._decode_heads(feats, states[0], torch.zeros(1, dtype=torch.long),
+                                 reprompt_iters=0)
     h0, w0 = sample.metainfo['ori_shape'][:2]
     expected = torch.nn.functional.interpolate(
-        direct['low_res_logits'], size=(h0, w0), mode='bilinear', align_corners=False)[0, 0] > 0
+        direct['final_logits'], size=(h0, w0), mode='bilinear', align_corners=False)[0, 0] > 0
     assert torch.equal(sample.pred_instances.masks[0], expected)
 
 

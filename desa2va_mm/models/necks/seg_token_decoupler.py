@@ -1,0 +1,58 @@
+"""Split the [SEG] state into a textual and a visual prompt (DESIGN.md §3.1-3.2)."""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from desa2va_mm.registry import MODELS
+
+
+@MODELS.register_module()
+class SegTokenDecoupler(BaseModule):
+    """``h_t = W_t h + b_t``, ``h_v = W_v h + b_v`` and the text anchor ``e = W_e mean_i E[x_i]``.
+
+    Shapes: ``h: (N, H) -> h_t, h_v: (N, C)``; ``E[x]: (N, L, H) -> e: (N, C)``.
+
+    ``h_t`` prompts the text head (pre-trained on ``e`` in phase 1, so it understands
+    text-like prompts); ``h_v`` prompts the visual head and SAM-2's memory. ``e`` is the
+    point-level prompt built from the ground-truth expression's frozen LLM input
+    embeddings: one sparse token in the slot where SAM-2 puts a point embedding.
+
+    Args:
+        in_channels: H, the LLM hidden size.
+        out_channels: C, the SAM-2 prompt dimension.
+        init_cfg: MMEngine init config.
+    """
+
+    def __init__(self, *, in_channels: int, out_channels: int = 256,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.text_proj = nn.Linear(in_channels, out_channels)  # W_t
+        self.visual_proj = nn.Linear(in_channels, out_channels)  # W_v
+        self.anchor_proj = nn.Linear(in_channels, out_channels)  # W_e
+
+    def forward(self, seg_hidden: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(N, H) [SEG] states -> ``(h_t, h_v)``, each (N, C)."""
+        return self.text_proj(seg_hidden), self.visual_proj(seg_hidden)
+
+    def text_anchor(self, token_embeds: torch.Tensor,
+                    token_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``e = W_e · mean_i E[x_i]`` over the valid tokens of each expression.
+
+        Args:
+            token_embeds: (N, L, H) input embeddings of the expressions' tokens (the LLM's
+                frozen table; the caller detaches them).
+            token_mask: (N, L) 1 for real tokens, or None when none is padding.
+
+        Returns:
+            (N, C) text-anchor prompts.
+        """
+        if token_mask is None:
+            mean = token_embeds.mean(dim=1)
+        else:
+            mask = token_mask.to(token_embeds.dtype).unsqueeze(-1)
+            mean = (token_embeds * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return self.anchor_proj(mean)
