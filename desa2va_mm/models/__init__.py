@@ -2,6 +2,7 @@
 from .data_preprocessors import *  # noqa: F401,F403
 from .grounding import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
 from .mllm import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403

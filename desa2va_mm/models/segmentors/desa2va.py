@@ -127,9 +127,17 @@ class DeSa2VA(BaseModel):
             self.text_head = self._build_head(text_head, init_head_from_sam2)
             self.visual_head = self._build_head(visual_head, init_head_from_sam2)
             self.fusion = MODELS.build(fusion) if fusion is not None else None
-            self.adversarial_loss = MODELS.build(adversarial_loss) \
-                if adversarial_loss is not None else None
-            self.club_loss = MODELS.build(club_loss) if club_loss is not None else None
+            self.adversarial_loss = None
+            if adversarial_loss is not None:
+                adversarial_loss = dict(adversarial_loss)
+                adversarial_loss.setdefault('in_channels', prompt_dim)
+                self.adversarial_loss = MODELS.build(adversarial_loss)
+            self.club_loss = None
+            if club_loss is not None:
+                club_loss = dict(club_loss)
+                club_loss.setdefault('x_dim', prompt_dim)
+                club_loss.setdefault('y_dim', prompt_dim)
+                self.club_loss = MODELS.build(club_loss)
         else:
             if mask_head is None:
                 raise ValueError('the Sa2VA baseline (neck=None) needs mask_head')

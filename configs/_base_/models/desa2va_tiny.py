@@ -1,0 +1,19 @@
+# Tiny DeSa2VA: the tiny Sa2VA backbone (MLLM + SAM-2) with the decoupling neck, two SAM-2
+# heads, mask fusion, adversarial and CLUB losses (DESIGN.md §3). Phase configs pick
+# train_phase / frozen_modules; every term is switchable with --cfg-options.
+_base_ = ['sa2va_tiny.py']
+
+model = dict(
+    seg_projector=None,
+    mask_head=None,
+    neck=dict(type='SegTokenDecoupler'),
+    text_head=dict(type='SAM2TextHead', multimask_output=False),
+    visual_head=dict(type='SAM2VisualHead', multimask_output=False),
+    fusion=dict(type='MaskFusion', hidden_channels=16),
+    adversarial_loss=dict(type='ModalityAdversarialLoss', hidden_channels=64, loss_weight=0.1,
+                          lambda_schedule='dann'),
+    club_loss=dict(type='CLUBLoss', hidden_dim=64, estimator='auto', loss_weight=0.1),
+    mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
+    num_point_samples=1,
+    train_phase='decouple',
+    frozen_modules=['text_head', 'neck.anchor_proj'])
