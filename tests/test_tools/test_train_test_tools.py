@@ -218,6 +218,23 @@ def test_train_then_resume(trained):
     assert [s['_global_step'] for s in ckpt['param_schedulers']] == [6, 6]
 
 
+def test_resume_from_path_and_load_from(trained, tmp_path):
+    # --resume CKPT: weights + optimizer + schedulers + iteration from that file
+    _run_tool(TRAIN, TOY_CONFIG, '--work-dir', tmp_path / 'r', '--resume',
+              trained / 'iter_4.pth', '--cfg-options', 'train_cfg.max_iters=5',
+              'default_hooks.checkpoint.save_best=None')
+    log = _logs(tmp_path / 'r')
+    assert 'resumed epoch: 0, iter: 4' in log and 'Iter(train) [5/5]' in log
+    assert osp.isfile(tmp_path / 'r' / 'iter_5.pth')
+    # load_from: weights only, training restarts at iteration 0
+    _run_tool(TRAIN, TOY_CONFIG, '--work-dir', tmp_path / 'l', '--cfg-options',
+              f'load_from={trained / "iter_4.pth"}', 'train_cfg.max_iters=1',
+              'default_hooks.checkpoint.save_best=None')
+    log = _logs(tmp_path / 'l')
+    assert 'Load checkpoint from' in log and 'resumed' not in log
+    assert 'Iter(train) [1/1]' in log
+
+
 @pytest.fixture(scope='module')
 def single_test(trained, tmp_path_factory):
     """tools/test.py on iter_6.pth with --out and --show-dir (load_from path)."""
@@ -275,6 +292,33 @@ def test_dist_test_matches_single_process(trained, single_test, tmp_path):
                 tmp_path, PORT=str(_free_port()))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert _test_metrics(work_dir) == _test_metrics(single_test / 'w')
+
+
+@pytest.mark.parametrize('script, positional', [
+    ('slurm_train.sh', ['WORK']),
+    ('slurm_test.sh', ['CKPT']),
+])
+def test_slurm_scripts_compose_srun(tmp_path, script, positional):
+    """The srun command line (a stand-in ``srun`` prints its arguments)."""
+    fake = tmp_path / 'bin'
+    fake.mkdir()
+    (fake / 'srun').write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
+    (fake / 'srun').chmod(0o755)
+    cmd = ['bash', osp.join(TOOLS, script), 'PART', 'JOB', 'CFG.py', *positional,
+           '--cfg-options', 'a=[1, 2]']
+    path = str(fake) + os.pathsep + os.environ['PATH']
+    gpu = _run(cmd, tmp_path, timeout=60, PATH=path, GPUS='4', GPUS_PER_NODE='2')
+    cpu = _run(cmd, tmp_path, timeout=60, PATH=path, GPUS='4', GPUS_PER_NODE='0')
+    for proc in (gpu, cpu):
+        assert proc.returncode == 0, proc.stderr
+        args = proc.stdout.splitlines()
+        assert args[:2] == ['-p', 'PART'] and '--job-name=JOB' in args
+        assert '--ntasks=4' in args and '--launcher=slurm' in args
+        assert osp.join(TOOLS, script.replace('slurm_', '').replace('.sh', '.py')) \
+            in args
+        assert args[-2:] == ['--cfg-options', 'a=[1, 2]']  # kept as one argument
+    assert '--gres=gpu:2' in gpu.stdout and '--ntasks-per-node=2' in gpu.stdout
+    assert '--gres' not in cpu.stdout and '--ntasks-per-node=4' in cpu.stdout
 
 
 # ---- helpers -------------------------------------------------------------------------

@@ -384,7 +384,7 @@ class DeSa2VA(BaseModel):
             text_prompt, visual_prompt = text_prompt * 0, visual_prompt * 0
         if self.adversarial_loss is not None:
             anchor = self._text_anchor(inputs)[:0] if dummy else self._text_anchor(inputs)
-            points = gt.new_zeros(0, 2) if dummy else self._sample_points(gt)
+            points = text_prompt.new_zeros(0, 2) if dummy else self._sample_points(gt)
             with torch.no_grad():
                 point_embeds = self.grounding_encoder.point_prompts(
                     points[:, None], torch.ones(len(points), 1, device=points.device))[:, 0]
