@@ -8,7 +8,7 @@ _base_ = [
 
 max_iters = 3000
 train_cfg = dict(max_iters=max_iters, val_interval=1000)
-optim_wrapper = dict(optimizer=dict(lr=3e-4, weight_decay=0.01))
+optim_wrapper = dict(optimizer=dict(lr=3e-4, weight_decay=0.01, fused=True))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=100),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_iters, eta_min=1e-5),

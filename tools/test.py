@@ -234,6 +234,7 @@ def main():
     import desa2va_mm.models.wrappers  # noqa: F401  (DeviceAgnosticDDP)
     from desa2va_mm.registry import RUNNERS
     from desa2va_mm.utils.dist import (finalize_distributed,
+                                       resolve_model_wrapper_type,
                                        setup_cpu_distributed,
                                        use_device_agnostic_ddp)
     from mmdet.evaluation import DumpDetResults
@@ -255,6 +256,7 @@ def main():
         args.launcher, (cfg.get('env_cfg') or {}).get('dist_cfg'))
     if cpu_distributed:
         use_device_agnostic_ddp(cfg)
+    resolve_model_wrapper_type(cfg)
 
     # build the runner from config
     if 'runner_type' not in cfg:

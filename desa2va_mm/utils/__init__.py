@@ -5,10 +5,11 @@ the checkpoint safe globals before importing the subpackages.
 """
 from .checkpoint_safety import (checkpoint_safe_globals,
                                 register_checkpoint_safe_globals)
-from .dist import (finalize_distributed, setup_cpu_distributed,
-                   use_device_agnostic_ddp)
+from .dist import (finalize_distributed, resolve_model_wrapper_type,
+                   setup_cpu_distributed, use_device_agnostic_ddp)
 
 __all__ = [
     'checkpoint_safe_globals', 'register_checkpoint_safe_globals',
-    'setup_cpu_distributed', 'finalize_distributed', 'use_device_agnostic_ddp'
+    'setup_cpu_distributed', 'finalize_distributed', 'use_device_agnostic_ddp',
+    'resolve_model_wrapper_type'
 ]

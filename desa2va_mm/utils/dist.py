@@ -25,6 +25,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from typing import Optional
 
 import torch
@@ -32,7 +33,7 @@ import torch.distributed as torch_dist
 
 __all__ = [
     'accelerator_available', 'setup_cpu_distributed', 'finalize_distributed',
-    'use_device_agnostic_ddp', 'DEVICE_AGNOSTIC_DDP'
+    'use_device_agnostic_ddp', 'resolve_model_wrapper_type', 'DEVICE_AGNOSTIC_DDP'
 ]
 
 #: ``type`` of the CPU-capable DDP wrapper, as a full import path. ``Runner.wrap_model``
@@ -41,7 +42,7 @@ __all__ = [
 #: ``'DeviceAgnosticDDP'`` nor ``'desa2va.DeviceAgnosticDDP'`` resolves there (our
 #: registry is a grandchild: mmengine -> mmdet -> desa2va). A dotted import path
 #: resolves through ``Registry.get``'s ``get_object_from_string`` fallback.
-DEVICE_AGNOSTIC_DDP = 'desa2va_mm.models.wrappers.DeviceAgnosticDDP'
+DEVICE_AGNOSTIC_DDP = 'desa2va_mm.models.wrappers.device_agnostic_ddp.DeviceAgnosticDDP'
 
 _LAUNCHERS = ('pytorch', 'slurm', 'mpi')
 
@@ -202,6 +203,26 @@ def use_device_agnostic_ddp(cfg) -> bool:
     return False
 
 
+def resolve_model_wrapper_type(cfg) -> None:
+    """Rewrite ``cfg.model_wrapper_cfg.type`` naming one of *our* wrappers (in place).
+
+    ``Runner.wrap_model`` resolves the type with MMEngine's root registry, which
+    cannot see ``desa2va_mm.registry.MODEL_WRAPPERS`` (see ``DEVICE_AGNOSTIC_DDP``), so
+    ``type='DeviceAgnosticDDP'`` or ``'desa2va.DeviceAgnosticDDP'`` would fail with
+    "issubclass() arg 1 must be a class". Such names become the class's import path;
+    types of MMEngine / mmdet and import paths are left alone.
+    """
+    wrapper_cfg = cfg.get('model_wrapper_cfg', None)
+    if not isinstance(wrapper_cfg, dict) or \
+            not isinstance(wrapper_cfg.get('type'), str):
+        return
+    from desa2va_mm.registry import MODEL_WRAPPERS, SCOPE
+    scope, key = MODEL_WRAPPERS.split_scope_key(wrapper_cfg['type'])
+    if scope in (None, SCOPE) and key in MODEL_WRAPPERS.module_dict:
+        wrapper_cls = MODEL_WRAPPERS.module_dict[key]
+        wrapper_cfg['type'] = f'{wrapper_cls.__module__}.{wrapper_cls.__name__}'
+
+
 def _flush_all() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -238,6 +259,12 @@ def finalize_distributed(code: int = 0) -> None:
     try:
         if torch_dist.is_available() and torch_dist.is_initialized():
             torch_dist.barrier()
+            # Let gloo's worker threads finish releasing completed work first: that
+            # can need the GIL (a work keeps the autograd thread-local state, with
+            # Python objects), while destroy_process_group joins those threads
+            # *holding* the GIL -> deadlock. Seen once in-process after a DDP
+            # backward; sleeping releases the GIL for them.
+            time.sleep(0.1)
             torch_dist.destroy_process_group()
     except BaseException:  # noqa: BLE001 - we are exiting either way
         import traceback

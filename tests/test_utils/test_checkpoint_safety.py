@@ -65,7 +65,7 @@ def _run_toy_runner(work_dir, max_iters, resume):
 
 @pytest.fixture(scope='module')
 def runner_checkpoints(tmp_path_factory):
-    """Checkpoints of a real Runner: iter 2, 4, best (save_best) and 6 (after resume)."""
+    """A real Runner's checkpoints: iter 2, 4, best (save_best), 6 (after resume)."""
     checkpoint_safety.register_checkpoint_safe_globals()
     work_dir = tmp_path_factory.mktemp('ckpt_safety_runner')
     sys.path.insert(0, TESTS_DATA)  # toy_plugin, for custom_imports
