@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/setup_env.sh
 
-CONFIG=${CONFIG:-configs/desa2va_tiny_decouple.py}
+CONFIG=${CONFIG:-configs/sa2va_tiny.py}
 WORK_DIR=${WORK_DIR:-work_dirs/quickstart}
 DATA_ROOT=${DATA_ROOT:-data/synthetic_refcoco}
 NUM_IMAGES=${NUM_IMAGES:-4000}

@@ -92,10 +92,11 @@ class InternVLMLLM(BaseModule):
         # Weights come from the checkpoint (or transformers' init); MMEngine must not touch them.
         self.model._is_init = True
 
-        self._set_trainable(freeze_vision, freeze_projector, freeze_llm, train_embeddings)
         self.use_lora = lora is not None
         if lora is not None:
             self._apply_lora(lora)
+        # After LoRA: peft marks only adapters trainable; our flags decide the rest.
+        self._set_trainable(freeze_vision, freeze_projector, freeze_llm, train_embeddings)
         if gradient_checkpointing:
             self.hf_model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={'use_reentrant': False})
@@ -134,6 +135,9 @@ class InternVLMLLM(BaseModule):
         if train_embeddings:
             self.model.get_input_embeddings().requires_grad_(True)
             self.model.get_output_embeddings().requires_grad_(True)
+        for name, param in self.model.named_parameters():
+            if 'lora_' in name:
+                param.requires_grad_(True)
 
     def _apply_lora(self, lora: dict) -> None:
         from peft import LoraConfig, inject_adapter_in_model
