@@ -9,7 +9,7 @@ from mmengine.structures import InstanceData
 
 from desa2va_mm.registry import MODELS
 
-PHASES = ('pretrain', 'decouple', 'fusion')
+PHASES = ('sam_pretrain', 'pretrain', 'decouple', 'fusion')
 
 
 @MODELS.register_module()
@@ -31,7 +31,9 @@ class DeSa2VA(BaseModel):
       against the text anchor ``e`` and SAM-2 point embeddings), ``loss_mi`` and
       ``loss_club_est`` (CLUB), each switchable.
 
-    ``train_phase``: ``'pretrain'`` (phase 1: ``L_seg(D_t(F, [pad; e]), G)`` only, no LLM
+    ``train_phase``: ``'sam_pretrain'`` (tiny configs only: the heads learn SAM-2's own
+    task, one positive click inside each ground-truth mask -> that mask, standing in for the
+    pretrained SAM-2 that real configs load), ``'pretrain'`` (phase 1: ``L_seg(D_t(F, [pad; e]), G)`` only, no LLM
     forward beyond the embedding lookup), ``'decouple'`` (phase 2) or ``'fusion'`` (phase 3:
     re-prompting in training). Which parameters train is set by the sub-modules' ``freeze``
     flags and ``frozen_modules``.
@@ -57,7 +59,8 @@ class DeSa2VA(BaseModel):
         mask_loss_weights: Weights of the triple (+ re-prompt) supervision,
             ``dict(text=, visual=, fused=, reprompt=)``; 0 switches a term off.
         loss_lm_weight: Weight of the language-model loss.
-        train_phase: One of ``'pretrain'``, ``'decouple'``, ``'fusion'``.
+        train_phase: One of ``'sam_pretrain'``, ``'pretrain'``, ``'decouple'``,
+            ``'fusion'``.
         frozen_modules: Attribute paths frozen on top of the sub-modules' own flags, e.g.
             ``['text_head', 'neck.anchor_proj']`` in phase 2.
         reprompt_iters_train: Re-prompting iterations in training (phase 3: >= 1).
@@ -349,7 +352,31 @@ class DeSa2VA(BaseModel):
         xy = torch.stack([idx % w, idx // w], dim=-1).float() + 0.5
         return (xy * scale).reshape(-1, 2)
 
+    def _click_loss(self, inputs: dict,
+                    data_samples: List[DetDataSample]) -> Dict[str, torch.Tensor]:
+        """SAM-2's task: one positive click inside each target mask must give that mask."""
+        image_feats = self.grounding_encoder.encode_image(inputs['images'])
+        counts = [len(s.gt_instances.masks) for s in data_samples]
+        device = inputs['images'].device
+        image_idx = torch.repeat_interleave(torch.arange(len(counts), device=device),
+                                            torch.tensor(counts, device=device))
+        gt = self._gt_masks(data_samples, image_idx, device)
+        points = self._sample_points(gt)[::self.num_point_samples]
+        sparse = self.grounding_encoder.point_prompts(
+            points[:, None], torch.ones(len(points), 1, device=device))
+        dense = self.grounding_encoder.dense_prompts(len(points))
+        heads = [('mask', self.mask_head)] if not self.decoupled else [
+            ('text', self.text_head), ('visual', self.visual_head)]
+        losses = {}
+        for name, head in heads:
+            terms = self._seg_losses(head(image_feats, sparse, dense, image_idx)
+                                     ['low_res_logits'], gt)
+            losses[f'loss_click_{name}'] = terms['mask'] + terms['dice']
+        return losses
+
     def loss(self, inputs: dict, data_samples: List[DetDataSample]) -> Dict[str, torch.Tensor]:
+        if self.train_phase == 'sam_pretrain':
+            return self._click_loss(inputs, data_samples)
         out = self._forward(inputs, data_samples)
         losses = {}
         if 'loss_lm' in out:

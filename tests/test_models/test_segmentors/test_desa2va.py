@@ -119,3 +119,24 @@ def test_predict_decodes_generated_seg_state(tiny_cfg, tiny_model, monkeypatch):
 def test_invalid_mode(tiny_model):
     with pytest.raises(ValueError, match='Invalid mode'):
         tiny_model({}, None, mode='bogus')
+
+
+def test_sam_pretrain_phase_trains_heads_from_clicks_without_the_llm(tiny_cfg, tiny_model):
+    """Tiny-only stage 0: a positive click in each target mask -> that mask."""
+    tiny_model.train_phase = 'sam_pretrain'
+    data, _ = build_batch(tiny_cfg, 'train_dataloader', indices=(0, 1))
+    batch = tiny_model.data_preprocessor(data, training=True)
+    losses = tiny_model(**batch, mode='loss')
+    assert set(losses) == {'loss_click_mask'} and torch.isfinite(losses['loss_click_mask'])
+    losses['loss_click_mask'].backward()
+    assert tiny_model.mask_head.decoder.iou_token.weight.grad is not None
+    assert all(p.grad is None for p in tiny_model.mllm.parameters())
+    # Clicks land inside their masks.
+    gt = torch.cat([s.gt_instances.masks.to_tensor(torch.float32, 'cpu')
+                    for s in batch['data_samples']])
+    tiny_model.num_point_samples = 3
+    pts = tiny_model._sample_points(gt).reshape(len(gt), 3, 2)
+    scale = gt.shape[-1] / tiny_model.grounding_encoder.image_size
+    for mask, p in zip(gt, pts):
+        xy = (p * scale).long()
+        assert mask[xy[:, 1], xy[:, 0]].all()

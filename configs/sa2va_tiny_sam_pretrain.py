@@ -1,0 +1,14 @@
+# Tiny configs only: real Sa2VA / DeSa2VA start from a pretrained SAM-2, whose decoder
+# already answers prompt tokens. The tiny SAM-2 starts from random weights, so this short
+# stage teaches it SAM-2's own task first (a positive click inside an object -> its mask);
+# configs/sa2va_tiny.py then loads it. No LLM forward is needed.
+_base_ = ['sa2va_tiny.py']
+
+max_iters = 600
+model = dict(train_phase='sam_pretrain')
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=50),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-5),
+]
+default_hooks = dict(checkpoint=dict(interval=max_iters))
