@@ -27,9 +27,22 @@ def test_tiny_config_inherits_bases_and_overrides_schedule():
     assert cfg.model.loss_dice.loss_weight == 2.0
 
 
-def test_decouple_config_inherits_tiny_model():
-    cfg = _cfg('desa2va_tiny_decouple.py')
+def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
     ref = _cfg('sa2va_tiny.py')
-    assert cfg.model.to_dict() == ref.model.to_dict()
-    assert cfg.train_dataloader.dataset.split == 'train'
-    assert cfg.test_dataloader.dataset.split == 'val'
+    phases = {p: _cfg(f'desa2va_tiny_{p}.py') for p in ('pretrain', 'decouple', 'fusion')}
+    for name, cfg in phases.items():
+        # Backbone inherited unchanged from the Sa2VA tiny base.
+        assert cfg.model.mllm.to_dict() == ref.model.mllm.to_dict(), name
+        assert cfg.model.grounding_encoder.to_dict() == ref.model.grounding_encoder.to_dict()
+        # Baseline-only keys removed, DeSa2VA modules present.
+        assert cfg.model.mask_head is None and cfg.model.seg_projector is None
+        assert cfg.model.neck.type == 'SegTokenDecoupler'
+        assert cfg.model.train_phase == name
+    assert phases['pretrain'].model.frozen_modules[0] == 'mllm'
+    assert phases['decouple'].model.frozen_modules == ['text_head', 'neck.anchor_proj']
+    # Each phase loads the previous one; phase 3 re-prompts in training.
+    assert phases['decouple'].load_from.endswith('desa2va_tiny_pretrain/iter_600.pth')
+    assert phases['fusion'].load_from.endswith('desa2va_tiny_decouple/iter_3000.pth')
+    assert phases['fusion'].model.reprompt_iters_train == 1
+    assert phases['decouple'].model.get('reprompt_iters_train', 0) == 0
+    assert phases['fusion'].train_cfg.max_iters == 1000  # leaf override of the phase-2 leaf
