@@ -21,3 +21,8 @@ log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
+
+# SAM-2 decoders have heads no loss reaches (IoU / object-score heads, unused multimask
+# tokens; Sa2VA supervises neither), and phase configs freeze whole branches: DDP must not
+# wait for their gradients.
+find_unused_parameters = True
