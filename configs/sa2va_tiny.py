@@ -1,6 +1,8 @@
 # Sa2VA baseline, tiny: trains in minutes on 2 CPU cores on the synthetic RefCOCO data.
 #   python tools/dataset_converters/make_synthetic_refcoco.py --out data/synthetic_refcoco
+#   python tools/train.py configs/sa2va_tiny_sam_pretrain.py   # stage 0: SAM-2 on clicks
 #   python tools/train.py configs/sa2va_tiny.py
+# (load_from=None trains everything from scratch instead.)
 _base_ = [
     '_base_/models/sa2va_tiny.py', '_base_/datasets/synthetic_refcoco_tiny.py',
     '_base_/schedules/iter_adamw.py', '_base_/default_runtime.py'
@@ -18,3 +20,4 @@ default_hooks = dict(
     checkpoint=dict(interval=500, max_keep_ckpts=2))
 auto_scale_lr = dict(base_batch_size=16)
 randomness = dict(seed=0)
+load_from = 'work_dirs/sa2va_tiny_sam_pretrain/iter_600.pth'

@@ -12,3 +12,4 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-5),
 ]
 default_hooks = dict(checkpoint=dict(interval=max_iters))
+load_from = None

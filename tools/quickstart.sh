@@ -19,11 +19,16 @@ echo "== 1/4 synthetic RefCOCO-format data -> $DATA_ROOT"
 python tools/dataset_converters/make_synthetic_refcoco.py --out "$DATA_ROOT" \
   --num-images "$NUM_IMAGES" --seed 0 --skip-existing
 
-echo "== 2/4 train $CONFIG -> $WORK_DIR"
 EXTRA=("train_dataloader.dataset.data_root=$DATA_ROOT/" "val_dataloader.dataset.data_root=$DATA_ROOT/"
-       "test_dataloader.dataset.data_root=$DATA_ROOT/")
-if [[ -n "$MAX_ITERS" ]]; then EXTRA+=("train_cfg.max_iters=$MAX_ITERS"); fi
-python tools/train.py "$CONFIG" --work-dir "$WORK_DIR" --cfg-options "${EXTRA[@]}"
+       "test_dataloader.dataset.data_root=$DATA_ROOT/" "train_dataloader.num_workers=0"
+       "train_dataloader.persistent_workers=False")
+echo "== 2/4 stage 0: the tiny SAM-2 learns its own task (click -> mask) -> $WORK_DIR/stage0"
+python tools/train.py configs/sa2va_tiny_sam_pretrain.py --work-dir "$WORK_DIR/stage0" \
+  --cfg-options "${EXTRA[@]}"
+echo "== 2/4 train $CONFIG -> $WORK_DIR"
+MAIN=("${EXTRA[@]}" "load_from=$(cat "$WORK_DIR/stage0/last_checkpoint")")
+if [[ -n "$MAX_ITERS" ]]; then MAIN+=("train_cfg.max_iters=$MAX_ITERS"); fi
+python tools/train.py "$CONFIG" --work-dir "$WORK_DIR" --cfg-options "${MAIN[@]}"
 CKPT=$(cat "$WORK_DIR/last_checkpoint")
 
 echo "== 3/4 test $CKPT (overlays -> $WORK_DIR/test/vis)"

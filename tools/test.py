@@ -17,7 +17,6 @@ off), a missing config / checkpoint, a ``--out`` that is not a pickle and
 distributed runs on CPU-only torch use gloo and ``DeviceAgnosticDDP``.
 """
 import argparse
-import difflib
 import os
 import os.path as osp
 import sys
@@ -27,21 +26,8 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if not sys.path or sys.path[0] != REPO_ROOT:
     sys.path.insert(0, REPO_ROOT)
 
-from mmengine.config import Config, DictAction  # noqa: E402
-
-# Top-level keys ``Runner.from_cfg`` reads; ``--cfg-options`` may create them (and
-# anything below them) even when the config does not define them.
-# (Kept in sync with tools/train.py.)
-RUNNER_CFG_KEYS = frozenset({
-    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader',
-    'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper',
-    'param_scheduler', 'val_evaluator', 'test_evaluator', 'default_hooks',
-    'custom_hooks', 'data_preprocessor', 'load_from', 'resume', 'launcher',
-    'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
-    'randomness', 'experiment_name', 'model_wrapper_cfg', 'find_unused_parameters',
-    'sync_bn', 'compile', 'strategy', 'runner_type'
-})
-
+from mmengine.config import DictAction  # noqa: E402
+from tools.cli_utils import load_config, merge_cfg_options  # noqa: E402
 
 def parse_args():
     parser = argparse.ArgumentParser(
@@ -90,83 +76,6 @@ def parse_args():
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return parser, args
-
-
-# ---- shared with tools/train.py (kept in sync) ---------------------------------------
-def _describe(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + '...'
-
-
-def _hint(name, candidates) -> str:
-    matches = difflib.get_close_matches(
-        str(name), [str(c) for c in candidates], n=3, cutoff=0.6)
-    return f'; did you mean {", ".join(matches)}?' if matches else ''
-
-
-def _looks_like_typo(name, candidates) -> bool:
-    return bool(
-        difflib.get_close_matches(
-            str(name), [str(c) for c in candidates], n=1, cutoff=0.75))
-
-
-def check_cfg_option_key(cfg_dict: dict, key: str):
-    """Return an error message when ``key`` does not fit the config, else None.
-
-    Every component but the last must exist (dict key, or in-range list index);
-    the first may also be a key ``Runner.from_cfg`` reads (``randomness``,
-    ``env_cfg``...). The last may be new (MMEngine adds it) unless it looks like a
-    misspelling of an existing sibling (``test_cfg.fp61`` next to ``fp16``).
-    """
-    parts = key.split('.')
-    node = cfg_dict
-    for i, part in enumerate(parts):
-        path = '.'.join(parts[:i + 1])
-        last = i == len(parts) - 1
-        if isinstance(node, dict):
-            if part in node:
-                node = node[part]
-                continue
-            where = 'the config' if i == 0 else f'`{".".join(parts[:i])}`'
-            if i == 0 and part in RUNNER_CFG_KEYS:
-                return None  # a Runner argument the config leaves at its default
-            if last and not _looks_like_typo(part, node.keys()):
-                return None  # a new leaf key, MMEngine adds it
-            return (f'unknown key `{path}` in --cfg-options `{key}`: {where} has no '
-                    f'key `{part}`{_hint(part, node.keys())} (pass --allow-new-keys '
-                    'to add it anyway)')
-        if isinstance(node, (list, tuple)):
-            if part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-                continue
-            return (f'invalid key `{path}` in --cfg-options `{key}`: '
-                    f'`{".".join(parts[:i])}` is a list of {len(node)} items, '
-                    f'`{part}` is not an index in it')
-        return (f'invalid key `{path}` in --cfg-options `{key}`: '
-                f'`{".".join(parts[:i])}` is {_describe(node)}, not a dict; set it '
-                f'as a whole instead (or pass --allow-new-keys)')
-    return None
-
-
-def merge_cfg_options(parser, cfg, args) -> None:
-    """Check ``--cfg-options`` keys (unless ``--allow-new-keys``), then merge."""
-    if args.cfg_options is None:
-        return
-    if not args.allow_new_keys:
-        errors = [
-            msg for msg in (check_cfg_option_key(cfg._cfg_dict, key)
-                            for key in args.cfg_options) if msg
-        ]
-        if errors:
-            parser.error('\n  '.join(errors))
-    cfg.merge_from_dict(args.cfg_options)
-
-
-def load_config(parser, path: str):
-    if not osp.isfile(path):
-        parser.error(f'config file not found: {path!r} (cwd {os.getcwd()})')
-    return Config.fromfile(path)
-# --------------------------------------------------------------------------------------
 
 
 def trigger_visualization_hook(cfg, args):

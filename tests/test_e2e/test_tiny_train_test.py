@@ -1,6 +1,5 @@
 """A short real run of the tiny model through tools/train.py and tools/test.py."""
 import glob
-import json
 import os
 import os.path as osp
 import subprocess
@@ -32,7 +31,8 @@ def test_train_then_test_with_overlays_and_baselines(synthetic_refcoco, tmp_path
     work = tmp_path / 'work'
     opts = _data_opts(synthetic_refcoco) + [
         'train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'train_dataloader.batch_size=2',
-        'default_hooks.logger.interval=2', 'default_hooks.checkpoint.interval=2']
+        'default_hooks.logger.interval=2', 'default_hooks.checkpoint.interval=2',
+        'load_from=None']
     out = _run([osp.join(REPO_ROOT, 'tools/train.py'), 'configs/sa2va_tiny.py',
                 '--work-dir', str(work), '--cfg-options', *opts], REPO_ROOT)
     assert 'loss_mask' in out and 'loss_dice' in out and 'loss_lm' in out

@@ -1,5 +1,5 @@
 """Batch SAM-2 images, InternVL tiles and token sequences."""
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import torch
 from mmengine.model import BaseDataPreprocessor

@@ -1,6 +1,6 @@
 """SAM-2 as the grounding encoder: image features (encoded once) and prompt embeddings."""
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn

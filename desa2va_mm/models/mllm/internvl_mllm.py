@@ -1,13 +1,11 @@
 """InternVL multimodal LLM wrapper (native ``transformers`` implementation)."""
 import copy
 import os
-import re
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from desa2va_mm.registry import MODELS
@@ -304,7 +302,7 @@ class InternVLMLLM(BaseModule):
                 else:
                     # [SEG] was the last token generated: its state needs one more step.
                     if final_states is None:
-                        final_states = self._last_token_states(out, sequences, attention_mask,
+                        final_states = self._last_token_states(sequences, attention_mask,
                                                                inputs_embeds)
                     states.append(final_states[b])
             answers.append(ids)
@@ -312,7 +310,7 @@ class InternVLMLLM(BaseModule):
                               inputs_embeds.new_zeros(0, self.hidden_size))
         return answers, seg_hidden
 
-    def _last_token_states(self, out, sequences, attention_mask, inputs_embeds):
+    def _last_token_states(self, sequences, attention_mask, inputs_embeds):
         # Re-run prompt + answer once; only hit when generation stopped right after [SEG].
         new_embeds = self.model.get_input_embeddings()(sequences)
         full = torch.cat([inputs_embeds, new_embeds], dim=1)

@@ -1,7 +1,6 @@
 """Targets sampling, conversation building and tokenisation with answer-only labels."""
 import numpy as np
 import pytest
-import torch
 
 from desa2va_mm.datasets.transforms import (BuildReferringConversation, SampleReferringTargets,
                                             TokenizeConversation)
