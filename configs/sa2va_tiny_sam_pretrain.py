@@ -6,7 +6,11 @@ _base_ = ['sa2va_tiny.py']
 
 max_iters = 600
 model = dict(train_phase='sam_pretrain')
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+# Language-conditioned validation means nothing for this stage.
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-5),

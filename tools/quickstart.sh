@@ -19,21 +19,23 @@ echo "== 1/4 synthetic RefCOCO-format data -> $DATA_ROOT"
 python tools/dataset_converters/make_synthetic_refcoco.py --out "$DATA_ROOT" \
   --num-images "$NUM_IMAGES" --seed 0 --skip-existing
 
-EXTRA=("train_dataloader.dataset.data_root=$DATA_ROOT/" "val_dataloader.dataset.data_root=$DATA_ROOT/"
-       "test_dataloader.dataset.data_root=$DATA_ROOT/" "train_dataloader.num_workers=0"
-       "train_dataloader.persistent_workers=False")
+TRAIN_OPTS=("train_dataloader.dataset.data_root=$DATA_ROOT/" "train_dataloader.num_workers=0"
+            "train_dataloader.persistent_workers=False")
+TEST_OPTS=("test_dataloader.dataset.data_root=$DATA_ROOT/")
 echo "== 2/4 stage 0: the tiny SAM-2 learns its own task (click -> mask) -> $WORK_DIR/stage0"
 python tools/train.py configs/sa2va_tiny_sam_pretrain.py --work-dir "$WORK_DIR/stage0" \
-  --cfg-options "${EXTRA[@]}"
+  --cfg-options "${TRAIN_OPTS[@]}"
 echo "== 2/4 train $CONFIG -> $WORK_DIR"
-MAIN=("${EXTRA[@]}" "load_from=$(cat "$WORK_DIR/stage0/last_checkpoint")")
+# No validation during training: step 3 evaluates the final checkpoint on the val split.
+MAIN=("${TRAIN_OPTS[@]}" "load_from=$(cat "$WORK_DIR/stage0/last_checkpoint")"
+      "val_dataloader=None" "val_cfg=None" "val_evaluator=None")
 if [[ -n "$MAX_ITERS" ]]; then MAIN+=("train_cfg.max_iters=$MAX_ITERS"); fi
 python tools/train.py "$CONFIG" --work-dir "$WORK_DIR" --cfg-options "${MAIN[@]}"
 CKPT=$(cat "$WORK_DIR/last_checkpoint")
 
 echo "== 3/4 test $CKPT (overlays -> $WORK_DIR/test/vis)"
 python tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" --show-dir vis \
-  --cfg-options "${EXTRA[@]}"
+  --cfg-options "${TEST_OPTS[@]}"
 
 echo "== 4/4 model vs trivial baselines (same metric, same split)"
 python tools/analysis_tools/trivial_baselines.py "$CONFIG" --model-metrics "$WORK_DIR/test" \
