@@ -72,6 +72,8 @@ def test_every_leaf_config_parses_with_our_scope(config):
     assert cfg.model.type in ('DeSa2VA', )
     # The pipeline's tokenizer and the model's must be the same, or ids would not match.
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) is None:  # e.g. stage 0 has no validation
+            continue
         for t in cfg[loader].dataset.get('pipeline', []):
             if t['type'] == 'TokenizeConversation':
                 assert t['tokenizer'] == cfg.model.mllm.tokenizer, (config, loader)
