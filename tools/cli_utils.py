@@ -96,3 +96,44 @@ def load_config(parser, path: str):
     if not osp.isfile(path):
         parser.error(f'config file not found: {path!r} (cwd {os.getcwd()})')
     return Config.fromfile(path)
+
+
+def build_runner(cfg, launcher: str):
+    """Import the stack, set up (CPU-)distributed training and build the runner.
+
+    Imported only here so that argument / config errors come back in ~1 s. Importing
+    ``desa2va_mm`` registers every module and the checkpoint safe globals.
+
+    Returns:
+        ``(runner, cpu_distributed)``; call ``finish(cpu_distributed)`` after the run.
+    """
+    import desa2va_mm  # noqa: F401
+    import desa2va_mm.models.wrappers  # noqa: F401  (DeviceAgnosticDDP)
+    from desa2va_mm.registry import RUNNERS
+    from desa2va_mm.utils.dist import (resolve_model_wrapper_type, setup_cpu_distributed,
+                                       use_device_agnostic_ddp)
+    from mmdet.utils import setup_cache_size_limit_of_dynamo
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    # Reduce the number of repeated compilations.
+    setup_cache_size_limit_of_dynamo()
+    # The Runner switches to cfg.default_scope ('mmengine' when absent): keep ours.
+    if 'default_scope' not in cfg:
+        cfg.default_scope = 'desa2va'
+    init_default_scope(cfg.get('default_scope', 'desa2va'))
+    # Distributed without an accelerator: gloo group + CPU-capable DDP wrapper.
+    cpu_distributed = setup_cpu_distributed(launcher,
+                                            (cfg.get('env_cfg') or {}).get('dist_cfg'))
+    if cpu_distributed:
+        use_device_agnostic_ddp(cfg)
+    resolve_model_wrapper_type(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    return runner, cpu_distributed
+
+
+def finish(cpu_distributed: bool) -> None:
+    """End a CPU-distributed run cleanly (gloo aborts at exit otherwise)."""
+    if cpu_distributed:
+        from desa2va_mm.utils.dist import finalize_distributed
+        finalize_distributed(0)

@@ -28,7 +28,8 @@ if not sys.path or sys.path[0] != REPO_ROOT:
     sys.path.insert(0, REPO_ROOT)
 
 from mmengine.config import DictAction  # noqa: E402
-from tools.cli_utils import load_config, merge_cfg_options  # noqa: E402
+from tools.cli_utils import (build_runner, finish, load_config,  # noqa: E402
+                             merge_cfg_options)
 from mmengine.logging import print_log  # noqa: E402
 
 def parse_args():
@@ -145,49 +146,12 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
-    # Imported only now so that argument / config errors come back in ~1 s.
-    # Importing the package registers every module and the checkpoint safe globals.
-    import desa2va_mm  # noqa: F401
-    import desa2va_mm.models.wrappers  # noqa: F401  (DeviceAgnosticDDP)
-    from desa2va_mm.registry import RUNNERS
-    from desa2va_mm.utils.dist import (finalize_distributed,
-                                       resolve_model_wrapper_type,
-                                       setup_cpu_distributed,
-                                       use_device_agnostic_ddp)
-    from mmdet.utils import setup_cache_size_limit_of_dynamo
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
-
-    # Reduce the number of repeated compilations and improve
-    # training speed.
-    setup_cache_size_limit_of_dynamo()
-
-    # The Runner switches to cfg.default_scope ('mmengine' when absent): keep ours.
-    if 'default_scope' not in cfg:
-        cfg.default_scope = 'desa2va'
-    init_default_scope(cfg.get('default_scope', 'desa2va'))
-
-    # Distributed without an accelerator: gloo group + CPU-capable DDP wrapper.
-    cpu_distributed = setup_cpu_distributed(
-        args.launcher, (cfg.get('env_cfg') or {}).get('dist_cfg'))
-    if cpu_distributed:
-        use_device_agnostic_ddp(cfg)
-    resolve_model_wrapper_type(cfg)
-
-    # build the runner from config
-    if 'runner_type' not in cfg:
-        # build the default runner
-        runner = Runner.from_cfg(cfg)
-    else:
-        # build customized runner from the registry
-        # if 'runner_type' is set in the cfg
-        runner = RUNNERS.build(cfg)
+    runner, cpu_distributed = build_runner(cfg, args.launcher)
 
     # start training
     runner.train()
 
-    if cpu_distributed:
-        finalize_distributed(0)
+    finish(cpu_distributed)
 
 
 if __name__ == '__main__':
