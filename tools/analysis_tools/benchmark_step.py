@@ -29,7 +29,7 @@ SMALL = dict(
     grounding_encoder=dict(overrides=dict(
         image_size=256,
         image_encoder=dict(trunk=dict(embed_dim=32, stages=[1, 2, 4, 1],
-                                      global_att_blocks=[5, 7]),
+                                      global_att_blocks=[5, 6]),
                            neck=dict(backbone_channel_list=[256, 128, 64, 32])),
         memory_attention=dict(layer=dict(self_attention=dict(feat_sizes=[16, 16]),
                                          cross_attention=dict(feat_sizes=[16, 16]))))))
