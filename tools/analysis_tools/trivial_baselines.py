@@ -54,7 +54,8 @@ def find_model_metrics(path: str) -> dict:
 
 def main():
     args = parse_args()
-    from mmengine.config import Config, DictAction  # noqa: F401
+    import torch
+    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.structures import InstanceData
     from mmdet.structures import DetDataSample
@@ -105,7 +106,6 @@ def main():
             'random object': [all_objs[rng.integers(len(all_objs))] for _ in gts],
             'empty': [np.zeros((h, w), bool)] * len(gts),
         }
-        import torch
         for name in names:
             sample = DetDataSample(metainfo=dict(gt_masks=BitmapMasks(np.stack(gts), h, w),
                                                  img_path=info['img_path']))
