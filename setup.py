@@ -40,9 +40,11 @@ setup(
     python_requires='>=3.10',
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        'test': ['pytest', 'pytest-timeout'],
+        'test': ['pytest', 'pytest-timeout', 'scikit-image'],  # skimage: DAVIS reference
         'dev': ['pytest', 'pytest-timeout', 'ruff'],
         'video': ['av==18.1.0'],
+        # Install with DS_BUILD_OPS=0 (no CUDA op build); tools/setup_env.sh does.
+        'deepspeed': ['deepspeed==0.19.6'],
     },
     license='Apache-2.0',
     zip_safe=False,

@@ -1,13 +1,15 @@
 # DeSa2VA tiny, phase 1 (text pre-training): only W_e (neck.anchor_proj) and the text head
 # D_t train, on L_seg(D_t(F, [pad; e]), G) with e from the ground-truth expression.
-# Deviation from DESIGN.md (tiny only): the SAM-2 image encoder trains too, because here it
-# starts from random weights instead of a pretrained SAM-2.
+# It loads the tiny stage 0 (configs/desa2va_tiny_sam_pretrain.py), which stands in for the
+# pretrained SAM-2 of real configs. Deviation (tiny only, see _base_/models/sa2va_tiny.py):
+# the SAM-2 image encoder keeps training.
 _base_ = [
     '_base_/models/desa2va_tiny.py', '_base_/datasets/synthetic_refcoco_tiny.py',
     '_base_/schedules/iter_adamw.py', '_base_/default_runtime.py'
 ]
 
 max_iters = 600
+load_from = 'work_dirs/desa2va_tiny_sam_pretrain/iter_600.pth'
 model = dict(
     train_phase='pretrain',
     frozen_modules=['mllm', 'neck.text_proj', 'neck.visual_proj', 'visual_head', 'fusion',

@@ -41,8 +41,13 @@ def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
     assert phases['pretrain'].model.frozen_modules[0] == 'mllm'
     assert phases['decouple'].model.frozen_modules == ['text_head', 'neck.anchor_proj']
     # Each phase loads the previous one; phase 3 re-prompts in training.
+    assert phases['pretrain'].load_from.endswith('desa2va_tiny_sam_pretrain/iter_600.pth')
     assert phases['decouple'].load_from.endswith('desa2va_tiny_pretrain/iter_600.pth')
-    assert phases['fusion'].load_from.endswith('desa2va_tiny_decouple/iter_3000.pth')
+    assert phases['fusion'].load_from.endswith('desa2va_tiny_decouple/iter_2000.pth')
     assert phases['fusion'].model.reprompt_iters_train == 1
     assert phases['decouple'].model.get('reprompt_iters_train', 0) == 0
-    assert phases['fusion'].train_cfg.max_iters == 1000  # leaf override of the phase-2 leaf
+    assert phases['fusion'].train_cfg.max_iters == 300  # leaf override of the phase-2 leaf
+    # The DeSa2VA stage 0 (clicks) starts from scratch and is what phase 1 loads.
+    stage0 = _cfg('desa2va_tiny_sam_pretrain.py')
+    assert stage0.model.train_phase == 'sam_pretrain' and stage0.load_from is None
+    assert stage0.model.frozen_modules == []

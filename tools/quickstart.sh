@@ -1,43 +1,68 @@
 #!/usr/bin/env bash
-# The whole pipeline on the bundled default, in ~15-20 min on 2 CPU cores:
-# install -> synthetic RefCOCO-format data -> train the tiny model -> evaluate ->
-# cIoU / gIoU beside trivial baselines -> mask overlays under the work dir.
+# The whole pipeline on the bundled default, in under 20 min on 2 CPU cores:
+# install -> synthetic RefCOCO-format data -> train the tiny DeSa2VA through its phases ->
+# evaluate -> cIoU / gIoU beside trivial baselines -> mask overlays under the work dir.
 #   bash tools/quickstart.sh
-# Environment knobs: CONFIG, WORK_DIR, DATA_ROOT, NUM_IMAGES, MAX_ITERS.
+# Environment knobs: ARCH (desa2va | sa2va), WORK_DIR, DATA_ROOT, NUM_IMAGES, and the
+# iterations of each stage: STAGE0_ITERS, PRETRAIN_ITERS, DECOUPLE_ITERS, FUSION_ITERS
+# (sa2va: MAIN_ITERS).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/setup_env.sh
 
-CONFIG=${CONFIG:-configs/sa2va_tiny.py}
+ARCH=${ARCH:-desa2va}
 WORK_DIR=${WORK_DIR:-work_dirs/quickstart}
 DATA_ROOT=${DATA_ROOT:-data/synthetic_refcoco}
 NUM_IMAGES=${NUM_IMAGES:-4000}
-MAX_ITERS=${MAX_ITERS:-}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+case "$ARCH" in
+  desa2va|sa2va) ;;
+  *) echo "quickstart: ARCH must be desa2va or sa2va, got '$ARCH'" >&2; exit 2 ;;
+esac
+START=$(date +%s)
+elapsed() { echo "[quickstart $(( ($(date +%s) - START) / 60 )) min $(( ($(date +%s) - START) % 60 )) s] $*"; }
 
-echo "== 1/4 synthetic RefCOCO-format data -> $DATA_ROOT"
+elapsed "1/4 synthetic RefCOCO-format data -> $DATA_ROOT"
 python tools/dataset_converters/make_synthetic_refcoco.py --out "$DATA_ROOT" \
   --num-images "$NUM_IMAGES" --seed 0 --skip-existing
 
+# No validation inside training: step 3 evaluates the final checkpoint on the val split.
 TRAIN_OPTS=("train_dataloader.dataset.data_root=$DATA_ROOT/" "train_dataloader.num_workers=0"
-            "train_dataloader.persistent_workers=False")
-TEST_OPTS=("test_dataloader.dataset.data_root=$DATA_ROOT/")
-echo "== 2/4 stage 0: the tiny SAM-2 learns its own task (click -> mask) -> $WORK_DIR/stage0"
-python tools/train.py configs/sa2va_tiny_sam_pretrain.py --work-dir "$WORK_DIR/stage0" \
-  --cfg-options "${TRAIN_OPTS[@]}"
-echo "== 2/4 train $CONFIG -> $WORK_DIR"
-# No validation during training: step 3 evaluates the final checkpoint on the val split.
-MAIN=("${TRAIN_OPTS[@]}" "load_from=$(cat "$WORK_DIR/stage0/last_checkpoint")"
-      "val_dataloader=None" "val_cfg=None" "val_evaluator=None")
-if [[ -n "$MAX_ITERS" ]]; then MAIN+=("train_cfg.max_iters=$MAX_ITERS"); fi
-python tools/train.py "$CONFIG" --work-dir "$WORK_DIR" --cfg-options "${MAIN[@]}"
-CKPT=$(cat "$WORK_DIR/last_checkpoint")
+            "train_dataloader.persistent_workers=False"
+            "val_dataloader=None" "val_cfg=None" "val_evaluator=None")
+# train NAME CONFIG ITERS LOAD_FROM: one stage, checkpoint at its last iteration.
+train() {
+  local name=$1 config=$2 iters=$3 load_from=$4
+  elapsed "2/4 $name: $config ($iters iterations) -> $WORK_DIR/$name"
+  python tools/train.py "$config" --work-dir "$WORK_DIR/$name" --cfg-options "${TRAIN_OPTS[@]}" \
+    "train_cfg.max_iters=$iters" "default_hooks.checkpoint.interval=$iters" \
+    "param_scheduler.1.end=$iters" \
+    "load_from=$load_from"
+  CKPT=$(cat "$WORK_DIR/$name/last_checkpoint")
+}
 
-echo "== 3/4 test $CKPT (overlays -> $WORK_DIR/test/vis)"
+if [[ "$ARCH" == desa2va ]]; then
+  # Stage 0 (tiny only): SAM-2 learns clicks -> masks, standing in for pretrained SAM-2.
+  train stage0 configs/desa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
+  # Phase 1: the text decoder D_t and W_e learn from ground-truth expressions.
+  train pretrain configs/desa2va_tiny_pretrain.py "${PRETRAIN_ITERS:-600}" "$CKPT"
+  # Phase 2: decoupled [SEG] tokens, dual heads, fusion, adversarial + CLUB.
+  train decouple configs/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2000}" "$CKPT"
+  # Phase 3: re-prompting in training.
+  train fusion configs/desa2va_tiny_fusion.py "${FUSION_ITERS:-300}" "$CKPT"
+  CONFIG=configs/desa2va_tiny_fusion.py
+else
+  train stage0 configs/sa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
+  train main configs/sa2va_tiny.py "${MAIN_ITERS:-3000}" "$CKPT"
+  CONFIG=configs/sa2va_tiny.py
+fi
+
+elapsed "3/4 test $CKPT (overlays -> $WORK_DIR/test/<timestamp>/vis)"
 python tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" --show-dir vis \
-  --cfg-options "${TEST_OPTS[@]}"
+  --cfg-options "test_dataloader.dataset.data_root=$DATA_ROOT/"
 
-echo "== 4/4 model vs trivial baselines (same metric, same split)"
+elapsed "4/4 model vs trivial baselines (same metric, same split)"
 python tools/analysis_tools/trivial_baselines.py "$CONFIG" --model-metrics "$WORK_DIR/test" \
   --cfg-options "test_dataloader.dataset.data_root=$DATA_ROOT/"
 echo "overlays: $(ls -d "$WORK_DIR"/test/*/vis 2>/dev/null | tail -n 1)"
+elapsed "done"

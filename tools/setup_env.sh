@@ -20,6 +20,7 @@ MMSEG_VERSION=1.2.2
 SAM2_VERSION=1.1.0
 TRANSFORMERS_VERSION=5.24.0
 PEFT_VERSION=0.21.0
+DEEPSPEED_VERSION=0.19.6
 SETUPTOOLS_SPEC="setuptools>=77,<82"
 
 # Fast path: everything importable at the pinned versions -> done in ~2 s.
@@ -28,12 +29,13 @@ have_all() {
 import importlib.metadata as md, sys
 want = {'mmcv': '$MMCV_VERSION', 'mmengine': '$MMENGINE_VERSION', 'mmdet': '$MMDET_VERSION',
         'mmsegmentation': '$MMSEG_VERSION', 'sam2': '$SAM2_VERSION',
-        'transformers': '$TRANSFORMERS_VERSION', 'peft': '$PEFT_VERSION'}
+        'transformers': '$TRANSFORMERS_VERSION', 'peft': '$PEFT_VERSION',
+        'deepspeed': '$DEEPSPEED_VERSION'}
 for name, ver in want.items():
     if md.version(name) != ver:
         sys.exit(1)
 for name in ('torch', 'pycocotools', 'hydra', 'iopath', 'pytest', 'ftfy', 'regex',
-             'scipy', 'av', 'desa2va_mm'):
+             'scipy', 'skimage', 'av', 'desa2va_mm'):
     __import__(name)
 import pkg_resources  # mmengine 0.10.7 needs it: setuptools < 82
 import mmcv.ops  # the compiled ops, not mmcv-lite
@@ -80,12 +82,19 @@ fi
 step "OpenMMLab, transformers, peft and the rest"
 $PIP "mmengine==$MMENGINE_VERSION" "mmdet==$MMDET_VERSION" "mmsegmentation==$MMSEG_VERSION" \
   "transformers==$TRANSFORMERS_VERSION" "peft==$PEFT_VERSION" \
-  pycocotools ftfy regex scipy "av==18.1.0" pytest hydra-core iopath tqdm pillow \
+  pycocotools ftfy regex scipy "av==18.1.0" pytest hydra-core iopath tqdm pillow scikit-image \
   "opencv-python" "numpy<2.5"
 
 step "sam2 $SAM2_VERSION (no CUDA extension, no deps: it would pull torchvision)"
 if ! $PY -c "import importlib.metadata as m, sys; sys.exit(m.version('sam2') != '$SAM2_VERSION')" 2>/dev/null; then
   SAM2_BUILD_CUDA=0 $PIP --no-build-isolation --no-deps "sam2==$SAM2_VERSION"
+fi
+
+# DeepSpeedStrategy configs (ZeRO-2/3). No prebuilt ops (JIT when needed); 0.19.7+ removed
+# a module mmengine 0.10.7's DeepSpeedStrategy imports.
+step "deepspeed $DEEPSPEED_VERSION (DS_BUILD_OPS=0)"
+if ! $PY -c "import importlib.metadata as m, sys; sys.exit(m.version('deepspeed') != '$DEEPSPEED_VERSION')" 2>/dev/null; then
+  DS_BUILD_OPS=0 $PIP "deepspeed==$DEEPSPEED_VERSION"
 fi
 
 step "desa2va_mm (editable)"

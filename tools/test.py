@@ -142,9 +142,10 @@ def main():
 
     # add `DumpResults` dummy metric
     if args.out is not None:
-        from mmdet.evaluation import DumpDetResults
+        # Temp file + rename: an interrupted run never leaves a partial --out file.
+        from desa2va_mm.evaluation.metrics import AtomicDumpDetResults
         runner.test_evaluator.metrics.append(
-            DumpDetResults(out_file_path=args.out))
+            AtomicDumpDetResults(out_file_path=args.out))
 
     # start testing
     runner.test()

@@ -114,7 +114,11 @@ def main():
                      "MMEngine's AmpOptimWrapper does not support CPU training. "
                      'Drop --amp to train in full precision on the CPU.')
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper == 'AmpOptimWrapper':
+        if optim_wrapper == 'NonFiniteGuardOptimWrapper':
+            # Keep the NaN/Inf step guard under fp16 (its loss scaler handles grads).
+            cfg.optim_wrapper.type = 'NonFiniteGuardAmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+        elif optim_wrapper in ('AmpOptimWrapper', 'NonFiniteGuardAmpOptimWrapper'):
             print_log(
                 'AMP training is already enabled in your config.',
                 logger='current',
@@ -125,6 +129,16 @@ def main():
                 f'`OptimWrapper` but got {optim_wrapper}.')
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+    optim_type = str((cfg.get('optim_wrapper') or {}).get('type', ''))
+    if 'Amp' in optim_type and not accelerator_available():
+        # The real-size configs train with bf16 autocast (AmpOptimWrapper), GPU only.
+        sys.exit(f'error: {args.config} uses {optim_type} (bf16/fp16 autocast), which '
+                 'needs a CUDA (or NPU/MLU/MUSA) device. To run it on the CPU in float32: '
+                 '--cfg-options optim_wrapper.type=OptimWrapper')
+    if optim_type in ('OptimWrapper', 'NonFiniteGuardOptimWrapper'):
+        # AMP-only keys left when a bf16 config is switched to full precision.
+        for key in ('dtype', 'loss_scale'):
+            cfg.optim_wrapper.pop(key, None)
 
     # enable automatically scaling LR
     if args.auto_scale_lr:

@@ -7,7 +7,11 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
+    visualization=dict(type='DetVisualizationHook'),
+    # RNG states in every checkpoint, restored on --resume (bit-exact continuation).
+    exact_resume=dict(type='ExactResumeHook'),
+    # MMEngine's resume executes meta['config'] of a checkpoint as Python: drop it.
+    checkpoint_config_guard=dict(type='CheckpointConfigGuardHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -1,5 +1,20 @@
 """Datasets and transforms (importing registers them in ``desa2va``'s registries)."""
 from .refcoco_referring_dataset import RefCocoReferringDataset, load_refs
+from .grefcoco_dataset import GRefCocoDataset
+from .llava_qa_dataset import LLaVAQADataset
+from .reason_seg_dataset import ReasonSegDataset
 from .transforms import *  # noqa: F401,F403
+from .video_io import (ArrayFrameSource, CorruptFrameError, FolderFrameSource,
+                       FrameSource, VideoFileFrameSource, open_frame_source)
+from .video_referring_dataset import VideoReferringDataset
+from .mevis_dataset import MeViSDataset
+from .revos_dataset import ReVOSDataset
+from .ref_ytvos_dataset import RefYTVOSDataset
+from .ref_davis_dataset import RefDAVISDataset
+from .wrappers import BadSampleError, SkipBadSamples  # noqa: E402
 
-__all__ = ['RefCocoReferringDataset', 'load_refs']
+__all__ = ['RefCocoReferringDataset', 'load_refs', 'GRefCocoDataset', 'LLaVAQADataset',
+           'ReasonSegDataset', 'VideoReferringDataset', 'MeViSDataset', 'ReVOSDataset',
+           'RefYTVOSDataset', 'RefDAVISDataset', 'FrameSource', 'FolderFrameSource',
+           'VideoFileFrameSource', 'ArrayFrameSource', 'open_frame_source',
+           'CorruptFrameError', 'SkipBadSamples', 'BadSampleError']

@@ -8,8 +8,11 @@ times and the ratios DeSa2VA / Sa2VA.
     python tools/analysis_tools/benchmark_step.py [--size small|tiny] [--iters 10] \
         [--data-root data/synthetic_refcoco]
 
-``small`` widens the tiny configs (LLM 512 x 4 layers, ViT 256 x 4, SAM-2 at 256 px with a
-wider Hiera) so that, as in the real models, the MLLM and the SAM-2 encoder dominate.
+``small`` widens the tiny configs (LLM 512 x 4 layers, ViT 256 x 4 at 224 px, SAM-2 at
+256 px with a wider Hiera). ``base`` keeps the real models' proportions where they set the
+cost of the extra heads: the LLM at Qwen2.5-0.5B's width (896, 14 heads, 2 KV heads, MLP
+4864; 4 layers), one 448 px tile giving 256 image tokens as in InternVL2.5, and SAM-2 at
+512 px (a 32 x 32 image embedding for every decoder pass; hiera-L works at 64 x 64).
 """
 import argparse
 import os.path as osp
@@ -35,10 +38,29 @@ SMALL = dict(
                                          cross_attention=dict(feat_sizes=[16, 16]))))))
 
 
+BASE = dict(
+    mllm=dict(model_config=dict(
+        vision_config=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
+                           num_attention_heads=4, image_size=448),
+        text_config=dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=4,
+                         num_attention_heads=14, num_key_value_heads=2))),
+    grounding_encoder=dict(overrides=dict(
+        image_size=512,
+        image_encoder=dict(trunk=dict(embed_dim=48, num_heads=1, stages=[1, 2, 5, 1],
+                                      global_att_blocks=[5, 7],
+                                      window_pos_embed_bkg_spatial_size=[7, 7],
+                                      window_spec=[8, 4, 14, 7]),
+                           neck=dict(backbone_channel_list=[384, 192, 96, 48])),
+        memory_attention=dict(layer=dict(self_attention=dict(feat_sizes=[32, 32]),
+                                         cross_attention=dict(feat_sizes=[32, 32]))))))
+# (model overrides, InternVL tile px, SAM-2 px, image tokens per tile)
+SIZES = dict(small=(SMALL, 224, 256, 64), base=(BASE, 448, 512, 256))
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description='DeSa2VA vs Sa2VA step / inference time')
-    parser.add_argument('--size', choices=['small', 'tiny'], default='small',
-                        help='model size (small: MLLM and SAM-2 encoder dominate)')
+    parser.add_argument('--size', choices=['base', 'small', 'tiny'], default='base',
+                        help='model size (base: real-model proportions; see above)')
     parser.add_argument('--iters', type=int, default=10, help='timed iterations per model')
     parser.add_argument('--batch-size', type=int, default=4, help='images per batch')
     parser.add_argument('--data-root', default='data/synthetic_refcoco',
@@ -46,30 +68,41 @@ def parse_args():
     return parser.parse_args()
 
 
+MODELS_TIMED = (('Sa2VA', 'configs/sa2va_tiny.py'),
+                ('DeSa2VA-p2', 'configs/desa2va_tiny_decouple.py'),
+                ('DeSa2VA-p3', 'configs/desa2va_tiny_fusion.py'))
+
+
 def _configs(args):
     from mmengine.config import Config
     out = {}
-    for name, path in (('Sa2VA', 'configs/sa2va_tiny.py'),
-                       ('DeSa2VA', 'configs/desa2va_tiny_fusion.py')):
+    for name, path in MODELS_TIMED:
         cfg = Config.fromfile(osp.join(REPO_ROOT, path))
-        if args.size == 'small':
-            cfg.merge_from_dict(dict(model=SMALL))
-            cfg.train_dataloader.dataset.pipeline[3].tile_size = 224
-            cfg.train_dataloader.dataset.pipeline[4].scale = (256, 256)
-            cfg.train_dataloader.dataset.pipeline[6].num_image_tokens_per_tile = 64
+        if args.size in SIZES:
+            overrides, tile, sam_px, tokens = SIZES[args.size]
+            cfg.merge_from_dict(dict(model=overrides))
+            steps = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
+            steps['InternVLTiling']['tile_size'] = tile
+            steps['Resize']['scale'] = (sam_px, sam_px)
+            steps['TokenizeConversation']['num_image_tokens_per_tile'] = tokens
+            steps['TokenizeConversation']['max_length'] = tokens + 256
         cfg.train_dataloader.dataset.data_root = args.data_root + '/'
         out[name] = cfg
     return out
 
 
-def _median_time(fn, iters):
-    fn()  # warm-up
-    times = []
+def _interleaved_medians(fns: dict, iters: int) -> dict:
+    """Median time of each function, the functions taking turns so that load changes on a
+    shared machine hit every model alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {name: [] for name in fns}
     for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main():
@@ -84,14 +117,17 @@ def main():
     cfgs = _configs(args)
     dataset = DATASETS.build(cfgs['Sa2VA'].train_dataloader.dataset)
     data = pseudo_collate([dataset[i] for i in range(args.batch_size)])
-    results = {}
+    train_fns, infer_fns, params = {}, {}, {}
     for name, cfg in cfgs.items():
         torch.manual_seed(0)
         model = MODELS.build(cfg.model)
-        params = [p for p in model.parameters() if p.requires_grad]
-        optim = torch.optim.AdamW(params, lr=1e-5)
+        if name == 'DeSa2VA-p3':
+            model.reprompt_iters_train = 1  # phase 3: re-prompting in training
+        model.reprompt_iters_test = 1
+        optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+        params[name] = sum(p.numel() for p in model.parameters()) / 1e6
 
-        def train_step():
+        def train_step(model=model, optim=optim):
             model.train()
             batch = model.data_preprocessor(data, training=True)
             losses = model(**batch, mode='loss')
@@ -100,22 +136,25 @@ def main():
             loss.backward()
             optim.step()
 
-        def infer():
+        def infer(model=model):
             model.eval()
             with torch.no_grad():
                 batch = model.data_preprocessor(data, training=True)
                 model(**batch, mode='tensor')
 
-        results[name] = (_median_time(train_step, args.iters), _median_time(infer, args.iters),
-                         sum(p.numel() for p in model.parameters()) / 1e6)
+        train_fns[name] = train_step
+        infer_fns[name] = infer
+    train_t = _interleaved_medians(train_fns, args.iters)
+    infer_t = _interleaved_medians(infer_fns, args.iters)
     print(f'size={args.size} batch={args.batch_size} iters={args.iters} '
           f'threads={torch.get_num_threads()}')
-    print(f"{'model':<10}{'params (M)':>12}{'train step (s)':>16}{'inference (s)':>15}")
-    for name, (train_t, infer_t, n) in results.items():
-        print(f'{name:<10}{n:12.2f}{train_t:16.4f}{infer_t:15.4f}')
-    (st, si, _), (dt, di, _) = results['Sa2VA'], results['DeSa2VA']
-    print(f'ratio DeSa2VA / Sa2VA: train step {dt / st:.3f}, inference (re-prompt k=1) '
-          f'{di / si:.3f}')
+    print(f"{'model':<12}{'params (M)':>12}{'train step (s)':>16}{'inference (s)':>15}")
+    for name in cfgs:
+        print(f'{name:<12}{params[name]:12.2f}{train_t[name]:16.4f}{infer_t[name]:15.4f}')
+    base_train, base_infer = train_t['Sa2VA'], infer_t['Sa2VA']
+    print(f"ratio DeSa2VA / Sa2VA: train step phase 2 {train_t['DeSa2VA-p2'] / base_train:.3f}, "
+          f"phase 3 (re-prompt in training) {train_t['DeSa2VA-p3'] / base_train:.3f}; "
+          f"inference (re-prompt k=1) {infer_t['DeSa2VA-p3'] / base_infer:.3f}")
     print('command: python tools/analysis_tools/benchmark_step.py ' + ' '.join(sys.argv[1:]))
 
 

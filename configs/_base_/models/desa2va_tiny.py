@@ -12,7 +12,11 @@ model = dict(
     fusion=dict(type='MaskFusion', hidden_channels=16),
     adversarial_loss=dict(type='ModalityAdversarialLoss', hidden_channels=64, loss_weight=0.1,
                           lambda_schedule='dann'),
-    club_loss=dict(type='CLUBLoss', hidden_dim=64, estimator='auto', loss_weight=0.1),
+    # standardize: a scale-invariant bound (the decoupler cannot game q's bounded variance by
+    # growing h_v); nonnegative: no chasing q's error below 0; estimator_weight: q's NLL sums
+    # 256 dims and would otherwise dominate the global gradient clip (Adam is invariant to it).
+    club_loss=dict(type='CLUBLoss', hidden_dim=64, estimator='auto', loss_weight=0.1,
+                   estimator_weight=0.01, standardize=True, nonnegative=True),
     mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
     num_point_samples=1,
     train_phase='decouple',

@@ -40,6 +40,10 @@ model = dict(
         freeze_vision=False, freeze_projector=False, freeze_llm=False, lora=None),
     grounding_encoder=dict(
         type='SAM2Grounding', config='configs/sam2/sam2_hiera_t.yaml', checkpoint=None,
+        # Deviation from Sa2VA (tiny only): the image encoder trains in every phase. Stage 0
+        # (*_tiny_sam_pretrain.py) only teaches it clicks -> masks, which needs objectness but
+        # not the colours and shapes that expressions name (frozen, the tiny model stays at
+        # the "some object" plateau).
         overrides=tiny_sam2_overrides, freeze_image_encoder=False),
     mask_head=dict(type='SAM2MaskHead', multimask_output=False),
     seg_projector=dict(type='Sa2VAProjection'),

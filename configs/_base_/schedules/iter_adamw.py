@@ -6,8 +6,11 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=ma
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
+# NonFiniteGuardOptimWrapper: a step whose loss or gradients hold NaN / Inf is skipped on
+# every rank and logged; 5 such steps in a row stop training (docs/reliability.md).
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='NonFiniteGuardOptimWrapper',
+    max_consecutive_bad_steps=5,
     optimizer=dict(type='AdamW', lr=4e-5, betas=(0.9, 0.999), weight_decay=0.05),
     clip_grad=dict(max_norm=1.0))
 

@@ -2,13 +2,26 @@ from .build_referring_conversation import (DEFAULT_ANSWERS, DEFAULT_QUESTIONS,
                                            IMAGE_PLACEHOLDER, BuildReferringConversation)
 from .chat_templates import CHAT_TEMPLATES, ChatTemplate, get_chat_template
 from .internvl_tiling import InternVLTiling, dynamic_tiles
+from .load_image_from_file import BadImageError, LoadImageFromFile
+from .load_qa_video_frames import LoadQAVideoFrames
+from .load_referring_masks import LoadReferringMasks
+from .load_video_annotations import LoadVideoAnnotations
+from .load_video_frames import LoadVideoFrames
 from .pack_referring_inputs import PackReferringInputs
+from .pack_video_referring_inputs import PackVideoReferringInputs
+from .resize_video_frames import ResizeVideoFrames
 from .sample_referring_targets import SampleReferringTargets
+from .sample_video_expressions import SampleVideoExpressions
+from .sample_video_frames import SampleVideoFrames, select_key_frames
 from .tokenize_conversation import TokenizeConversation
+from .video_frame_tiling import VideoFrameTiling
 
 __all__ = [
     'BuildReferringConversation', 'InternVLTiling', 'PackReferringInputs',
     'SampleReferringTargets', 'TokenizeConversation', 'ChatTemplate', 'CHAT_TEMPLATES',
     'get_chat_template', 'dynamic_tiles', 'IMAGE_PLACEHOLDER', 'DEFAULT_QUESTIONS',
-    'DEFAULT_ANSWERS'
+    'DEFAULT_ANSWERS', 'LoadReferringMasks', 'LoadQAVideoFrames',
+    'LoadVideoAnnotations', 'LoadVideoFrames', 'SampleVideoExpressions', 'SampleVideoFrames',
+    'select_key_frames', 'PackVideoReferringInputs', 'ResizeVideoFrames', 'VideoFrameTiling',
+    'LoadImageFromFile', 'BadImageError'
 ]

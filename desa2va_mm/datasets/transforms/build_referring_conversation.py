@@ -56,6 +56,13 @@ class BuildReferringConversation(BaseTransform):
         if not texts:
             raise ValueError(f"{results.get('img_path', '<unknown image>')}: no expression")
         for i, t in enumerate(texts):
+            if isinstance(t, bytes):  # a split file written with bytes sentences
+                try:
+                    t = texts[i] = t.decode('utf-8')
+                except UnicodeDecodeError as e:
+                    raise ValueError(
+                        f"{results.get('img_path', '<unknown image>')}: expression {i} is "
+                        f'not UTF-8 text ({t[:40]!r}...: {e})') from None
             if not isinstance(t, str) or not self._clean(t):
                 raise ValueError(f"{results.get('img_path', '<unknown image>')}: expression "
                                  f'{i} is empty')

@@ -48,6 +48,25 @@ def dynamic_tiles(image: Image.Image, min_tiles: int, max_tiles: int, tile_size:
     return tiles
 
 
+def normalize_tiles(tiles: Sequence[Image.Image], mean: Sequence[float],
+                    std: Sequence[float]) -> torch.Tensor:
+    """RGB uint8 tiles -> float tensor (T, 3, s, s) of ``(x / 255 - mean) / std``.
+
+    Through a 256-entry table per channel written straight into channel-first layout:
+    bit-identical to the float32 arithmetic and ~3x faster than computing it on (T, s, s, 3)
+    and permuting (the permute copy alone cost as much as the arithmetic; 13 tiles of 448
+    are 7.8 M values per image).
+    """
+    mean = np.asarray(mean, np.float32).reshape(1, 3)
+    std = np.asarray(std, np.float32).reshape(1, 3)
+    table = (np.arange(256, dtype=np.float32)[:, None] / 255.0 - mean) / std  # (256, 3)
+    pixels = np.stack([np.asarray(t.convert('RGB'), np.uint8) for t in tiles])
+    out = np.empty((pixels.shape[0], 3) + pixels.shape[1:3], np.float32)
+    for c in range(3):
+        np.take(table[:, c], pixels[..., c], out=out[:, c])
+    return torch.from_numpy(out)
+
+
 @TRANSFORMS.register_module()
 class InternVLTiling(BaseTransform):
     """Tile ``results['img']`` (BGR uint8, H x W x 3) for the InternVL vision tower.
@@ -88,9 +107,7 @@ class InternVLTiling(BaseTransform):
         rgb = Image.fromarray(np.ascontiguousarray(img[..., :3][..., ::-1]))
         tiles = dynamic_tiles(rgb, self.min_tiles, self.max_tiles, self.tile_size,
                               self.use_thumbnail)
-        arrays = np.stack([(np.asarray(t, np.float32) / 255.0 - self.mean) / self.std
-                           for t in tiles])
-        results['pixel_values'] = torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
+        results['pixel_values'] = normalize_tiles(tiles, self.mean, self.std)
         results['num_tiles'] = len(tiles)
         return results
 

@@ -123,7 +123,16 @@ class TokenizeConversation(BaseTransform):
         elif 'prompts' in results:
             prompts = []
             for conv in results['prompts']:
-                ids, _ = self._turn(conv[0]['user'], None, num_tiles, True)
+                # Multi-turn prompts (chat): earlier turns carry their answers; the last
+                # turn's assistant is None (to be generated).
+                ids = []
+                for i, turn in enumerate(conv):
+                    answer = turn.get('assistant') if i < len(conv) - 1 else None
+                    ids += self._turn(turn['user'], answer, num_tiles, i == 0)[0]
+                if len(ids) > self.max_length and len(conv) > 1:
+                    raise ValueError(
+                        f'{name}: the conversation ({len(conv)} turns) needs {len(ids)} '
+                        f'tokens, more than max_length={self.max_length}; start a new one')
                 if len(ids) > self.max_length:
                     ids = self._shorten(conv[0]['user'], num_tiles, name)
                 prompts.append(torch.tensor(ids, dtype=torch.long))

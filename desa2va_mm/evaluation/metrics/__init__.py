@@ -1,3 +1,10 @@
+from .atomic_dump_det_results import AtomicDumpDetResults
+from .grefseg_metric import GRefSegMetric
+from .qa_answer_writer import QAAnswerWriter
 from .referring_seg_metric import ReferringSegMetric
+from .revos_metric import ReVOSMetric
+from .video_jf_metric import VideoJFMetric
+from .video_submission_writer import VideoSubmissionWriter
 
-__all__ = ['ReferringSegMetric']
+__all__ = ['AtomicDumpDetResults', 'ReferringSegMetric', 'QAAnswerWriter', 'GRefSegMetric',
+           'VideoJFMetric', 'ReVOSMetric', 'VideoSubmissionWriter']

@@ -21,6 +21,8 @@ class ReferringSegMetric(RefSegMetric):
 
     A sentence whose answer had no ``[SEG]`` arrives as an empty predicted mask: it adds
     its ground-truth area to the union and 0 to gIoU; it is never dropped.
+    A sample whose metainfo holds ``gt_ignore_masks`` (N, H, W) (ReasonSeg) has those
+    pixels removed from both prediction and ground truth before I and U are counted.
 
     Args:
         metric: Any of ``'cIoU'``, ``'gIoU'``, ``'mIoU'``.
@@ -43,6 +45,15 @@ class ReferringSegMetric(RefSegMetric):
                 raise ValueError(
                     f"{sample.get('img_path', '<unknown image>')}: predicted masks "
                     f'{tuple(pred.shape)} and ground truth {tuple(gt.shape)} differ')
+            if 'gt_ignore_masks' in sample:
+                # ReasonSeg's "ignore" pixels (255 in LISA's label map) count neither in
+                # the intersection nor in the union, as LISA's evaluation does.
+                valid = ~sample['gt_ignore_masks'].to_tensor(torch.bool, pred.device)
+                if valid.shape != gt.shape:
+                    raise ValueError(
+                        f"{sample.get('img_path', '<unknown image>')}: ignore masks "
+                        f'{tuple(valid.shape)} and ground truth {tuple(gt.shape)} differ')
+                pred, gt = pred & valid, gt & valid
             n = len(pred)
             inter = (pred & gt).reshape(n, -1).sum(-1).double()
             union = (pred | gt).reshape(n, -1).sum(-1).double()

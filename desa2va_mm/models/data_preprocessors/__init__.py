@@ -1,3 +1,4 @@
 from .referring_data_preprocessor import ReferringDataPreprocessor, pad_sequences
+from .video_referring_data_preprocessor import VideoReferringDataPreprocessor
 
-__all__ = ['ReferringDataPreprocessor', 'pad_sequences']
+__all__ = ['ReferringDataPreprocessor', 'VideoReferringDataPreprocessor', 'pad_sequences']

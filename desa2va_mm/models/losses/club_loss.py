@@ -3,6 +3,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch.func import functional_call
 
@@ -76,13 +77,25 @@ class CLUBLoss(BaseModule):
             sample, O(N)), or ``'auto'`` (sampled when N > ``auto_threshold``).
         auto_threshold: Batch size above which ``'auto'`` samples.
         loss_weight: Multiplies the bound in ``loss_mi`` (``lambda_mi``, DESIGN §3.9).
-        estimator_weight: Multiplies ``L_q`` in ``loss_club_est``.
+        estimator_weight: Multiplies ``L_q`` in ``loss_club_est``. It only sets how much
+            q's gradients count in a global gradient-norm clip (Adam is invariant to it),
+            so keep it small when ``L_q`` (a sum over ``y_dim``) would dominate the clip.
+        standardize: Standardise each ``x`` and ``y`` row (zero mean, unit variance over
+            its features, no learned affine) before q sees it. ``q``'s variance is bounded
+            (``tanh`` log-variance), so on raw prompts the decoupler can lower the bound by
+            growing ``h_v``'s scale instead of removing information, and ``L_q`` then grows
+            without limit; the standardised bound is scale-invariant. Off by default (the
+            plain DESIGN §3.8 bound).
+        nonnegative: Minimise ``max(I, 0)`` instead of ``I``. Mutual information is >= 0,
+            so a negative estimate only says q lags behind the decoupler; minimising it
+            further chases q's error, not information. ``mi_estimate`` still logs ``I``.
         init_cfg: MMEngine initialisation config.
     """
 
     def __init__(self, *, x_dim: int = 256, y_dim: int = 256, hidden_dim: int = 256,
                  estimator: str = 'full', auto_threshold: int = 64,
                  loss_weight: float = 1.0, estimator_weight: float = 1.0,
+                 standardize: bool = False, nonnegative: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if estimator not in _ESTIMATORS:
@@ -91,6 +104,8 @@ class CLUBLoss(BaseModule):
         self.auto_threshold = int(auto_threshold)
         self.loss_weight = float(loss_weight)
         self.estimator_weight = float(estimator_weight)
+        self.standardize = bool(standardize)
+        self.nonnegative = bool(nonnegative)
         # Names follow the official CLUB code so its checkpoints load key for key.
         self.p_mu = nn.Sequential(
             nn.Linear(x_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, y_dim))
@@ -151,6 +166,9 @@ class CLUBLoss(BaseModule):
         dtype = self.p_mu[0].weight.dtype
         x = text_prompt.to(dtype)
         y = visual_prompt.to(dtype)
+        if self.standardize:
+            x = F.layer_norm(x, x.shape[-1:])
+            y = F.layer_norm(y, y.shape[-1:])
         num_samples = x.shape[0]
 
         if num_samples == 0:
@@ -168,7 +186,8 @@ class CLUBLoss(BaseModule):
             perm = (torch.randperm(num_samples, device=x.device)
                     if self.use_sampled(num_samples) else None)
             bound = club_upper_bound(mu, logvar, y, perm)
+        minimised = bound.clamp(min=0) if self.nonnegative else bound
         return dict(
-            loss_mi=self.loss_weight * bound,
+            loss_mi=self.loss_weight * minimised,
             loss_club_est=loss_club_est,
             mi_estimate=bound.detach())

@@ -43,6 +43,10 @@ class InternVLMLLM(BaseModule):
         torch_dtype: dtype of the weights (``'float32'``, ``'bfloat16'`` ...).
         trust_remote_code: Allowed only for the tokenizer/config of user folders that need
             it; off by default so a checkpoint cannot run code.
+        share_prompt_prefix: :meth:`generate` runs a prompt prefix shared by several
+            sequences (same template and image: the sentences of one image) once and
+            reuses its KV cache (``shared_prefix_generation.py``); False uses Hugging Face
+            ``generate`` on every full prompt (needed for its sampling / penalties).
         init_cfg: MMEngine init config (unused: weights come from the checkpoint or from
             transformers' own initialisation).
     """
@@ -60,6 +64,7 @@ class InternVLMLLM(BaseModule):
                  gradient_checkpointing: bool = False,
                  torch_dtype: str = 'float32',
                  trust_remote_code: bool = False,
+                 share_prompt_prefix: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         from transformers import InternVLConfig, InternVLForConditionalGeneration
@@ -90,6 +95,7 @@ class InternVLMLLM(BaseModule):
         # Weights come from the checkpoint (or transformers' init); MMEngine must not touch them.
         self.model._is_init = True
 
+        self.share_prompt_prefix = share_prompt_prefix
         self.use_lora = lora is not None
         if lora is not None:
             self._apply_lora(lora)
@@ -269,6 +275,10 @@ class InternVLMLLM(BaseModule):
             the same state training supervises (the token's position as an input).
         """
         inputs_embeds = self.embed(input_ids, image_embeds)
+        if self.share_prompt_prefix and not generate_kwargs:
+            from .shared_prefix_generation import generate_shared_prefix
+            return generate_shared_prefix(self, inputs_embeds, input_ids, attention_mask,
+                                          max_new_tokens)
         eos_id = self.tokenizer.eos_token_id
         out = self.model.generate(
             inputs_embeds=inputs_embeds,

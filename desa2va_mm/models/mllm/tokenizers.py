@@ -37,13 +37,16 @@ TEMPLATE_WORDS = (
 
 
 @lru_cache(maxsize=8)
-def _build_word_tokenizer(words: Tuple[str, ...], model_max_length: int):
+def _build_word_tokenizer(words: Tuple[str, ...], model_max_length: int,
+                          appended: Tuple[str, ...] = ()):
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     specials = ['[PAD]', '[UNK]', *CHAT_TOKENS, *IMAGE_TOKENS, *GROUNDING_TOKENS]
     vocab = {}
-    for token in specials + sorted(set(words)):
+    # ``appended`` words come after the sorted ones: a vocabulary that extends another one
+    # keeps every id of the smaller one (a checkpoint trained with it stays valid).
+    for token in specials + sorted(set(words)) + list(appended):
         vocab.setdefault(token, len(vocab))
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token='[UNK]'))
     backend.normalizer = normalizers.Lowercase()
@@ -72,7 +75,9 @@ def TinyWordTokenizer(words: Optional[Iterable[str]] = None,
     Args:
         words: Extra words of the vocabulary.
         vocabulary: Name of a bundled word list to include (``'synthetic_refcoco'``: every
-            word the synthetic RefCOCO generator can write) or ``None``.
+            word the synthetic RefCOCO generator can write; ``'synthetic_mevis'``: those
+            plus the synthetic MeViS generator's motion words, appended after them so the
+            ``'synthetic_refcoco'`` ids are unchanged) or ``None``.
         model_max_length: Longest sequence the tokenizer reports as valid.
 
     Returns:
@@ -80,12 +85,17 @@ def TinyWordTokenizer(words: Optional[Iterable[str]] = None,
         maps unknown words to ``[UNK]``; chat, image and grounding tokens are special.
     """
     all_words = set(TEMPLATE_WORDS) | set(words or ())
-    if vocabulary == 'synthetic_refcoco':
+    appended: Tuple[str, ...] = ()
+    if vocabulary in ('synthetic_refcoco', 'synthetic_mevis'):
         from desa2va_mm.datasets.synthetic.refcoco import VOCABULARY
         all_words |= set(VOCABULARY)
+        if vocabulary == 'synthetic_mevis':
+            from desa2va_mm.datasets.synthetic.mevis import MEVIS_VOCABULARY
+            appended = tuple(sorted(set(MEVIS_VOCABULARY) - all_words))
     elif vocabulary is not None:
-        raise ValueError(f"Unknown vocabulary {vocabulary!r}; options: 'synthetic_refcoco', None")
-    return _build_word_tokenizer(tuple(sorted(all_words)), model_max_length)
+        raise ValueError(f"Unknown vocabulary {vocabulary!r}; options: 'synthetic_refcoco', "
+                         "'synthetic_mevis', None")
+    return _build_word_tokenizer(tuple(sorted(all_words)), model_max_length, appended)
 
 
 @TOKENIZERS.register_module()

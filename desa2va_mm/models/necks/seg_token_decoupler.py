@@ -3,6 +3,7 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from desa2va_mm.registry import MODELS
@@ -22,14 +23,24 @@ class SegTokenDecoupler(BaseModule):
     Args:
         in_channels: H, the LLM hidden size.
         out_channels: C, the SAM-2 prompt dimension.
+        normalize_anchor: Standardise ``mean_i E[x_i]`` (zero mean, unit variance over its
+            H features, no learned affine) before ``W_e``. LLM input embeddings are small
+            (Qwen2.5's std is ~0.02), so the mean of a handful of them is ~0.01 per feature
+            and ``W_e mean`` starts as ``b_e`` plus a tiny expression-dependent part: every
+            expression gives nearly the same anchor until ``W_e`` has grown by orders of
+            magnitude, and phase 1 sits on the "some object" plateau. Standardised, the
+            anchor's scale no longer depends on the embedding table. False gives the plain
+            ``W_e mean_i E[x_i]``.
         init_cfg: MMEngine init config.
     """
 
     def __init__(self, *, in_channels: int, out_channels: int = 256,
+                 normalize_anchor: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.normalize_anchor = normalize_anchor
         self.text_proj = nn.Linear(in_channels, out_channels)  # W_t
         self.visual_proj = nn.Linear(in_channels, out_channels)  # W_v
         self.anchor_proj = nn.Linear(in_channels, out_channels)  # W_e
@@ -40,7 +51,8 @@ class SegTokenDecoupler(BaseModule):
 
     def text_anchor(self, token_embeds: torch.Tensor,
                     token_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``e = W_e · mean_i E[x_i]`` over the valid tokens of each expression.
+        """``e = W_e · mean_i E[x_i]`` over the valid tokens of each expression (the mean
+        standardised first when ``normalize_anchor``).
 
         Args:
             token_embeds: (N, L, H) input embeddings of the expressions' tokens (the LLM's
@@ -55,4 +67,7 @@ class SegTokenDecoupler(BaseModule):
         else:
             mask = token_mask.to(token_embeds.dtype).unsqueeze(-1)
             mean = (token_embeds * mask).sum(1) / mask.sum(1).clamp(min=1)
+        if self.normalize_anchor:
+            # eps far below the variance of a mean of small embeddings (~1e-5 here).
+            mean = F.layer_norm(mean, mean.shape[-1:], eps=1e-10)
         return self.anchor_proj(mean)

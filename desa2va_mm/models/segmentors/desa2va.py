@@ -8,12 +8,14 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
 from desa2va_mm.registry import MODELS
+from desa2va_mm.utils.state_dict_check import raise_on_shape_mismatch
+from .video_segmentation_mixin import VideoSegmentationMixin
 
 PHASES = ('sam_pretrain', 'pretrain', 'decouple', 'fusion')
 
 
 @MODELS.register_module()
-class DeSa2VA(BaseModel):
+class DeSa2VA(VideoSegmentationMixin, BaseModel):
     """Referring segmentation with an MLLM and SAM-2 (DESIGN.md §1-3).
 
     SAM-2 encodes each image once (``grounding_encoder``); InternVL reads the image tiles and
@@ -71,7 +73,11 @@ class DeSa2VA(BaseModel):
         init_head_from_sam2: Initialise every head's decoder from SAM-2's decoder.
         max_new_tokens: Generation budget per sentence at test.
         mask_threshold: Logit threshold of the final masks.
-        data_preprocessor: ``ReferringDataPreprocessor`` config.
+        data_preprocessor: ``ReferringDataPreprocessor`` config
+            (``VideoReferringDataPreprocessor`` for video data).
+        video_tracker: ``SAM2VideoTracker`` config (video tracking options).
+        video_train: Video training, ``dict(mode='per_frame' | 'memory',
+            track_loss_weight=1.0)`` (see ``VideoSegmentationMixin``).
         init_cfg: MMEngine init config.
     """
 
@@ -101,6 +107,8 @@ class DeSa2VA(BaseModel):
                  max_new_tokens: int = 16,
                  mask_threshold: float = 0.0,
                  data_preprocessor: Optional[dict] = None,
+                 video_tracker: Optional[dict] = None,
+                 video_train: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='ReferringDataPreprocessor')
@@ -180,8 +188,12 @@ class DeSa2VA(BaseModel):
         self.max_new_tokens = max_new_tokens
         self.mask_threshold = mask_threshold
         self.frozen_modules = tuple(frozen_modules)
+        self._init_video(video_tracker, video_train)
         for path in self.frozen_modules:
             self._module_at(path).requires_grad_(False)
+        # A mis-shaped checkpoint entry is an error naming both shapes (non-strict loads,
+        # e.g. MMEngine's load_from, would only warn and keep the model's value).
+        self.register_load_state_dict_pre_hook(raise_on_shape_mismatch)
 
     # ------------------------------------------------------------------ construction
     def _build_head(self, cfg: dict, init_from_sam2: bool):
@@ -242,14 +254,15 @@ class DeSa2VA(BaseModel):
             out = self.mask_head(image_feats, self._prompt(self.text_hidden_fcs(seg_hidden)),
                                  dense, image_idx)
             return dict(final_logits=out['low_res_logits'], low_res_logits=out['low_res_logits'],
-                        iou_pred=out['iou_pred'])
+                        iou_pred=out['iou_pred'], visual_out=out)
         text_prompt, visual_prompt = self.neck(seg_hidden)
         out_t = self.text_head(image_feats, self._prompt(text_prompt), dense, image_idx)
         visual_sparse = self._prompt(visual_prompt)
         out_v = self.visual_head(image_feats, visual_sparse, dense, image_idx)
         result = dict(text_prompt=text_prompt, visual_prompt=visual_prompt,
                       text_logits=out_t['low_res_logits'],
-                      visual_logits=out_v['low_res_logits'], iou_pred=out_v['iou_pred'])
+                      visual_logits=out_v['low_res_logits'], iou_pred=out_v['iou_pred'],
+                      visual_out=out_v)
         final = out_v['low_res_logits']
         if self.fusion is not None:
             fused = self.fusion(out_t['low_res_logits'], out_v['low_res_logits'])
@@ -266,6 +279,7 @@ class DeSa2VA(BaseModel):
                 reprompted = torch.where(keep, final, reprompted)
             result['reprompt_logits'] = reprompted
             result['iou_pred'] = out_r['iou_pred']
+            result['visual_out'] = out_r  # the last visual decode (video memory pointer)
             final = reprompted
         result['final_logits'] = final
         return result
@@ -375,6 +389,8 @@ class DeSa2VA(BaseModel):
         return losses
 
     def loss(self, inputs: dict, data_samples: List[DetDataSample]) -> Dict[str, torch.Tensor]:
+        if self.is_video_batch(inputs):
+            return self.loss_video(inputs, data_samples)
         if self.train_phase == 'sam_pretrain':
             return self._click_loss(inputs, data_samples)
         out = self._forward(inputs, data_samples)
@@ -430,6 +446,8 @@ class DeSa2VA(BaseModel):
     # ------------------------------------------------------------------ predict
     @torch.no_grad()
     def predict(self, inputs: dict, data_samples: List[DetDataSample]) -> List[DetDataSample]:
+        if self.is_video_batch(inputs):
+            return self.predict_video(inputs, data_samples)
         device = inputs['images'].device
         if self.train_phase == 'pretrain':
             # A phase-1 model has no trained [SEG] path: evaluate the text decoder on the

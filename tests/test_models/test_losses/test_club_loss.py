@@ -73,6 +73,57 @@ def test_bound_equals_explicit_loops():
     assert out['loss_mi'].item() == pytest.approx(0.7 * expected, rel=1e-10)
 
 
+
+def _standardized(t):
+    """Each row to zero mean, unit (biased) variance over its features, by hand."""
+    mean = t.mean(dim=-1, keepdim=True)
+    var = ((t - mean) ** 2).mean(dim=-1, keepdim=True)
+    return (t - mean) / torch.sqrt(var + 1e-5)
+
+
+def test_standardized_bound_is_the_bound_of_standardized_rows_and_scale_invariant():
+    club = _club(standardize=True)
+    x, y = _pairs(6)
+    out = club(x, y)
+    expected = _bound_by_loops(club, _standardized(x.detach()), _standardized(y.detach()))
+    assert abs(expected) > 1e-2
+    assert out['mi_estimate'].item() == pytest.approx(expected, rel=1e-6)
+    # Growing h_v's scale (what a decoupler could do to game a variance-bounded q) moves
+    # neither the bound nor the estimator loss; without standardising, both move a lot.
+    # (Up to layer_norm's eps of 1e-5 in the variance.)
+    scaled = club(x, 50.0 * y + 3.0)
+    assert scaled['mi_estimate'].item() == pytest.approx(expected, rel=1e-4)
+    assert scaled['loss_club_est'].item() == pytest.approx(out['loss_club_est'].item(),
+                                                           rel=1e-4)
+    plain = _club()
+    assert abs(plain(x, 50.0 * y)['loss_club_est'].item()) > 100 * abs(
+        plain(x, y)['loss_club_est'].item())
+    # Gradients still reach both prompts through the standardisation.
+    out['loss_mi'].backward()
+    assert x.grad.abs().sum() > 0 and y.grad.abs().sum() > 0
+
+
+def test_nonnegative_bound_stops_chasing_a_negative_estimate():
+    plain, clamped = _club(), _club(nonnegative=True)
+    x, _ = _pairs(6)
+    # Each y_i sits exactly on q's mean for another row: q rates the true pairs below the
+    # average pair, a negative estimate.
+    with torch.no_grad():
+        mu, _ = _q(plain, x)
+    y = mu[torch.tensor([1, 2, 3, 4, 5, 0])].clone().requires_grad_()
+    bound = plain(x, y)['mi_estimate'].item()
+    assert bound < 0
+    out = clamped(x, y)
+    assert out['mi_estimate'].item() == pytest.approx(bound, rel=1e-12)  # still logged
+    assert out['loss_mi'].item() == 0.0
+    out['loss_mi'].backward()
+    assert y.grad.abs().sum() == 0  # nothing to minimise below 0
+    # Each y_i on its own row's mean: a positive estimate, minimised as before.
+    y_own = mu.clone()
+    assert plain(x, y_own)['loss_mi'] > 0
+    assert clamped(x, y_own)['loss_mi'].item() == pytest.approx(
+        plain(x, y_own)['loss_mi'].item(), rel=1e-12)
+
 def test_estimator_loss_is_gaussian_nll_up_to_constant():
     club = _club(estimator_weight=0.5)
     x, y = _pairs(6)

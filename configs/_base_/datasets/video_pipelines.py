@@ -1,0 +1,52 @@
+# Video pipelines shared by the real-resolution video datasets (MeViS, ReVOS,
+# Ref-YouTube-VOS, Ref-DAVIS17), Sa2VA's recipe (DESIGN.md §3-4):
+# training: up to 5 expressions of one video in one conversation, 5 sampled frames (random,
+# sorted; a contiguous clip half the time), one 448 InternVL tile per frame (256 tokens),
+# SAM-2 frames resized to 1024 x 1024; losses on every frame.
+# test: every expression of the video, the MLLM reads 5 key frames (Sa2VA: the first 5;
+# key_frame_strategy='uniform' spreads them over the video), the model streams all frames
+# from `frame_paths`; ground truth as per-frame RLEs (`gt_rles`) for the metric.
+#
+# The tokenizer must be the model's; this default is InternVL2.5-1B / 4B's offline stand-in
+# (same as image_pipelines.py; see docs/dataset_prepare.md, "Tokenizer of the data pipelines").
+video_data_tokenizer = dict(type='InternVLTokenizer', path=None, stand_in_vocab_size=151674)
+video_chat_template = 'qwen2'
+video_sam_image_size = 1024
+video_tile_size = 448
+video_num_frames = 5
+video_num_key_frames = 5
+video_key_frame_strategy = 'first'
+video_questions = ('Please segment {expression} in this video.', )
+
+# PackVideoReferringInputs' default meta keys + ReVOS's foreground masks (robustness R).
+video_test_meta_keys = ('video_id', 'exp_ids', 'expressions', 'type_ids', 'frame_names',
+                        'ori_shape', 'img_shape', 'frame_ids', 'key_frame_ids', 'frame_paths',
+                        'gt_rles', 'num_frames', 'foreground_rles')
+
+video_tokenize = dict(type='TokenizeConversation', tokenizer=video_data_tokenizer,
+                      template=video_chat_template, num_image_tokens_per_tile=256,
+                      max_length=8192)
+
+video_train_pipeline = [
+    dict(type='SampleVideoExpressions', mode='random', num_expressions=5),
+    dict(type='SampleVideoFrames', mode='train', num_frames=video_num_frames,
+         contiguous_prob=0.5),
+    dict(type='LoadVideoFrames'),
+    dict(type='LoadVideoAnnotations', mode='train'),
+    dict(type='VideoFrameTiling', tile_size=video_tile_size),
+    dict(type='ResizeVideoFrames', scale=(video_sam_image_size, video_sam_image_size)),
+    dict(type='BuildReferringConversation', mode='train', questions=video_questions),
+    video_tokenize,
+    dict(type='PackVideoReferringInputs'),
+]
+video_test_pipeline = [
+    dict(type='SampleVideoExpressions', mode='all'),
+    dict(type='SampleVideoFrames', mode='test', key_frame_strategy=video_key_frame_strategy,
+         num_key_frames=video_num_key_frames),
+    dict(type='LoadVideoFrames'),
+    dict(type='LoadVideoAnnotations', mode='test'),
+    dict(type='VideoFrameTiling', tile_size=video_tile_size),
+    dict(type='BuildReferringConversation', mode='test', questions=video_questions),
+    video_tokenize,
+    dict(type='PackVideoReferringInputs', meta_keys=video_test_meta_keys),
+]

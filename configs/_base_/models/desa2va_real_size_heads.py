@@ -1,0 +1,23 @@
+# DeSa2VA's additions to a real-size Sa2VA model config (DESIGN.md §3): [SEG] -> W_t / W_v
+# (SegTokenDecoupler) -> text and visual SAM-2 decoders (both initialised from SAM-2's
+# decoder), per-pixel fusion gate, adversarial (gradient reversal) and CLUB losses.
+# desa2va_{1b,4b,8b,internvl3_*}.py merge it into their Sa2VA backbone:
+#   _base_ = ['sa2va_1b.py', 'desa2va_real_size_heads.py']
+#   model = {{_base_.desa2va_heads}}
+desa2va_heads = dict(
+    seg_projector=None,
+    mask_head=None,
+    neck=dict(type='SegTokenDecoupler'),
+    # Multimask + best IoU, as Sa2VA decodes its [SEG] prompt.
+    text_head=dict(type='SAM2TextHead', multimask_output=True),
+    visual_head=dict(type='SAM2VisualHead', multimask_output=True),
+    fusion=dict(type='MaskFusion', hidden_channels=16),
+    adversarial_loss=dict(type='ModalityAdversarialLoss', hidden_channels=256,
+                          loss_weight=0.1, lambda_schedule='dann'),
+    # Scale-invariant, non-negative bound; q's NLL kept out of the global clip (CLUBLoss).
+    club_loss=dict(type='CLUBLoss', hidden_dim=256, estimator='auto', loss_weight=0.1,
+                   estimator_weight=0.01, standardize=True, nonnegative=True),
+    mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
+    num_point_samples=1,
+    train_phase='decouple',
+    frozen_modules=['text_head', 'neck.anchor_proj'])

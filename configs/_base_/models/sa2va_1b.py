@@ -1,0 +1,80 @@
+# Sa2VA-1B baseline at real size: InternVL2.5-1B (InternViT-300M-448px-V2_5 + MLP projector +
+# Qwen2.5-0.5B-Instruct, untied LM head) reading the image, [SEG] -> text_hidden_fcs ->
+# one sparse prompt of SAM-2 hiera-L (1024 px, SAM-2.0 config, as Sa2VA's checkpoints).
+#
+# Weights are local paths (nothing is downloaded):
+#   model.mllm.pretrained / model.mllm.tokenizer.path: a native InternVL folder (`*-hf`
+#     layout; convert an original InternVL folder with
+#     tools/model_converters/internvl_to_hf.py), None = random weights;
+#   model.grounding_encoder.checkpoint: sam2_hiera_large.pt (SAM-2.0), None = random.
+# With path=None the tokenizer is an offline stand-in with the published vocabulary size
+# (docs/notes/issue-6-real-size.md); the data pipelines must use the same tokenizer dict.
+internvl_path = None
+sam2_checkpoint = None
+
+tokenizer = dict(type='InternVLTokenizer', path=internvl_path, stand_in_vocab_size=151674)
+
+# InternViT-300M-448px-V2_5 (config.json: hidden 1024, 24 layers, 16 heads, MLP 4096,
+# qkv_bias, LayerNorm eps 1e-6, layer scale, no QK norm, patch 14 at 448).
+internvit_300m = dict(
+    hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+    image_size=448, patch_size=14, attention_bias=True, use_qk_norm=False,
+    norm_type='layer_norm', layer_norm_eps=1e-6, layer_scale_init_value=0.1,
+    use_mean_pooling=True, use_absolute_position_embeddings=True, hidden_act='gelu')
+
+# Qwen2.5-0.5B-Instruct as InternVL2.5-1B's llm_config (hidden 896, 24 layers, 14 heads,
+# 2 KV heads, MLP 4864, RMSNorm 1e-6, rope theta 1e6); vocab_size comes from the tokenizer
+# (151674 + 5 grounding tokens).
+qwen2_5_0_5b = dict(
+    model_type='qwen2', hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+    num_attention_heads=14, num_key_value_heads=2, hidden_act='silu',
+    max_position_embeddings=32768, rms_norm_eps=1e-6,
+    rope_parameters=dict(rope_type='default', rope_theta=1000000.0),
+    use_sliding_window=False, tie_word_embeddings=False)
+
+model = dict(
+    type='DeSa2VA',
+    # Images, QA and video samples of the Sa2VA mix batch together (images as 1-frame
+    # videos); a batch without video is processed as ReferringDataPreprocessor does.
+    data_preprocessor=dict(type='VideoReferringDataPreprocessor'),
+    mllm=dict(
+        type='InternVLMLLM',
+        tokenizer=tokenizer,
+        pretrained=internvl_path,
+        model_config=dict(
+            vision_config=internvit_300m,
+            text_config=qwen2_5_0_5b,
+            downsample_ratio=0.5,
+            projector_hidden_act='gelu',
+            vision_feature_layer=-1,
+            tie_word_embeddings=False),
+        # Sa2VA: vision tower and LLM body frozen; projector, token embeddings / LM head
+        # (new [SEG] rows) and LoRA train.
+        freeze_vision=True,
+        freeze_projector=False,
+        freeze_llm=True,
+        train_embeddings=True,
+        # r=128, alpha=256, dropout 0.05 on every LLM linear layer but the LM head (the
+        # default target regex is anchored on language_model: the vision tower's
+        # projections are not targeted).
+        lora=dict(r=128, lora_alpha=256, lora_dropout=0.05, bias='none'),
+        gradient_checkpointing=True,
+        torch_dtype='float32'),
+    grounding_encoder=dict(
+        type='SAM2Grounding',
+        # SAM-2.0 hiera-L (Sa2VA's checkpoints); SAM-2.1:
+        #   --cfg-options model.grounding_encoder.config=configs/sam2.1/sam2.1_hiera_l.yaml
+        config='configs/sam2/sam2_hiera_l.yaml',
+        checkpoint=sam2_checkpoint,
+        freeze_image_encoder=True,
+        freeze_prompt_encoder=True,
+        freeze_memory=True),
+    seg_projector=dict(type='Sa2VAProjection'),
+    mask_head=dict(type='SAM2MaskHead', multimask_output=True),
+    # Sa2VA's losses: BCE x2.0 + Dice x0.5.
+    loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
+                   loss_weight=2.0),
+    loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
+                   naive_dice=True, eps=1.0, loss_weight=0.5),
+    init_head_from_sam2=True,
+    max_new_tokens=32)

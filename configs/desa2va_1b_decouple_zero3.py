@@ -1,0 +1,11 @@
+# DeSa2VA-1B phase 2 under DeepSpeed ZeRO-3 (parameters sharded as well; the option for the
+# 8B model on 40 GB GPUs): bash tools/dist_train.sh configs/desa2va_1b_decouple_zero3.py 8
+_base_ = ['desa2va_1b_decouple.py', '_base_/strategies/deepspeed_zero3.py']
+
+strategy = dict(exclude_frozen_parameters=False)
+
+# DeepSpeed owns clipping and accumulation (strategy): the wrapper only steps the optimiser.
+optim_wrapper = dict(
+    _delete_=True,
+    type='DeepSpeedOptimWrapper',
+    optimizer=dict(type='AdamW', lr=4e-5, betas=(0.9, 0.999), weight_decay=0.05))

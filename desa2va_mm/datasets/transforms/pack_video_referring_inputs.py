@@ -1,0 +1,79 @@
+"""Pack a video referring sample into ``inputs`` + ``DetDataSample``."""
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmdet.structures import DetDataSample
+from mmdet.structures.mask import BitmapMasks
+from mmengine.structures import InstanceData
+
+from desa2va_mm.registry import TRANSFORMS
+
+DEFAULT_META_KEYS = ('video_id', 'exp_ids', 'expressions', 'type_ids', 'frame_names',
+                     'ori_shape', 'img_shape', 'frame_ids', 'key_frame_ids', 'frame_paths',
+                     'gt_rles', 'num_frames')
+
+
+@TRANSFORMS.register_module()
+class PackVideoReferringInputs(BaseTransform):
+    """Video counterpart of :class:`PackReferringInputs`.
+
+    Training: ``inputs`` = (T, 3, S, S) uint8 frames (BGR; already resized by
+    :class:`ResizeVideoFrames`), ``gt_instances.masks`` = ``BitmapMasks`` (E * T, S, S),
+    expression-major (row ``e * T + t``), one expression per ``[SEG]`` in conversation order.
+
+    Test: the frames are streamed by the model from ``frame_paths``, so ``inputs`` is an
+    empty (0, 3, 1, 1) tensor; the key frames reach the model as ``pixel_values`` only.
+
+    Both: the data sample carries ``pixel_values`` (K, 3, s, s), ``input_ids``, ``labels``
+    (training) and ``expression_ids`` fields, and the metainfo keys of the video prediction
+    contract (``video_id``, ``exp_ids``, ``expressions``, ``type_ids``, ``frame_names``,
+    ``ori_shape``, ``gt_rles`` ...) that are present, plus ``is_video=True`` and
+    ``num_frames``.
+
+    Args:
+        meta_keys: Result keys copied into the metainfo when present.
+    """
+
+    def __init__(self, meta_keys=DEFAULT_META_KEYS) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        sample = DetDataSample()
+        name = results.get('video_id', '?')
+        if 'gt_masks' in results:
+            frames = results['frames']
+            inputs = torch.from_numpy(np.ascontiguousarray(np.stack(frames))).permute(
+                0, 3, 1, 2).contiguous()
+            masks = np.asarray(results['gt_masks'])
+            if masks.ndim != 4 or masks.shape[1] != len(frames):
+                raise ValueError(f'video {name!r}: gt_masks of shape {masks.shape} do not match '
+                                 f'{len(frames)} frames (expected (E, T, H, W))')
+            if masks.shape[2:] != inputs.shape[2:]:
+                raise ValueError(f'video {name!r}: masks {masks.shape[2:]} and frames '
+                                 f'{tuple(inputs.shape[2:])} differ in size; put '
+                                 f'ResizeVideoFrames before PackVideoReferringInputs')
+            instances = InstanceData()
+            instances.masks = BitmapMasks(masks.reshape(-1, *masks.shape[2:]).astype(np.uint8),
+                                          *masks.shape[2:])
+            sample.gt_instances = instances
+            num_frames = len(frames)
+        else:
+            if 'frame_paths' not in results:
+                raise KeyError(f'video {name!r}: a test sample needs frame_paths (the model '
+                               f'streams every frame)')
+            inputs = torch.zeros(0, 3, 1, 1, dtype=torch.uint8)
+            num_frames = len(results['frame_paths'])
+        meta = {k: results[k] for k in self.meta_keys if k in results}
+        meta['num_frames'] = num_frames
+        meta['is_video'] = True
+        for key in ('frame_ids', 'key_frame_ids'):
+            if key in meta:
+                meta[key] = [int(i) for i in meta[key]]
+        sample.set_metainfo(meta)
+        for key in ('pixel_values', 'input_ids', 'labels', 'expression_ids'):
+            if key in results:
+                sample.set_field(results[key], key)
+        return dict(inputs=inputs, data_samples=sample)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'

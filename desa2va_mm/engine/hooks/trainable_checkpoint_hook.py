@@ -1,0 +1,52 @@
+"""Save checkpoints without the frozen weights that come from the pretrained files."""
+from typing import Sequence
+
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from desa2va_mm.registry import HOOKS
+
+
+@HOOKS.register_module()
+class TrainableCheckpointHook(Hook):
+    """Drop frozen pretrained weights from every checkpoint the runner saves.
+
+    A real-size DeSa2VA holds ~1-8 B frozen parameters (the InternVL base, the SAM-2
+    image encoder / prompt encoder / memory) that the next run reads from ``pretrained``
+    and the SAM-2 ``checkpoint`` anyway; saving them makes each checkpoint 4-30 GB. This
+    hook removes, before saving, every state-dict entry under ``pretrained_prefixes``
+    that is not a trainable parameter. Everything else is kept, including frozen modules
+    that were *trained earlier* (phase 1's text head and ``W_e`` stay frozen in phases 2
+    and 3 but exist in no pretrained file).
+
+    Loading such a checkpoint (``load_from`` / ``--resume``) is non-strict in MMEngine:
+    the frozen weights come from the model's ``pretrained`` paths, so the config must point
+    at the same files as the run that saved it. The dropped keys are listed in
+    ``checkpoint['meta']['trainable_only']``.
+
+    Args:
+        pretrained_prefixes: State-dict prefixes whose frozen entries come from
+            pretrained files (default: the MLLM and the SAM-2 grounding encoder).
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, pretrained_prefixes: Sequence[str] = ('mllm.', 'grounding_encoder.')
+                 ) -> None:
+        self.pretrained_prefixes = tuple(pretrained_prefixes)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+        state = checkpoint.get('state_dict')
+        if state is None:
+            return
+        dropped = [k for k in state
+                   if k.startswith(self.pretrained_prefixes) and k not in trainable]
+        for key in dropped:
+            del state[key]
+        checkpoint.setdefault('meta', {})['trainable_only'] = dict(
+            pretrained_prefixes=list(self.pretrained_prefixes), num_dropped=len(dropped))
+        print_log(f'TrainableCheckpointHook: saved {len(state)} entries, left out '
+                  f'{len(dropped)} frozen pretrained ones', logger='current')

@@ -1,0 +1,260 @@
+"""SAM-2 memory tracking for video: a bounded memory bank around sam2's own functions."""
+from collections import OrderedDict
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+
+from desa2va_mm.registry import MODELS
+
+#: SAM-2's "no object" logit (``sam2.modeling.sam2_base.NO_OBJ_SCORE``).
+NO_OBJ_SCORE = -1024.0
+OBJECT_SCORE_SOURCES = ('decoder', 'mask')
+
+
+class SAM2MemoryBank:
+    """The ``output_dict`` SAM-2's memory attention reads, bounded for streaming.
+
+    ``cond_frame_outputs`` hold the key frames (masks decoded from the ``[SEG]`` states),
+    kept for the whole video: there are as many as key frames (5 by default), so they do
+    not grow with the video. ``non_cond_frame_outputs`` hold tracked frames; only the last
+    ``window`` are kept, because ``SAM2Base._prepare_memory_conditioned_features`` never
+    reads a non-conditioning frame further back than ``num_maskmem - 1`` frames (spatial
+    memories, times the temporal stride) or ``max_obj_ptrs_in_encoder - 1`` frames (object
+    pointers). Older entries are dropped when a new one is added, so the bank never holds
+    more than ``window`` tracked frames plus the key frames.
+
+    Each entry: ``maskmem_features`` (E, C_mem, h, w), ``maskmem_pos_enc``
+    [(E, C_mem, h, w)], ``obj_ptr`` (E, C) for the E objects (expressions) tracked
+    together.
+
+    Args:
+        window: Number of most recent tracked frames kept.
+    """
+
+    def __init__(self, window: int) -> None:
+        if window < 1:
+            raise ValueError(f'window must be >= 1, got {window}')
+        self.window = window
+        self.output_dict: Dict[str, Dict[int, dict]] = dict(
+            cond_frame_outputs=OrderedDict(), non_cond_frame_outputs=OrderedDict())
+
+    @property
+    def cond(self) -> Dict[int, dict]:
+        return self.output_dict['cond_frame_outputs']
+
+    @property
+    def non_cond(self) -> Dict[int, dict]:
+        return self.output_dict['non_cond_frame_outputs']
+
+    def add(self, frame_idx: int, entry: dict, is_cond: bool) -> None:
+        """Store one frame's memory and drop tracked frames outside the window."""
+        (self.cond if is_cond else self.non_cond)[frame_idx] = entry
+        oldest = frame_idx - self.window
+        for idx in [i for i in self.non_cond if i <= oldest]:
+            del self.non_cond[idx]
+
+    def __len__(self) -> int:
+        return len(self.cond) + len(self.non_cond)
+
+
+@MODELS.register_module()
+class SAM2VideoTracker:
+    """Track objects through a video with SAM-2's memory, one frame at a time.
+
+    Holds no parameters: it calls the memory functions of the grounding encoder's
+    ``SAM2Base`` (``_prepare_backbone_features``, ``_prepare_memory_conditioned_features``,
+    ``_encode_new_memory``, ``obj_ptr_proj``), so SAM-2 checkpoints and configs apply
+    unchanged. Mask decoding is left to the model's heads, which call the decoder directly
+    (the stock ``_forward_sam_heads`` overwrites logits with -1024 and uses the stock
+    decoder, not DeSa2VA's visual head).
+
+    Several expressions of one video are SAM-2's "objects": the frame is encoded once (batch
+    1) and its features are expanded to E rows.
+
+    Args:
+        track_with_seg_prompt: Add the visual ``[SEG]`` prompt (``[pad; h_v]``) on every
+            tracked frame (DeSa2VA); False tracks with SAM-2's padding prompts only, as
+            SAM-2's video predictor does on frames without clicks.
+        object_score_source: ``'decoder'``: the visual head's object-score logit decides
+            whether the object is present (SAM-2: absent -> mask logits set to -1024 for
+            memory and output, ``no_obj_ptr`` pointer); ``'mask'``: the object is present
+            when the mask has a positive pixel (for models whose object-score head never
+            trained, e.g. the tiny from-scratch configs).
+        memory_window: Tracked frames kept in the bank; None derives the smallest window
+            SAM-2 reads from its config (``num_maskmem``, the eval stride and
+            ``max_obj_ptrs_in_encoder``).
+    """
+
+    def __init__(self,
+                 *,
+                 track_with_seg_prompt: bool = True,
+                 object_score_source: str = 'decoder',
+                 memory_window: Optional[int] = None) -> None:
+        if object_score_source not in OBJECT_SCORE_SOURCES:
+            raise ValueError(f'object_score_source must be one of {OBJECT_SCORE_SOURCES}, '
+                             f'got {object_score_source!r}')
+        self.track_with_seg_prompt = track_with_seg_prompt
+        self.object_score_source = object_score_source
+        self.memory_window = memory_window
+
+    # ------------------------------------------------------------------ bank
+    @staticmethod
+    def required_window(sam2) -> int:
+        """Furthest tracked frame ``_prepare_memory_conditioned_features`` can read."""
+        stride = max(1, int(sam2.memory_temporal_stride_for_eval))
+        spatial = 1 + stride * max(0, sam2.num_maskmem - 2)
+        pointers = sam2.max_obj_ptrs_in_encoder - 1 if sam2.use_obj_ptrs_in_encoder else 0
+        return max(1, spatial, pointers)
+
+    def new_bank(self, sam2) -> SAM2MemoryBank:
+        window = self.memory_window or self.required_window(sam2)
+        return SAM2MemoryBank(window)
+
+    # ------------------------------------------------------------------ features
+    @staticmethod
+    def encode_frames(sam2, images: torch.Tensor) -> dict:
+        """Encode frames once with the image encoder.
+
+        Args:
+            sam2: The ``SAM2Base``.
+            images: (B, 3, S, S) normalised frames.
+
+        Returns:
+            dict: ``vision_feats`` / ``vision_pos`` lists of (hw, B, C) per level (SAM-2's
+            flattened layout), ``feat_sizes``, ``high_res_feats`` raw FPN maps
+            [(B, C, 4h, 4w), (B, C, 2h, 2w)] or None.
+        """
+        backbone_out = sam2.image_encoder(images)
+        _, vision_feats, vision_pos, feat_sizes = sam2._prepare_backbone_features(backbone_out)
+        high_res = list(backbone_out['backbone_fpn'][:-1]) \
+            if sam2.use_high_res_features_in_sam else None
+        return dict(vision_feats=vision_feats, vision_pos=vision_pos, feat_sizes=feat_sizes,
+                    high_res_feats=high_res)
+
+    @staticmethod
+    def select(frame_feats: dict, frame: int, num: int) -> dict:
+        """Frame ``frame`` of encoded frames, repeated for ``num`` objects."""
+        return dict(
+            vision_feats=[f[:, frame:frame + 1].expand(-1, num, -1) for f in
+                          frame_feats['vision_feats']],
+            vision_pos=[p[:, frame:frame + 1].expand(-1, num, -1) for p in
+                        frame_feats['vision_pos']],
+            feat_sizes=frame_feats['feat_sizes'],
+            high_res_feats=None if frame_feats['high_res_feats'] is None else [
+                f[frame:frame + 1].expand(num, -1, -1, -1) for f in
+                frame_feats['high_res_feats']])
+
+    @staticmethod
+    def head_features(sam2, feats: dict, pix_feat: torch.Tensor) -> dict:
+        """The ``image_feats`` dict the mask heads read, with ``pix_feat`` (E, C, h, w)."""
+        return dict(image_embed=pix_feat, high_res_feats=feats['high_res_feats'],
+                    image_pe=sam2.sam_prompt_encoder.get_dense_pe())
+
+    def memory_conditioned(self, sam2, frame_idx: int, feats: dict, bank: SAM2MemoryBank,
+                           num_frames: Optional[int] = None) -> dict:
+        """Heads' features of a tracked frame: SAM-2 memory attention over the bank.
+
+        Args:
+            sam2: The ``SAM2Base``.
+            frame_idx: Index of the frame in the video.
+            feats: The frame's features for E objects (:meth:`select`).
+            bank: Memory of earlier frames (at least one key frame).
+            num_frames: Video length if known (caps the object-pointer range as in SAM-2's
+                video predictor); None for a stream of unknown length.
+
+        Returns:
+            ``image_feats`` dict with ``image_embed`` (E, C, h, w) conditioned on memory.
+        """
+        if not bank.cond:
+            raise RuntimeError(f'frame {frame_idx}: no key frame in the memory bank yet')
+        pix_feat = sam2._prepare_memory_conditioned_features(
+            frame_idx=frame_idx,
+            is_init_cond_frame=False,
+            # Only the lowest-resolution level is conditioned (as ``SAM2Base.track_step``).
+            current_vision_feats=feats['vision_feats'][-1:],
+            current_vision_pos_embeds=feats['vision_pos'][-1:],
+            feat_sizes=feats['feat_sizes'][-1:],
+            output_dict=bank.output_dict,
+            num_frames=num_frames if num_frames is not None else frame_idx + 2**30)
+        return self.head_features(sam2, feats, pix_feat)
+
+    @staticmethod
+    def unconditioned(sam2, feats: dict) -> dict:
+        """Heads' features of a key frame: no memory (SAM-2's ``no_mem_embed``), as images."""
+        h, w = feats['feat_sizes'][-1]
+        top = feats['vision_feats'][-1]
+        if sam2.directly_add_no_mem_embed:
+            top = top + sam2.no_mem_embed
+        pix_feat = top.permute(1, 2, 0).reshape(top.shape[1], -1, h, w)
+        return SAM2VideoTracker.head_features(sam2, feats, pix_feat)
+
+    # ------------------------------------------------------------------ outputs
+    def object_presence(self, low_res_logits: torch.Tensor,
+                        object_score_logits: torch.Tensor) -> torch.Tensor:
+        """(E,) bool: is the object on this frame (see ``object_score_source``)."""
+        if self.object_score_source == 'mask':
+            return (low_res_logits.flatten(1) > 0).any(dim=1)
+        return object_score_logits.reshape(-1) > 0
+
+    def finalize_logits(self, low_res_logits: torch.Tensor,
+                        present: torch.Tensor) -> torch.Tensor:
+        """SAM-2's hard choice: an absent object's mask is ``NO_OBJ_SCORE`` everywhere."""
+        return torch.where(present.view(-1, 1, 1, 1), low_res_logits,
+                           low_res_logits.new_full((), NO_OBJ_SCORE))
+
+    def memory_entry(self, sam2, feats: dict, low_res_logits: torch.Tensor,
+                     head_out: Dict[str, torch.Tensor], present: torch.Tensor,
+                     detach: bool = True) -> dict:
+        """Encode a frame's mask into SAM-2 memory and compute its object pointer.
+
+        Args:
+            sam2: The ``SAM2Base``.
+            feats: The frame's features for E objects.
+            low_res_logits: (E, 1, 4h, 4w) the frame's final mask logits (fused on key
+                frames, visual head on tracked frames).
+            head_out: Output of the visual head's last decode (``mask_tokens``,
+                ``multi_iou``) for the object pointer.
+            present: (E,) object presence (:meth:`object_presence`).
+            detach: Detach the memory (inference); False lets later frames' losses train
+                the memory encoder and pointer projection (memory-mode video training).
+
+        Returns:
+            dict ``maskmem_features``, ``maskmem_pos_enc``, ``obj_ptr`` (E, C).
+        """
+        # The mask enters memory as SAM-2 feeds it (sigmoid of the upsampled logits),
+        # without a gradient path back into the prediction that produced it.
+        low_res_logits = low_res_logits.detach()
+        size = sam2.image_size
+        high_res = F.interpolate(low_res_logits.float(), size=(size, size), mode='bilinear',
+                                 align_corners=False)
+        score = torch.where(present, 10.0, -10.0).to(high_res)
+        maskmem_features, maskmem_pos_enc = sam2._encode_new_memory(
+            current_vision_feats=feats['vision_feats'],
+            feat_sizes=feats['feat_sizes'],
+            pred_masks_high_res=high_res,
+            object_score_logits=score.view(-1, 1),
+            is_mask_from_pts=False)
+        tokens = head_out['mask_tokens']
+        if tokens.shape[1] > 1:
+            # Multimask decode: the pointer comes from the chosen candidate's token.
+            best = head_out['multi_iou'].argmax(dim=-1)
+            token = tokens[torch.arange(tokens.shape[0], device=tokens.device), best]
+        else:
+            token = tokens[:, 0]
+        obj_ptr = sam2.obj_ptr_proj(token)
+        if sam2.pred_obj_scores:
+            appearing = present.float().view(-1, 1).to(obj_ptr)
+            if sam2.fixed_no_obj_ptr:
+                obj_ptr = appearing * obj_ptr
+            obj_ptr = obj_ptr + (1 - appearing) * sam2.no_obj_ptr
+        if detach:
+            maskmem_features, obj_ptr = maskmem_features.detach(), obj_ptr.detach()
+            maskmem_pos_enc = [p.detach() for p in maskmem_pos_enc]
+        return dict(maskmem_features=maskmem_features, maskmem_pos_enc=maskmem_pos_enc,
+                    obj_ptr=obj_ptr)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(track_with_seg_prompt='
+                f'{self.track_with_seg_prompt}, object_score_source='
+                f'{self.object_score_source!r}, memory_window={self.memory_window})')

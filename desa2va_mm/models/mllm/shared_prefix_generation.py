@@ -1,0 +1,144 @@
+"""Greedy generation that computes a prompt prefix shared by several sequences once.
+
+At test time every sentence of an image is one sequence whose prompt starts with the same
+tokens: the chat template, ``<img>``, the image's ``num_tiles x 256`` ``<IMG_CONTEXT>``
+features, ``</img>`` and the question's first words. Hugging Face ``generate`` runs the
+whole prompt of every sequence through the LLM; here the longest common prefix of each
+group of sequences (token ids *and* input embeddings equal, so the same image) is run once,
+its key / value cache is repeated for the group's sequences, and only their different
+suffixes and the answers are computed per sequence. Mathematically this is the same
+computation as the full prompts (causal attention: the prefix never sees the suffix).
+"""
+import inspect
+from typing import List, Optional, Tuple
+
+import torch
+
+
+def _common_prefix(a_ids: torch.Tensor, a_emb: torch.Tensor, b_ids: torch.Tensor,
+                   b_emb: torch.Tensor) -> int:
+    """Length of the longest prefix where ids and input embeddings both agree."""
+    n = min(len(a_ids), len(b_ids))
+    same = (a_ids[:n] == b_ids[:n]) & (a_emb[:n] == b_emb[:n]).all(-1)
+    diff = (~same).nonzero()
+    return int(diff[0, 0]) if len(diff) else n
+
+
+def _groups(ids: List[torch.Tensor], embeds: List[torch.Tensor],
+            image_token_id: int) -> List[Tuple[List[int], int]]:
+    """Consecutive sequences that share their image: ``[(members, prefix_len), ...]``.
+
+    A sequence joins the current group when its common prefix with the group's first
+    sequence reaches past the first sequence's last image token (or is non-empty for
+    text-only prompts). Each member keeps at least one suffix token.
+    """
+    groups: List[Tuple[List[int], int]] = []
+    for i in range(len(ids)):
+        if groups:
+            members, prefix = groups[-1]
+            first = members[0]
+            image_pos = (ids[first] == image_token_id).nonzero()
+            needed = int(image_pos[-1, 0]) + 1 if len(image_pos) else 1
+            common = _common_prefix(ids[first], embeds[first], ids[i], embeds[i])
+            if common >= needed:
+                groups[-1] = (members + [i], min(prefix, common, len(ids[i]) - 1))
+                continue
+        groups.append(([i], len(ids[i]) - 1))
+    return groups
+
+
+@torch.no_grad()
+def generate_shared_prefix(mllm,
+                           inputs_embeds: torch.Tensor,
+                           input_ids: torch.Tensor,
+                           attention_mask: torch.Tensor,
+                           max_new_tokens: int) -> Tuple[List[List[int]], List[torch.Tensor]]:
+    """Greedy answers and ``[SEG]`` states, prompt prefixes computed once per group.
+
+    Same contract as :meth:`InternVLMLLM.generate` (greedy, stops at EOS): the state of a
+    ``[SEG]`` is the last-layer hidden state at its position when it is fed back as input.
+
+    Args:
+        mllm: The ``InternVLMLLM``.
+        inputs_embeds: (B, L, H) prompt embeddings (image features scattered in).
+        input_ids: (B, L) left-padded prompt ids.
+        attention_mask: (B, L).
+        max_new_tokens: Generation budget per sequence.
+
+    Returns:
+        ``(answers, seg_hidden)``: generated ids per sequence (up to, without, EOS) and per
+        sequence a (n_seg, H) tensor.
+    """
+    lm = mllm.model.model.language_model
+    # transformers 5.x names the KV cache ``cache`` (``past_key_values`` before).
+    cache_kw = 'cache' if 'cache' in inspect.signature(lm.forward).parameters \
+        else 'past_key_values'
+
+    def run(embeds, cache=None, **kwargs):
+        out = lm(inputs_embeds=embeds, use_cache=True, **{cache_kw: cache}, **kwargs)
+        return out.last_hidden_state, getattr(out, cache_kw)
+
+    lm_head = mllm.model.lm_head
+    embed_tokens = mllm.model.get_input_embeddings()
+    tok = mllm.tokenizer
+    eos_id, pad_id, seg_id = tok.eos_token_id, tok.pad_token_id, mllm.seg_token_id
+    valid = attention_mask.bool()
+    ids = [input_ids[b][valid[b]] for b in range(len(input_ids))]
+    embeds = [inputs_embeds[b][valid[b]] for b in range(len(input_ids))]
+    answers: List[Optional[List[int]]] = [None] * len(ids)
+    seg_hidden: List[Optional[torch.Tensor]] = [None] * len(ids)
+
+    for members, prefix_len in _groups(ids, embeds, mllm.image_token_id):
+        n = len(members)
+        device = inputs_embeds.device
+        cache = None
+        if prefix_len > 0:
+            _, cache = run(embeds[members[0]][None, :prefix_len])
+            if n > 1:
+                cache.batch_repeat_interleave(n)
+        # Suffixes, left padded *between* the shared prefix and each suffix: the mask hides
+        # the pads and the positions skip them, so every token sees exactly its own prompt.
+        suffixes = [embeds[m][prefix_len:] for m in members]
+        width = max(len(s) for s in suffixes)
+        hidden = inputs_embeds.shape[-1]
+        suffix = inputs_embeds.new_zeros(n, width, hidden)
+        mask = torch.zeros(n, prefix_len + width, dtype=attention_mask.dtype, device=device)
+        mask[:, :prefix_len] = 1
+        for j, s in enumerate(suffixes):
+            suffix[j, width - len(s):] = s
+            mask[j, prefix_len + width - len(s):] = 1
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        states_out, cache = run(suffix, cache, attention_mask=mask,
+                                position_ids=positions[:, prefix_len:])
+        last = states_out[:, -1]
+        next_pos = positions[:, -1:] + 1
+
+        picked, states = [], []
+        done = torch.zeros(n, dtype=torch.bool, device=device)
+        for step in range(max_new_tokens):
+            token = lm_head(last).float().argmax(-1)
+            token = torch.where(done, torch.full_like(token, pad_id), token)
+            picked.append(token)
+            needs_state = bool(((token == seg_id) & ~done).any())
+            done = done | (token == eos_id)
+            final = bool(done.all()) or step == max_new_tokens - 1
+            if final and not needs_state:
+                break
+            mask = torch.cat([mask, mask.new_ones(n, 1)], dim=1)
+            states_out, cache = run(embed_tokens(token)[:, None], cache, attention_mask=mask,
+                                    position_ids=next_pos)
+            last = states_out[:, -1]
+            states.append(last)
+            next_pos = next_pos + 1
+            if final:
+                break
+
+        for j, m in enumerate(members):
+            seq = [int(t[j]) for t in picked]
+            if eos_id in seq:
+                seq = seq[:seq.index(eos_id)]
+            seg_states = [states[k][j] for k, t in enumerate(seq) if t == seg_id]
+            answers[m] = [t for t in seq if t != pad_id]
+            seg_hidden[m] = torch.stack(seg_states) if seg_states else \
+                inputs_embeds.new_zeros(0, hidden)
+    return answers, seg_hidden

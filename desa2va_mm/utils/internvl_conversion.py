@@ -1,0 +1,314 @@
+"""Original InternVL (remote-code ``InternVLChatModel``) -> native transformers InternVL.
+
+The installed transformers wheel does not ship its InternVL conversion script
+(``convert_internvl_weights_to_hf.py`` lives only in the source repository), so the same
+mapping is implemented here, key by key, and checked against the native model's own keys:
+
+============================================  =============================================
+original (``vision_model``, ``mlp1``,          native ``InternVLForConditionalGeneration``
+``language_model``)
+============================================  =============================================
+``vision_model.embeddings.class_embedding``    ``model.vision_tower.embeddings.cls_token``
+``...embeddings.position_embedding``           ``...embeddings.position_embeddings``
+``...embeddings.patch_embedding.*``            ``...embeddings.patch_embeddings.projection.*``
+``...encoder.layers.N.attn.qkv.*`` (fused)     ``...encoder.layer.N.attention.{q,k,v}_proj.*``
+``...attn.proj.*`` / ``attn.{q,k}_norm.*``     ``...attention.projection_layer.*`` / same
+``...ls1`` / ``ls2``                           ``...lambda_1`` / ``lambda_2``
+``...norm1`` / ``norm2``                       ``...layernorm_before`` / ``layernorm_after``
+``mlp1.0`` / ``mlp1.1`` / ``mlp1.3``           ``model.multi_modal_projector.{layer_norm,
+                                               linear_1, linear_2}``
+``language_model.model.*`` (Qwen2 / Llama)     ``model.language_model.*``
+``language_model.lm_head.weight``              ``lm_head.weight``
+InternLM2: ``tok_embeddings``, ``wqkv``        Llama: ``embed_tokens``, ``q/k/v_proj`` (split
+(grouped per KV head), ``wo``, ``w1/w2/w3``,   per KV group), ``o_proj``, ``gate/down/up``,
+``attention_norm``, ``ffn_norm``, ``output``   ``input_layernorm``, ``post_attention_layernorm``,
+                                               ``lm_head``
+============================================  =============================================
+
+InternLM2 (InternVL2.5-8B) is hosted as a Llama model, as transformers' own conversion
+does: it is Llama with fused projections and other names. Rotary ``inv_freq`` buffers that
+old checkpoints saved are the only keys dropped; any other unknown key is an error.
+"""
+import json
+import os
+import os.path as osp
+import re
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+__all__ = ['load_state_dict_files', 'internvl_config_from_original',
+           'convert_internvl_state_dict', 'split_internlm2_wqkv', 'ConversionReport']
+
+#: Keys the conversion drops on purpose, with the reason (reported).
+DROPPED_PATTERNS = {
+    r'.*rotary_emb\.inv_freq$': 'rotary frequencies are recomputed, not loaded',
+}
+
+_VISION_LAYER_RULES = (
+    (r'^attn\.proj\.', 'attention.projection_layer.'),
+    (r'^attn\.(q_norm|k_norm)\.', r'attention.\1.'),
+    (r'^ls1$', 'lambda_1'),
+    (r'^ls2$', 'lambda_2'),
+    (r'^norm1\.', 'layernorm_before.'),
+    (r'^norm2\.', 'layernorm_after.'),
+    (r'^mlp\.(fc1|fc2)\.', r'mlp.\1.'),
+)
+
+_INTERNLM2_LAYER_RULES = (
+    (r'^attention\.wo\.', 'self_attn.o_proj.'),
+    (r'^feed_forward\.w1\.', 'mlp.gate_proj.'),
+    (r'^feed_forward\.w2\.', 'mlp.down_proj.'),
+    (r'^feed_forward\.w3\.', 'mlp.up_proj.'),
+    (r'^attention_norm\.', 'input_layernorm.'),
+    (r'^ffn_norm\.', 'post_attention_layernorm.'),
+)
+
+_PROJECTOR = {'0': 'layer_norm', '1': 'linear_1', '3': 'linear_2'}
+
+
+class ConversionReport:
+    """What a conversion did: renamed, split and dropped keys, and what it refused."""
+
+    def __init__(self) -> None:
+        self.renamed = 0
+        self.split: List[str] = []
+        self.dropped: Dict[str, str] = {}
+        self.unknown: List[str] = []
+
+    def summary(self) -> str:
+        lines = [f'renamed {self.renamed} keys, split {len(self.split)} fused projections, '
+                 f'dropped {len(self.dropped)}']
+        for key, why in sorted(self.dropped.items())[:20]:
+            lines.append(f'  dropped {key}: {why}')
+        return '\n'.join(lines)
+
+
+def load_state_dict_files(path: str) -> Dict[str, torch.Tensor]:
+    """Read a checkpoint folder (safetensors / ``pytorch_model*.bin`` shards) or one file.
+
+    ``.bin`` / ``.pth`` files are read with ``weights_only=True``; an MMEngine / xtuner
+    checkpoint's ``state_dict`` (or ``module``) entry is unwrapped.
+    """
+    if osp.isdir(path):
+        names = sorted(os.listdir(path))
+        files = [n for n in names if n.endswith('.safetensors')] or \
+            [n for n in names if re.match(r'pytorch_model.*\.bin$', n)]
+        if not files:
+            raise FileNotFoundError(f'{path}: no *.safetensors or pytorch_model*.bin files')
+        state: Dict[str, torch.Tensor] = {}
+        for name in files:
+            state.update(load_state_dict_files(osp.join(path, name)))
+        return state
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        return load_file(path)
+    obj = torch.load(path, map_location='cpu', weights_only=True)
+    for key in ('state_dict', 'module', 'model'):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict):
+        raise ValueError(f'{path}: expected a state dict, got {type(obj).__name__}')
+    return dict(obj)
+
+
+def split_internlm2_wqkv(wqkv: torch.Tensor, num_heads: int, num_kv_heads: int,
+                         head_dim: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """InternLM2's fused ``wqkv`` -> Llama's q, k, v weights.
+
+    InternLM2 lays the rows out per KV group: for each of the ``num_kv_heads`` groups,
+    ``num_heads / num_kv_heads`` query heads, then one key head, then one value head.
+
+    Args:
+        wqkv: ((num_heads + 2 * num_kv_heads) * head_dim, hidden).
+
+    Returns:
+        q (num_heads * head_dim, hidden), k and v (num_kv_heads * head_dim, hidden).
+    """
+    groups = num_heads // num_kv_heads
+    hidden = wqkv.shape[-1]
+    qkv = wqkv.reshape(num_kv_heads, groups + 2, head_dim, hidden)
+    q = qkv[:, :groups].reshape(-1, hidden)
+    k = qkv[:, -2].reshape(-1, hidden)
+    v = qkv[:, -1].reshape(-1, hidden)
+    return q.contiguous(), k.contiguous(), v.contiguous()
+
+
+def _rope_parameters(llm: dict) -> dict:
+    params = {'rope_type': 'default', 'rope_theta': float(llm.get('rope_theta', 10000.0))}
+    scaling = llm.get('rope_scaling') or None
+    if scaling:
+        params['rope_type'] = scaling.get('rope_type', scaling.get('type', 'default'))
+        params.update({k: v for k, v in scaling.items() if k not in ('type', 'rope_type')})
+    return params
+
+
+def internvl_config_from_original(original: dict, image_token_id: int) -> dict:
+    """``InternVLConfig`` keyword arguments from an original ``config.json`` dict.
+
+    Args:
+        original: The remote-code ``InternVLChatConfig`` as a dict (``llm_config``,
+            ``vision_config``, ``downsample_ratio``, ``select_layer``...).
+        image_token_id: Id of ``<IMG_CONTEXT>`` in the checkpoint's tokenizer.
+    """
+    llm, vision = dict(original['llm_config']), dict(original['vision_config'])
+    arch = (llm.get('architectures') or [''])[0]
+    if arch.startswith('InternLM2') or llm.get('model_type') == 'internlm2':
+        text = dict(model_type='llama', attention_bias=bool(llm.get('bias', False)),
+                    mlp_bias=False)
+    elif arch.startswith('Qwen2') or llm.get('model_type') == 'qwen2':
+        text = dict(model_type='qwen2', use_sliding_window=False)
+    elif arch.startswith('Llama') or llm.get('model_type') == 'llama':
+        text = dict(model_type='llama')
+    else:
+        raise ValueError(f'unsupported InternVL language model {arch or llm.get("model_type")!r}'
+                         '; supported: Qwen2, InternLM2, Llama')
+    for key in ('hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads',
+                'num_key_value_heads', 'max_position_embeddings', 'rms_norm_eps', 'vocab_size',
+                'hidden_act', 'bos_token_id', 'eos_token_id', 'pad_token_id'):
+        if llm.get(key) is not None:
+            text[key] = llm[key]
+    text['rope_parameters'] = _rope_parameters(llm)
+    text['tie_word_embeddings'] = bool(llm.get('tie_word_embeddings', False))
+    vision_cfg = dict(
+        hidden_size=vision['hidden_size'], intermediate_size=vision['intermediate_size'],
+        num_hidden_layers=vision['num_hidden_layers'],
+        num_attention_heads=vision['num_attention_heads'],
+        image_size=vision.get('image_size', 448), patch_size=vision.get('patch_size', 14),
+        attention_bias=bool(vision.get('qkv_bias', True)),
+        use_qk_norm=bool(vision.get('qk_normalization', False)),
+        norm_type=vision.get('norm_type', 'layer_norm'),
+        layer_norm_eps=vision.get('layer_norm_eps', 1e-6),
+        hidden_act=vision.get('hidden_act', 'gelu'),
+        layer_scale_init_value=vision.get('initializer_factor', 0.1),
+        use_absolute_position_embeddings=True, use_mean_pooling=True)
+    return dict(vision_config=vision_cfg, text_config=text,
+                downsample_ratio=original.get('downsample_ratio', 0.5),
+                vision_feature_layer=original.get('select_layer', -1),
+                image_token_id=image_token_id, projector_hidden_act='gelu',
+                tie_word_embeddings=text['tie_word_embeddings'])
+
+
+def _vision_key(rest: str, tensor: torch.Tensor, out: Dict[str, torch.Tensor],
+                report: ConversionReport) -> bool:
+    prefix = 'model.vision_tower.'
+    simple = {'embeddings.class_embedding': 'embeddings.cls_token',
+              'embeddings.position_embedding': 'embeddings.position_embeddings'}
+    if rest in simple:
+        out[prefix + simple[rest]] = tensor
+        return True
+    m = re.match(r'^embeddings\.patch_embedding\.(weight|bias)$', rest)
+    if m:
+        out[f'{prefix}embeddings.patch_embeddings.projection.{m.group(1)}'] = tensor
+        return True
+    m = re.match(r'^encoder\.layers\.(\d+)\.(.+)$', rest)
+    if not m:
+        return False
+    layer, sub = m.groups()
+    base = f'{prefix}encoder.layer.{layer}.'
+    qkv = re.match(r'^attn\.qkv\.(weight|bias)$', sub)
+    if qkv:
+        dim = tensor.shape[0] // 3
+        for i, name in enumerate(('q_proj', 'k_proj', 'v_proj')):
+            out[f'{base}attention.{name}.{qkv.group(1)}'] = tensor[i * dim:(i + 1) * dim]
+        report.split.append(f'vision_model.{rest}')
+        return True
+    for pattern, repl in _VISION_LAYER_RULES:
+        if re.match(pattern, sub):
+            out[base + re.sub(pattern, repl, sub)] = tensor
+            return True
+    return False
+
+
+def _internlm2_key(rest: str, tensor: torch.Tensor, out: Dict[str, torch.Tensor],
+                   text_cfg: dict, report: ConversionReport) -> bool:
+    if rest == 'output.weight':
+        out['lm_head.weight'] = tensor
+        return True
+    if rest == 'model.tok_embeddings.weight':
+        out['model.language_model.embed_tokens.weight'] = tensor
+        return True
+    if rest == 'model.norm.weight':
+        out['model.language_model.norm.weight'] = tensor
+        return True
+    m = re.match(r'^model\.layers\.(\d+)\.(.+)$', rest)
+    if not m:
+        return False
+    layer, sub = m.groups()
+    base = f'model.language_model.layers.{layer}.'
+    if sub == 'attention.wqkv.weight':
+        heads, kv = text_cfg['num_attention_heads'], text_cfg['num_key_value_heads']
+        head_dim = text_cfg.get('head_dim') or text_cfg['hidden_size'] // heads
+        for name, part in zip(('q_proj', 'k_proj', 'v_proj'),
+                              split_internlm2_wqkv(tensor, heads, kv, head_dim)):
+            out[f'{base}self_attn.{name}.weight'] = part
+        report.split.append(f'language_model.{rest}')
+        return True
+    for pattern, repl in _INTERNLM2_LAYER_RULES:
+        if re.match(pattern, sub):
+            out[base + re.sub(pattern, repl, sub)] = tensor
+            return True
+    return False
+
+
+def convert_internvl_state_dict(
+        state: Dict[str, torch.Tensor], text_cfg: dict,
+        internlm2: Optional[bool] = None) -> Tuple[Dict[str, torch.Tensor], ConversionReport]:
+    """Rename / split an original-layout InternVL state dict into the native layout.
+
+    Args:
+        state: Keys ``vision_model.*``, ``mlp1.*``, ``language_model.*``.
+        text_cfg: The native text config as a dict (heads, KV heads, hidden size, head_dim).
+        internlm2: The language model uses InternLM2 names; None detects it from the keys.
+
+    Returns:
+        ``(native_state, report)``. Raises ``ValueError`` listing every key it cannot map.
+    """
+    if internlm2 is None:
+        internlm2 = any('.attention.wqkv.' in k or k.endswith('tok_embeddings.weight')
+                        for k in state)
+    out: Dict[str, torch.Tensor] = {}
+    report = ConversionReport()
+    for key, tensor in state.items():
+        dropped = [why for pattern, why in DROPPED_PATTERNS.items() if re.match(pattern, key)]
+        if dropped:
+            report.dropped[key] = dropped[0]
+            continue
+        done = False
+        if key.startswith('vision_model.'):
+            done = _vision_key(key[len('vision_model.'):], tensor, out, report)
+        elif key.startswith('mlp1.'):
+            m = re.match(r'^mlp1\.(\d+)\.(weight|bias)$', key)
+            if m and m.group(1) in _PROJECTOR:
+                out[f'model.multi_modal_projector.{_PROJECTOR[m.group(1)]}.{m.group(2)}'] = tensor
+                done = True
+        elif key.startswith('language_model.'):
+            rest = key[len('language_model.'):]
+            if internlm2:
+                done = _internlm2_key(rest, tensor, out, text_cfg, report)
+            elif rest == 'lm_head.weight':
+                out['lm_head.weight'] = tensor
+                done = True
+            elif rest.startswith('model.'):
+                out['model.language_model.' + rest[len('model.'):]] = tensor
+                done = True
+        if done:
+            report.renamed += 1
+        else:
+            report.unknown.append(key)
+    if report.unknown:
+        raise ValueError(f'{len(report.unknown)} keys of the original InternVL checkpoint have '
+                         'no native counterpart:\n    ' + '\n    '.join(report.unknown[:50]))
+    return out, report
+
+
+def read_original_config(folder: str) -> dict:
+    with open(osp.join(folder, 'config.json'), encoding='utf-8') as f:
+        config = json.load(f)
+    if 'llm_config' not in config or 'vision_config' not in config:
+        raise ValueError(f'{folder}/config.json has no llm_config / vision_config: not an '
+                         'original (remote-code) InternVL checkpoint')
+    return config

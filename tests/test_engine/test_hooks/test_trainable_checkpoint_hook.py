@@ -1,0 +1,48 @@
+"""TrainableCheckpointHook: frozen pretrained weights are left out, nothing else is."""
+import os.path as osp
+from types import SimpleNamespace
+
+import torch
+
+from conftest import REPO_ROOT
+
+
+def test_drops_only_frozen_pretrained_entries():
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from desa2va_mm.engine.hooks import TrainableCheckpointHook
+    from desa2va_mm.registry import MODELS
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/desa2va_tiny_decouple.py'))
+    # As in the real configs: vision tower and LLM body frozen (LoRA trains), SAM-2 encoder
+    # frozen; phase 2 also freezes the phase-1 text head and W_e.
+    cfg.model.mllm.update(freeze_vision=True, freeze_llm=True,
+                          lora=dict(r=4, lora_alpha=8, lora_dropout=0.0))
+    cfg.model.grounding_encoder.freeze_image_encoder = True
+    with DefaultScope.overwrite_default_scope('desa2va'):
+        model = MODELS.build(cfg.model)
+    state = model.state_dict()
+    checkpoint = {'state_dict': dict(state), 'meta': {}}
+    TrainableCheckpointHook().before_save_checkpoint(SimpleNamespace(model=model), checkpoint)
+    saved = checkpoint['state_dict']
+
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    for key in state:
+        frozen_pretrained = key.startswith(('mllm.', 'grounding_encoder.')) and \
+            key not in trainable
+        assert (key in saved) != frozen_pretrained, key
+    # Trainable MLLM parts stay: LoRA, token embeddings / LM head, projector.
+    assert any('lora_A' in k for k in saved)
+    assert 'mllm.model.lm_head.weight' in saved
+    # Frozen in phase 2 but trained in phase 1 (no pretrained file has them): kept.
+    assert any(k.startswith('text_head.') for k in saved)
+    assert 'neck.anchor_proj.weight' in saved
+    # Frozen pretrained: left out.
+    assert not any(k.startswith('grounding_encoder.sam2.image_encoder.') for k in saved)
+    assert not any('vision_tower' in k for k in saved)
+    meta = checkpoint['meta']['trainable_only']
+    assert meta['num_dropped'] == len(state) - len(saved) > 0
+    # A checkpoint of trainable weights is much smaller than the model.
+    numel = lambda sd: sum(v.numel() for v in sd.values())  # noqa: E731
+    assert numel(saved) < numel(state)
+    assert isinstance(next(iter(saved.values())), torch.Tensor)

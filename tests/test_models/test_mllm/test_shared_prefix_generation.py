@@ -1,0 +1,95 @@
+"""Prompt-prefix sharing in generation: same answers / [SEG] states as Hugging Face generate."""
+import torch
+
+from desa2va_mm.models.data_preprocessors.referring_data_preprocessor import pad_sequences
+from desa2va_mm.models.mllm import InternVLMLLM
+from desa2va_mm.models.mllm.shared_prefix_generation import _groups
+
+TINY = dict(
+    vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                       num_attention_heads=2, image_size=56, patch_size=14),
+    text_config=dict(model_type='qwen2', hidden_size=64, intermediate_size=128,
+                     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                     max_position_embeddings=256, initializer_range=0.1,
+                     tie_word_embeddings=False),
+    downsample_ratio=0.5, tie_word_embeddings=False)
+
+
+def _prompts(m, sentences_per_image):
+    """Two images' prompts: template + <img> + 4 image tokens + </img> + a sentence."""
+    tok = m.tokenizer
+    img_start, img_end, ctx = tok.convert_tokens_to_ids(['<img>', '</img>', '<IMG_CONTEXT>'])
+    head = tok('<|im_start|> user', add_special_tokens=False)['input_ids']
+    tail = tok('<|im_end|> <|im_start|> assistant', add_special_tokens=False)['input_ids']
+    seqs, feats = [], []
+    for image, sentences in enumerate(sentences_per_image):
+        image_feats = torch.randn(4, m.hidden_size, generator=torch.Generator().manual_seed(
+            image))
+        for s in sentences:
+            words = tok(f'please segment {s}', add_special_tokens=False)['input_ids']
+            seqs.append(torch.tensor(head + [img_start] + [ctx] * 4 + [img_end] + words + tail))
+            feats.append(image_feats)
+    ids = pad_sequences(seqs, tok.pad_token_id, 'left')
+    mask = pad_sequences([torch.ones_like(s) for s in seqs], 0, 'left')
+    return ids, mask, torch.cat(feats)
+
+
+def test_groups_follow_images_and_prefix_covers_the_image_tokens():
+    torch.manual_seed(0)
+    m = InternVLMLLM(tokenizer=dict(type='TinyWordTokenizer'), model_config=TINY).eval()
+    ids, mask, feats = _prompts(m, [['the red circle', 'the red star', 'the blue square'],
+                                    ['the red circle']])
+    embeds = m.embed(ids, feats)
+    valid = mask.bool()
+    groups = _groups([ids[b][valid[b]] for b in range(4)],
+                     [embeds[b][valid[b]] for b in range(4)], m.image_token_id)
+    # Image 1 has the same tokens but other features: its own group.
+    assert [g[0] for g in groups] == [[0, 1, 2], [3]]
+    # Shared: template, image, "please segment the": up to the first differing word.
+    first = ids[0][valid[0]].tolist()
+    assert groups[0][1] == first.index(m.tokenizer.convert_tokens_to_ids('red'))
+    assert groups[1][1] == int(valid[3].sum()) - 1
+
+
+def test_same_answers_and_seg_states_as_hf_generate():
+    torch.manual_seed(0)
+    m = InternVLMLLM(tokenizer=dict(type='TinyWordTokenizer'), model_config=TINY).eval()
+    seg = m.seg_token_id
+    ids, mask, feats = _prompts(m, [['the red circle', 'the small red star', 'the square'],
+                                    ['the red circle', 'the hexagon']])
+    with torch.no_grad():
+        # [SEG] takes the place of the most generated word, so answers mix [SEG] and words.
+        m.share_prompt_prefix = False
+        words = [t for a in m.generate(ids, mask, feats, max_new_tokens=6)[0] for t in a]
+        m.model.lm_head.weight[seg] = m.model.lm_head.weight[max(set(words),
+                                                                 key=words.count)] * 1.01
+        m.share_prompt_prefix = False
+        hf_answers, hf_states = m.generate(ids, mask, feats, max_new_tokens=6)
+        m.share_prompt_prefix = True
+        answers, states = m.generate(ids, mask, feats, max_new_tokens=6)
+    assert answers == hf_answers
+    assert sum(a.count(seg) for a in answers) > 0  # the test exercises [SEG] states
+    for ours, ref in zip(states, hf_states):
+        assert ours.shape == ref.shape
+        assert torch.allclose(ours, ref, atol=1e-4)
+
+
+def test_seg_as_last_token_still_gets_its_state():
+    torch.manual_seed(0)
+    m = InternVLMLLM(tokenizer=dict(type='TinyWordTokenizer'), model_config=TINY).eval()
+    seg = m.seg_token_id
+    head = torch.nn.Linear(m.hidden_size, m.model.lm_head.out_features)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[seg] = 1.0  # every step picks [SEG]; never EOS
+    m.model.lm_head = head
+    ids, mask, feats = _prompts(m, [['the red circle', 'the star']])
+    with torch.no_grad():
+        answers, states = m.generate(ids, mask, feats, max_new_tokens=3)
+        # Teacher-forced reference for the first sequence: prompt + 3 x [SEG].
+        full = torch.cat([ids[0][mask[0].bool()], torch.tensor([seg] * 3)])[None]
+        tf = m(full, torch.ones_like(full), feats[:4])['hidden_states'][0]
+    assert answers == [[seg] * 3, [seg] * 3]
+    assert states[0].shape == (3, m.hidden_size)
+    assert torch.allclose(states[0], tf[-3:], atol=1e-4)

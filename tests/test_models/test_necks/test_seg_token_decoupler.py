@@ -1,0 +1,54 @@
+"""SegTokenDecoupler: h_t, h_v and the text anchor e, DESIGN.md §3.1-3.2."""
+import pytest
+import torch
+
+from desa2va_mm.models.necks.seg_token_decoupler import SegTokenDecoupler
+from desa2va_mm.registry import MODELS
+
+
+def _neck(**kwargs):
+    torch.manual_seed(0)
+    return SegTokenDecoupler(in_channels=6, out_channels=4, **kwargs).double()
+
+
+def test_decoupled_prompts_are_two_linear_maps_of_the_seg_state():
+    neck = _neck()
+    h = torch.randn(3, 6, dtype=torch.float64)
+    h_t, h_v = neck(h)
+    assert h_t.shape == h_v.shape == (3, 4)
+    torch.testing.assert_close(h_t, h @ neck.text_proj.weight.T + neck.text_proj.bias)
+    torch.testing.assert_close(h_v, h @ neck.visual_proj.weight.T + neck.visual_proj.bias)
+    assert MODELS.build(dict(type='SegTokenDecoupler', in_channels=6)).out_channels == 256
+
+
+def _masked_mean(embeds, mask):
+    return torch.stack([embeds[i, mask[i].bool()].mean(0) for i in range(len(embeds))])
+
+
+def test_text_anchor_is_w_e_of_the_standardised_masked_mean():
+    neck = _neck()
+    g = torch.Generator().manual_seed(1)
+    embeds = 0.02 * torch.randn(2, 5, 6, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    mean = _masked_mean(embeds, mask)
+    standardized = (mean - mean.mean(-1, keepdim=True)) / torch.sqrt(
+        mean.var(-1, unbiased=False, keepdim=True) + 1e-10)
+    expected = standardized @ neck.anchor_proj.weight.T + neck.anchor_proj.bias
+    torch.testing.assert_close(neck.text_anchor(embeds, mask), expected)
+    # Padding does not count: changing a padded token changes nothing.
+    embeds2 = embeds.clone()
+    embeds2[0, 4] += 100
+    torch.testing.assert_close(neck.text_anchor(embeds2, mask), expected)
+    # The anchor no longer depends on the embedding table's scale (small LLM embeddings
+    # would otherwise leave W_e's bias dominating every expression's anchor).
+    torch.testing.assert_close(neck.text_anchor(50 * embeds, mask), expected, rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_plain_anchor_without_normalisation():
+    neck = _neck(normalize_anchor=False)
+    embeds = torch.randn(2, 3, 6, dtype=torch.float64)
+    expected = embeds.mean(1) @ neck.anchor_proj.weight.T + neck.anchor_proj.bias
+    torch.testing.assert_close(neck.text_anchor(embeds), expected)
+    with pytest.raises(TypeError):
+        SegTokenDecoupler(6)  # keyword-only

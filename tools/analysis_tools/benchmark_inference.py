@@ -1,0 +1,186 @@
+"""RefCOCO-style evaluation speed: per-sentence processing vs shared-image batching.
+
+Sa2VA's evaluation script answers each sentence on its own: the image is tiled, encoded by
+the InternVL vision tower and by SAM-2, and one sequence is generated (Hugging Face
+``generate``), once per sentence. ``DeSa2VA.predict`` (through ``DeSa2VAInferencer``)
+encodes each image once and answers all its sentences in one batched generation, whose
+shared prompt prefix (template + image tokens) runs once with its KV cache reused
+(``InternVLMLLM(share_prompt_prefix=True)``, the default), and takes several images per
+call with ``--batch-size``. This script runs these side by side on the same images, model
+and sentences, prints the throughput, the speed-up over the per-sentence reference and
+whether masks and answers are identical to it.
+
+    python tools/analysis_tools/benchmark_inference.py [--size small|tiny] \
+        [--sentences 7] [--images 4] [--batch-size 4] [--repeats 2] \
+        [--config configs/sa2va_tiny.py] [--checkpoint CKPT]
+
+Without ``--checkpoint`` the weights are random and never emit ``[SEG]``, which would skip
+mask decoding; the LM head is then replaced by one that always answers ``[SEG]`` (every
+answer is ``max_new_tokens`` tokens long, so every sentence decodes a mask).
+``small`` widens the tiny model (benchmark_step.py's small size) so the MLLM and SAM-2
+dominate.
+"""
+import argparse
+import os.path as osp
+import statistics
+import sys
+import time
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+#: The ``small`` size of benchmark_step.py: LLM 512 x 4 layers, ViT 256 x 4 at 224 px,
+#: SAM-2 at 256 px with a wider Hiera (copied: that script's sizes may grow).
+SMALL = dict(
+    mllm=dict(model_config=dict(
+        vision_config=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
+                           num_attention_heads=4, image_size=224),
+        text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=4,
+                         num_attention_heads=8, num_key_value_heads=4))),
+    grounding_encoder=dict(overrides=dict(
+        image_size=256,
+        image_encoder=dict(trunk=dict(embed_dim=32, stages=[1, 2, 4, 1],
+                                      global_att_blocks=[5, 6]),
+                           neck=dict(backbone_channel_list=[256, 128, 64, 32])),
+        memory_attention=dict(layer=dict(self_attention=dict(feat_sizes=[16, 16]),
+                                         cross_attention=dict(feat_sizes=[16, 16]))))))
+
+#: RefCOCO-style sentences in the synthetic vocabulary (7 = RefCOCO val's mean per image).
+SENTENCES = ('the red circle', 'the leftmost shape', 'the large blue square',
+             'the star below the triangle', 'the smallest shape', 'the green hexagon',
+             'the shape right of the circle', 'the topmost purple shape',
+             'the yellow triangle', 'the biggest star')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Per-sentence vs shared-image inference throughput (identical masks)')
+    parser.add_argument('--config', default='configs/sa2va_tiny.py', help='model config')
+    parser.add_argument('--checkpoint', default=None, help='checkpoint (default: random)')
+    parser.add_argument('--size', choices=['small', 'tiny'], default='small',
+                        help='small: the widened tiny model of benchmark_step.py')
+    parser.add_argument('--sentences', type=int, default=7, help='sentences per image')
+    parser.add_argument('--images', type=int, default=4, help='images')
+    parser.add_argument('--batch-size', type=int, default=4,
+                        help='images per call in the batched mode')
+    parser.add_argument('--repeats', type=int, default=2, help='timed runs per mode (median)')
+    args = parser.parse_args(argv)
+    if not 1 <= args.sentences <= len(SENTENCES):
+        parser.error(f'--sentences must be in 1..{len(SENTENCES)}')
+    if args.images < 1 or args.repeats < 1 or args.batch_size < 1:
+        parser.error('--images, --repeats and --batch-size must be >= 1')
+    return args
+
+
+def build_config(args):
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO_ROOT, args.config)
+                          if not osp.isabs(args.config) else args.config)
+    if args.size == 'small':
+        cfg.merge_from_dict(dict(model=SMALL))
+        for step in cfg.test_dataloader.dataset.pipeline:
+            name = step['type']
+            if name == 'InternVLTiling':
+                step['tile_size'] = 224
+            elif name == 'Resize':
+                step['scale'] = (256, 256)
+            elif name == 'TokenizeConversation':
+                step['num_image_tokens_per_tile'] = 64
+    return cfg
+
+
+def force_seg_answers(model) -> None:
+    """Replace the LM head by one whose argmax is always ``[SEG]``."""
+    import torch
+    head = model.mllm.model.lm_head
+    forced = torch.nn.Linear(head.in_features, head.out_features, bias=True)
+    with torch.no_grad():
+        forced.weight.zero_()
+        forced.bias.zero_()
+        forced.bias[model.mllm.seg_token_id] = 1.0
+    model.mllm.model.lm_head = forced
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import numpy as np
+    import torch
+
+    from desa2va_mm.apis import DeSa2VAInferencer
+    from desa2va_mm.datasets.synthetic.refcoco import generate_image
+
+    cfg = build_config(args)
+    torch.manual_seed(0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # random weights: the point here is the speed
+        inferencer = DeSa2VAInferencer(cfg, args.checkpoint, device='cpu', show_progress=False)
+    if args.checkpoint is None:
+        force_seg_answers(inferencer.model)
+    images = [generate_image(0, i, 128).image for i in range(args.images)]
+    sentences = list(SENTENCES[:args.sentences])
+
+    # Each mode returns, per image, (masks (S, H, W), answers [S]).
+    def per_sentence():
+        out = []
+        for img in images:
+            preds = [inferencer(img, texts=[s])['predictions'][0] for s in sentences]
+            out.append((np.concatenate([p['masks'] for p in preds]),
+                        [p['answers'][0] for p in preds]))
+        return out
+
+    def shared():
+        preds = [inferencer(img, texts=sentences)['predictions'][0] for img in images]
+        return [(p['masks'], p['answers']) for p in preds]
+
+    def batched():
+        preds = inferencer(images, texts=sentences, batch_size=args.batch_size)['predictions']
+        return [(p['masks'], p['answers']) for p in preds]
+
+    mllm = inferencer.model.mllm
+    # (name, function, prompt-prefix KV sharing in generation)
+    modes = [('per sentence, HF generate (Sa2VA eval)', per_sentence, False),
+             ('shared image, HF generate', shared, False),
+             ('shared image + prefix cache, 1 img/call', shared, True),
+             (f'shared image + prefix cache, {args.batch_size} img/call', batched, True)]
+    times, outputs = {}, {}
+    for name, fn, share_prefix in modes:
+        mllm.share_prompt_prefix = share_prefix
+        outputs[name] = fn()  # warm-up (and the masks compared below)
+        runs = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - start)
+        times[name] = statistics.median(runs)
+
+    reference = np.stack([masks for masks, _ in outputs[modes[0][0]]])
+    ref_answers = [answers for _, answers in outputs[modes[0][0]]]
+    n_sent = args.images * args.sentences
+    seg_answers = sum('[SEG]' in a for answers in ref_answers for a in answers)
+    print(f'config={args.config} size={args.size} images={args.images} '
+          f'sentences/image={args.sentences} repeats={args.repeats} '
+          f'threads={torch.get_num_threads()} weights='
+          f'{args.checkpoint or "random, answers forced to [SEG]"}')
+    print(f'answers with [SEG]: {seg_answers}/{n_sent}; masks compared: '
+          f'{reference.size} pixels ({n_sent} sentences x {reference.shape[-2]}x'
+          f'{reference.shape[-1]})')
+    print(f"{'mode':<44}{'time (s)':>10}{'sentences/s':>13}{'speed-up':>10}  masks")
+    base = times[modes[0][0]]
+    for name, _, _ in modes:
+        masks = np.stack([m for m, _ in outputs[name]])
+        diff = int((masks != reference).sum())
+        answers_same = [a for _, a in outputs[name]] == ref_answers
+        same = 'reference' if name == modes[0][0] else (
+            ('identical' if diff == 0 else f'{diff} px differ') +
+            (', same answers' if answers_same else ', answers differ'))
+        print(f'{name:<44}{times[name]:10.3f}{n_sent / times[name]:13.2f}'
+              f'{base / times[name]:10.2f}  {same}')
+    print('command: python tools/analysis_tools/benchmark_inference.py ' +
+          ' '.join(sys.argv[1:] if argv is None else argv))
+    return times, outputs
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,70 @@
+"""Segment what expressions refer to in an image (or a folder of images).
+
+    python tools/demo/image_demo.py IMG "the red circle" ["the leftmost shape" ...] \
+        --config configs/sa2va_tiny.py --checkpoint work_dirs/sa2va_tiny/iter_3000.pth \
+        --out-dir outputs [--device cpu] [--batch-size 4] [--question]
+
+Writes ``OUT_DIR/vis/<image>.png`` (one row per expression: the mask, the expression and the
+model's answer) and ``OUT_DIR/preds/<image>.json`` (answers, predicted IoUs, masks as COCO
+RLE at the image's resolution), and prints each answer. ``IMG`` may be a folder: every image
+in it gets every expression (progress bar over images). ``--question`` passes the texts
+verbatim as the user's turn instead of "Please segment {expression} in this image.".
+"""
+import argparse
+import os.path as osp
+import sys
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='DeSa2VA image demo: masks + answers for referring expressions')
+    parser.add_argument('image', help='image file or folder of images')
+    parser.add_argument('texts', nargs='+', help='one or more expressions (or questions)')
+    parser.add_argument('--config', required=True, help='model config (.py)')
+    parser.add_argument('--checkpoint', default=None,
+                        help='checkpoint (.pth); without it the weights are random')
+    parser.add_argument('--out-dir', default='outputs', help='where vis/ and preds/ go')
+    parser.add_argument('--device', default='cpu', help="'cpu', 'cuda:0' ...")
+    parser.add_argument('--batch-size', type=int, default=1, help='images per model call')
+    parser.add_argument('--question', action='store_true',
+                        help='use the texts verbatim as questions (no segmentation template)')
+    parser.add_argument('--max-new-tokens', type=int, default=None,
+                        help="override the model's answer length budget")
+    parser.add_argument('--no-save-pred', action='store_true', help='do not write preds/*.json')
+    parser.add_argument('--show', action='store_true', help='also show the overlays')
+    args = parser.parse_args(argv)
+    if not osp.exists(args.image):
+        parser.error(f'image {args.image!r} does not exist')
+    if not osp.isfile(args.config):
+        parser.error(f'config {args.config!r} does not exist')
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint {args.checkpoint!r} does not exist')
+    if args.batch_size < 1:
+        parser.error('--batch-size must be >= 1')
+    empty = [i for i, t in enumerate(args.texts) if not t.strip()]
+    if empty:
+        parser.error(f'expression {empty[0]} is empty')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from desa2va_mm.apis import DeSa2VAInferencer
+    inferencer = DeSa2VAInferencer(args.config, args.checkpoint, device=args.device,
+                                   max_new_tokens=args.max_new_tokens)
+    result = inferencer(args.image, texts=list(args.texts), batch_size=args.batch_size,
+                        template=None if args.question else 'pipeline',
+                        out_dir=args.out_dir, no_save_pred=args.no_save_pred,
+                        show=args.show, print_result=True)
+    print(f'{len(result["predictions"])} image(s); overlays in '
+          f'{osp.join(args.out_dir, "vis")}' +
+          ('' if args.no_save_pred else f', predictions in {osp.join(args.out_dir, "preds")}'))
+    return result
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,85 @@
+"""Segment what expressions refer to through a video (mp4 or a folder of frames).
+
+    python tools/demo/video_demo.py VIDEO "the red circle" ["the moving star" ...] \
+        --config configs/sa2va_tiny.py --checkpoint work_dirs/sa2va_tiny/iter_3000.pth \
+        --out-dir outputs [--device cpu] [--key-frames 5] [--key-frame-strategy first] \
+        [--fps 10] [--save-frames]
+
+The MLLM reads the key frames (one InternVL tile each) and answers each expression; its
+``[SEG]`` state is decoded on the key frames and SAM-2's memory tracks it through the other
+frames, one frame in memory at a time. Writes ``OUT_DIR/<video>.mp4`` (every expression's
+mask in its own colour, the expressions and answers above each frame), with
+``--save-frames`` also ``OUT_DIR/<video>/<frame>.png``, and ``OUT_DIR/<video>.json`` (answers,
+per-frame RLE masks). A progress bar runs over the frames.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='DeSa2VA video demo: tracked masks + answers for referring expressions')
+    parser.add_argument('video', help='video file (.mp4 ...) or folder of frames')
+    parser.add_argument('texts', nargs='+', help='one or more expressions')
+    parser.add_argument('--config', required=True, help='model config (.py)')
+    parser.add_argument('--checkpoint', default=None,
+                        help='checkpoint (.pth); without it the weights are random')
+    parser.add_argument('--out-dir', default='outputs', help='where the MP4 / PNGs go')
+    parser.add_argument('--device', default='cpu', help="'cpu', 'cuda:0' ...")
+    parser.add_argument('--key-frames', type=int, default=5, help='frames the MLLM reads')
+    parser.add_argument('--key-frame-strategy', choices=['first', 'uniform'], default='first')
+    parser.add_argument('--fps', type=float, default=10.0, help='frame rate of the MP4')
+    parser.add_argument('--save-frames', action='store_true', help='also write PNG frames')
+    parser.add_argument('--question', action='store_true',
+                        help='use the texts verbatim (no "Please segment ... video." template)')
+    parser.add_argument('--max-new-tokens', type=int, default=None)
+    args = parser.parse_args(argv)
+    if not osp.exists(args.video):
+        parser.error(f'video {args.video!r} does not exist')
+    if not osp.isfile(args.config):
+        parser.error(f'config {args.config!r} does not exist')
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint {args.checkpoint!r} does not exist')
+    if args.key_frames < 1:
+        parser.error('--key-frames must be >= 1')
+    empty = [i for i, t in enumerate(args.texts) if not t.strip()]
+    if empty:
+        parser.error(f'expression {empty[0]} is empty')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from desa2va_mm.apis import DeSa2VAInferencer
+    from desa2va_mm.apis.desa2va_inferencer import VIDEO_TEMPLATE
+    from desa2va_mm.models.segmentors.video_segmentation_mixin import encode_rle
+    inferencer = DeSa2VAInferencer(args.config, args.checkpoint, device=args.device,
+                                   max_new_tokens=args.max_new_tokens)
+    result = inferencer.predict_video(
+        args.video, list(args.texts), num_key_frames=args.key_frames,
+        key_frame_strategy=args.key_frame_strategy,
+        template=None if args.question else VIDEO_TEMPLATE, out_dir=args.out_dir,
+        fps=args.fps, save_frames=args.save_frames)
+    record = dict(video_id=result['video_id'], frame_names=result['frame_names'],
+                  key_frame_ids=result['key_frame_ids'], texts=result['texts'],
+                  answers=result['answers'], scores=result['scores'].tolist(),
+                  masks=[encode_rle(m) for m in result['masks']])
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(osp.join(args.out_dir, f'{result["video_id"]}.json'), 'w') as f:
+        json.dump(record, f)
+    for text, answer, masks in zip(result['texts'], result['answers'], result['masks']):
+        print(f'"{text}" -> "{answer}" (mask on {int(masks.any(axis=(1, 2)).sum())}/'
+              f'{len(result["frame_names"])} frames)')
+    print(f'overlay video: {result["out_file"]}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
