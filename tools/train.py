@@ -132,13 +132,18 @@ def main():
     optim_type = str((cfg.get('optim_wrapper') or {}).get('type', ''))
     if 'Amp' in optim_type and not accelerator_available():
         # The real-size configs train with bf16 autocast (AmpOptimWrapper), GPU only.
+        full = ('NonFiniteGuardOptimWrapper' if optim_type.startswith('NonFiniteGuard')
+                else 'OptimWrapper')
         sys.exit(f'error: {args.config} uses {optim_type} (bf16/fp16 autocast), which '
                  'needs a CUDA (or NPU/MLU/MUSA) device. To run it on the CPU in float32: '
-                 '--cfg-options optim_wrapper.type=OptimWrapper')
+                 f'--cfg-options optim_wrapper.type={full}')
     if optim_type in ('OptimWrapper', 'NonFiniteGuardOptimWrapper'):
         # AMP-only keys left when a bf16 config is switched to full precision.
         for key in ('dtype', 'loss_scale'):
             cfg.optim_wrapper.pop(key, None)
+        if optim_type == 'OptimWrapper':  # the guard's keys, when it was switched off
+            for key in ('max_consecutive_bad_steps', 'check_grads'):
+                cfg.optim_wrapper.pop(key, None)
 
     # enable automatically scaling LR
     if args.auto_scale_lr:

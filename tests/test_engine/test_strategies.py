@@ -15,7 +15,10 @@ def test_plain_ddp_configs_use_bf16_amp_and_sa2va_recipe():
     cfg = _cfg('desa2va_1b_decouple.py')
     assert 'runner_type' not in cfg  # tools/dist_train.sh: Runner + DDP
     ow = cfg.optim_wrapper
-    assert (ow.type, ow.dtype, ow.accumulative_counts) == ('AmpOptimWrapper', 'bfloat16', 4)
+    assert (ow.type, ow.dtype, ow.accumulative_counts) == \
+        ('NonFiniteGuardAmpOptimWrapper', 'bfloat16', 4)
+    # bf16 has no loss scaler: the NaN/Inf guard inspects the gradients too.
+    assert ow.check_grads and ow.max_consecutive_bad_steps == 5
     assert (ow.optimizer.lr, ow.optimizer.weight_decay, ow.clip_grad.max_norm) == \
         (4e-5, 0.05, 1.0)
     assert cfg.train_dataloader.batch_size == 2
@@ -77,7 +80,8 @@ def test_bf16_config_on_cpu_stops_with_a_clear_message():
          osp.join(REPO_ROOT, 'configs/desa2va_1b_decouple.py')],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
-    assert 'AmpOptimWrapper' in proc.stderr and 'optim_wrapper.type=OptimWrapper' in proc.stderr
+    assert 'NonFiniteGuardAmpOptimWrapper' in proc.stderr
+    assert 'optim_wrapper.type=NonFiniteGuardOptimWrapper' in proc.stderr
 
 
 def test_gradient_checkpointing_covers_llm_and_vision_and_keeps_gradients():

@@ -1,7 +1,9 @@
 # Sa2VA's recipe (DESIGN.md §4): 1 epoch, AdamW lr 4e-5, betas (0.9, 0.999), wd 0.05, grad
 # clip 1.0, bf16 autocast, batch 2 per GPU x accumulation 4 (x 8 GPUs = 64), linear
-# warm-up over the first 5% then cosine to 0. AmpOptimWrapper needs a GPU: tools/train.py
-# stops with a clear message on CPU (use optim_wrapper.type=OptimWrapper there).
+# warm-up over the first 5% then cosine to 0. Autocast needs a GPU: tools/train.py stops
+# with a clear message on CPU (use optim_wrapper.type=NonFiniteGuardOptimWrapper there).
+# The NaN/Inf guard skips and logs a non-finite step and stops after 5 in a row; bf16 has
+# no loss scaler to absorb overflows, so the gradients are inspected too.
 max_epochs = 1
 warmup_ratio = 0.05
 
@@ -10,7 +12,9 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    type='NonFiniteGuardAmpOptimWrapper',
+    max_consecutive_bad_steps=5,
+    check_grads=True,
     dtype='bfloat16',
     accumulative_counts=4,
     optimizer=dict(type='AdamW', lr=4e-5, betas=(0.9, 0.999), weight_decay=0.05),
