@@ -72,3 +72,22 @@ def test_help_and_bad_data_root(tmp_path):
     out = subprocess.run([sys.executable, SCRIPT, '--work-dir', str(tmp_path), '--data-root',
                           str(tmp_path / 'missing')], capture_output=True, text=True)
     assert out.returncode != 0 and 'missing' in out.stderr and 'make_synthetic' in out.stderr
+
+
+def test_every_planned_option_passes_the_tools_key_check(tmp_path):
+    """tools/train.py / test.py refuse unknown or typo'd --cfg-options keys; every key
+    the plan uses must exist (or be a new leaf that is no typo) in its config."""
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+    from cli_utils import check_cfg_option_key
+    from mmengine.config import Config
+    _, cmds = _plan(tmp_path, *_load().VARIANTS)
+    configs = {}
+    for stage, cmd in cmds.items():
+        argv = cmd.split()
+        config = argv[1]
+        opts = argv[argv.index('--cfg-options') + 1:]
+        if config not in configs:
+            configs[config] = Config.fromfile(osp.join(REPO_ROOT, config))._cfg_dict
+        for opt in opts:
+            key = opt.split('=', 1)[0]
+            assert check_cfg_option_key(configs[config], key) is None, (stage, key)

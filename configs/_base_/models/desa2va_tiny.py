@@ -19,5 +19,8 @@ model = dict(
                    estimator_weight=0.01, standardize=True, nonnegative=True),
     mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
     num_point_samples=1,
+    # Re-prompting iterations (RepromptHook sets them per loop when present).
+    reprompt_iters_train=0,
+    reprompt_iters_test=1,
     train_phase='decouple',
     frozen_modules=['text_head', 'neck.anchor_proj'])
