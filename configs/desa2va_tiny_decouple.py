@@ -7,7 +7,7 @@ _base_ = [
     '_base_/schedules/iter_adamw.py', '_base_/default_runtime.py'
 ]
 
-max_iters = 2000
+max_iters = 2300
 load_from = 'work_dirs/desa2va_tiny_pretrain/iter_600.pth'
 model = dict(train_phase='decouple', frozen_modules=['text_head', 'neck.anchor_proj'])
 train_cfg = dict(max_iters=max_iters, val_interval=1000)

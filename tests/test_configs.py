@@ -43,7 +43,7 @@ def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
     # Each phase loads the previous one; phase 3 re-prompts in training.
     assert phases['pretrain'].load_from.endswith('desa2va_tiny_sam_pretrain/iter_600.pth')
     assert phases['decouple'].load_from.endswith('desa2va_tiny_pretrain/iter_600.pth')
-    assert phases['fusion'].load_from.endswith('desa2va_tiny_decouple/iter_2000.pth')
+    assert phases['fusion'].load_from.endswith('desa2va_tiny_decouple/iter_2300.pth')
     assert phases['fusion'].model.reprompt_iters_train == 1
     assert phases['decouple'].model.get('reprompt_iters_train', 0) == 0
     assert phases['fusion'].train_cfg.max_iters == 300  # leaf override of the phase-2 leaf

@@ -47,7 +47,7 @@ if [[ "$ARCH" == desa2va ]]; then
   # Phase 1: the text decoder D_t and W_e learn from ground-truth expressions.
   train pretrain configs/desa2va_tiny_pretrain.py "${PRETRAIN_ITERS:-600}" "$CKPT"
   # Phase 2: decoupled [SEG] tokens, dual heads, fusion, adversarial + CLUB.
-  train decouple configs/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2000}" "$CKPT"
+  train decouple configs/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2300}" "$CKPT"
   # Phase 3: re-prompting in training.
   train fusion configs/desa2va_tiny_fusion.py "${FUSION_ITERS:-300}" "$CKPT"
   CONFIG=configs/desa2va_tiny_fusion.py
