@@ -30,21 +30,9 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-#: The ``small`` size of benchmark_step.py: LLM 512 x 4 layers, ViT 256 x 4 at 224 px,
-#: SAM-2 at 256 px with a wider Hiera (copied: that script's sizes may grow).
-SMALL = dict(
-    mllm=dict(model_config=dict(
-        vision_config=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
-                           num_attention_heads=4, image_size=224),
-        text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=4,
-                         num_attention_heads=8, num_key_value_heads=4))),
-    grounding_encoder=dict(overrides=dict(
-        image_size=256,
-        image_encoder=dict(trunk=dict(embed_dim=32, stages=[1, 2, 4, 1],
-                                      global_att_blocks=[5, 6]),
-                           neck=dict(backbone_channel_list=[256, 128, 64, 32])),
-        memory_attention=dict(layer=dict(self_attention=dict(feat_sizes=[16, 16]),
-                                         cross_attention=dict(feat_sizes=[16, 16]))))))
+# The ``small`` size of benchmark_step.py (one definition for both benchmarks).
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from benchmark_step import SMALL  # noqa: E402
 
 #: RefCOCO-style sentences in the synthetic vocabulary (7 = RefCOCO val's mean per image).
 SENTENCES = ('the red circle', 'the leftmost shape', 'the large blue square',
