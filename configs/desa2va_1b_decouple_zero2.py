@@ -2,12 +2,14 @@
 # micro-batch 2 x accumulation 4 per GPU.
 #   bash tools/dist_train.sh configs/desa2va_1b_decouple_zero2.py 8
 # Checkpoints are DeepSpeed folders (work_dirs/.../epoch_1.pth/); phases chained under
-# DeepSpeed load each other's folders. The phase-1 heads (D_t, W_e) are frozen here but
-# exist in no pretrained file, so frozen parameters are kept in these checkpoints
-# (DeepSpeed's exclude_frozen_parameters would drop them).
+# DeepSpeed load each other's folders.
 _base_ = ['desa2va_1b_decouple.py', '_base_/strategies/deepspeed_zero2.py']
 
-strategy = dict(exclude_frozen_parameters=False)
+# DeepSpeed's exclude_frozen_parameters alone would also drop the phase-1 heads (D_t, W_e):
+# frozen here, but in no pretrained file. This strategy leaves out only the frozen MLLM /
+# SAM-2 weights and keeps those heads in the checkpoint's client state.
+strategy = dict(type='TrainableDeepSpeedStrategy',
+                pretrained_prefixes=('mllm.', 'grounding_encoder.'))
 
 # DeepSpeed owns clipping and accumulation (strategy): the wrapper only steps the optimiser.
 optim_wrapper = dict(

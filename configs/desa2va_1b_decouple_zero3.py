@@ -2,7 +2,11 @@
 # 8B model on 40 GB GPUs): bash tools/dist_train.sh configs/desa2va_1b_decouple_zero3.py 8
 _base_ = ['desa2va_1b_decouple.py', '_base_/strategies/deepspeed_zero3.py']
 
-strategy = dict(exclude_frozen_parameters=False)
+# DeepSpeed's exclude_frozen_parameters alone would also drop the phase-1 heads (D_t, W_e):
+# frozen here, but in no pretrained file. This strategy leaves out only the frozen MLLM /
+# SAM-2 weights and keeps those heads in the checkpoint's client state.
+strategy = dict(type='TrainableDeepSpeedStrategy',
+                pretrained_prefixes=('mllm.', 'grounding_encoder.'))
 
 # DeepSpeed owns clipping and accumulation (strategy): the wrapper only steps the optimiser.
 optim_wrapper = dict(

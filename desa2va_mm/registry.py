@@ -24,6 +24,7 @@ from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS
 from mmdet.registry import VISBACKENDS as MMDET_VISBACKENDS
 from mmdet.registry import VISUALIZERS as MMDET_VISUALIZERS
 from mmdet.registry import WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
+from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import Registry
 
 SCOPE = 'desa2va'
@@ -39,6 +40,8 @@ RUNNER_CONSTRUCTORS = _child('runner constructor', MMDET_RUNNER_CONSTRUCTORS,
 LOOPS = _child('loop', MMDET_LOOPS, 'desa2va_mm.engine')
 HOOKS = _child('hook', MMDET_HOOKS, 'desa2va_mm.engine.hooks')
 LOG_PROCESSORS = _child('log_processor', MMDET_LOG_PROCESSORS, 'desa2va_mm.engine')
+# mmdet has no strategy registry: ours is a child of MMEngine's (FlexibleRunner's).
+STRATEGIES = _child('strategy', MMENGINE_STRATEGIES, 'desa2va_mm.engine.strategies')
 
 DATASETS = _child('dataset', MMDET_DATASETS, 'desa2va_mm.datasets')
 DATA_SAMPLERS = _child('data sampler', MMDET_DATA_SAMPLERS, 'desa2va_mm.datasets')

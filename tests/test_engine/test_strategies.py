@@ -44,15 +44,17 @@ def test_fsdp_strategy_builds():
     assert type(strategy).__name__ == 'FSDPStrategy'
 
 
-@pytest.mark.parametrize('config,stage,exclude_frozen', [
-    ('desa2va_1b_decouple_zero2.py', 2, False),
-    ('desa2va_1b_decouple_zero3.py', 3, False),
-    ('sa2va_1b_zero2.py', 2, True),
+@pytest.mark.parametrize('config,stage,strategy_type', [
+    ('desa2va_1b_decouple_zero2.py', 2, 'TrainableDeepSpeedStrategy'),
+    ('desa2va_1b_decouple_zero3.py', 3, 'TrainableDeepSpeedStrategy'),
+    ('sa2va_1b_zero2.py', 2, 'DeepSpeedStrategy'),
 ])
-def test_deepspeed_strategy_builds(config, stage, exclude_frozen, monkeypatch):
+def test_deepspeed_strategy_builds(config, stage, strategy_type, monkeypatch):
     pytest.importorskip('deepspeed')
     import mmengine._strategy.deepspeed as ds_strategy
-    from mmengine.registry import OPTIMIZERS, STRATEGIES
+    from mmengine.registry import OPTIMIZERS
+
+    from desa2va_mm.registry import STRATEGIES  # ours, a child of MMEngine's
     if 'DeepSpeedCPUAdam' in OPTIMIZERS.module_dict:
         # mmengine 0.10.7 registers DeepSpeed's optimizers in every strategy constructor and
         # fails the second time; a training process builds one strategy.
@@ -61,11 +63,15 @@ def test_deepspeed_strategy_builds(config, stage, exclude_frozen, monkeypatch):
     assert cfg.runner_type == 'FlexibleRunner'
     assert cfg.optim_wrapper.type == 'DeepSpeedOptimWrapper'
     strategy = STRATEGIES.build(cfg.strategy)
-    assert type(strategy).__name__ == 'DeepSpeedStrategy'
+    assert type(strategy).__name__ == strategy_type
     assert strategy.config['zero_optimization']['stage'] == stage
     assert strategy.config['bf16'] == {'enabled': True}
     assert strategy.config['gradient_accumulation_steps'] == 4
-    assert strategy.exclude_frozen_parameters is exclude_frozen
+    # Frozen parameters are left out; DeSa2VA's strategy keeps the phase-1 heads (see
+    # test_trainable_deepspeed_strategy.py for the save / load round trip).
+    assert strategy.exclude_frozen_parameters is True
+    if strategy_type == 'TrainableDeepSpeedStrategy':
+        assert strategy.pretrained_prefixes == ('mllm.', 'grounding_encoder.')
 
 
 def test_bf16_config_on_cpu_stops_with_a_clear_message():
