@@ -110,7 +110,8 @@ def build_runner(cfg, launcher: str):
     import desa2va_mm  # noqa: F401
     import desa2va_mm.models.wrappers  # noqa: F401  (DeviceAgnosticDDP)
     from desa2va_mm.registry import RUNNERS
-    from desa2va_mm.utils.dist import (resolve_model_wrapper_type, setup_cpu_distributed,
+    from desa2va_mm.utils.dist import (adapt_fsdp_to_cpu,
+                                       resolve_model_wrapper_type, setup_cpu_distributed,
                                        use_device_agnostic_ddp)
     from mmdet.utils import setup_cache_size_limit_of_dynamo
     from mmengine.registry import init_default_scope
@@ -127,6 +128,7 @@ def build_runner(cfg, launcher: str):
                                             (cfg.get('env_cfg') or {}).get('dist_cfg'))
     if cpu_distributed:
         use_device_agnostic_ddp(cfg)
+        adapt_fsdp_to_cpu(cfg)
     resolve_model_wrapper_type(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     return runner, cpu_distributed

@@ -33,7 +33,8 @@ import torch.distributed as torch_dist
 
 __all__ = [
     'accelerator_available', 'setup_cpu_distributed', 'finalize_distributed',
-    'use_device_agnostic_ddp', 'resolve_model_wrapper_type', 'DEVICE_AGNOSTIC_DDP'
+    'use_device_agnostic_ddp', 'resolve_model_wrapper_type', 'DEVICE_AGNOSTIC_DDP',
+    'adapt_fsdp_to_cpu'
 ]
 
 #: ``type`` of the CPU-capable DDP wrapper, as a full import path. ``Runner.wrap_model``
@@ -201,6 +202,41 @@ def use_device_agnostic_ddp(cfg) -> bool:
         wrapper_cfg['type'] = DEVICE_AGNOSTIC_DDP
         return True
     return False
+
+
+def adapt_fsdp_to_cpu(cfg) -> bool:
+    """Make an ``FSDPStrategy`` config run on a CPU-only machine (gloo), in place.
+
+    Two things in MMEngine 0.10.7's FSDP path assume an accelerator:
+
+    * the wrapper gets ``device_id=int(LOCAL_RANK)``, which torch's FSDP reads as an
+      accelerator index ("Cannot access accelerator device when none is available"):
+      ``strategy.model_wrapper.device_id`` becomes ``'cpu'`` unless the config sets one;
+    * ``state_dict_cfg='full'`` gathers the state dict with ``offload_to_cpu=True``, which
+      crashes rank 0 with SIGSEGV inside torch's FSDP unshard when a checkpoint is saved
+      (reproduced with a two-layer model, torch 2.13); ``offload_to_cpu=False`` — a no-op
+      here, the parameters already live on the CPU — saves.
+
+    GPU runs do not call this and keep MMEngine's behaviour.
+
+    Returns:
+        True when ``cfg.strategy`` is an FSDP strategy (and was adapted).
+    """
+    strategy = cfg.get('strategy', None)
+    if not isinstance(strategy, dict) or strategy.get('type') not in (
+            'FSDPStrategy', 'mmengine.FSDPStrategy'):
+        return False
+    wrapper = strategy.get('model_wrapper') or {}
+    wrapper.setdefault('device_id', 'cpu')
+    strategy['model_wrapper'] = wrapper
+    if strategy.get('state_dict_cfg', 'local') == 'full':
+        strategy['state_dict_cfg'] = dict(
+            state_dict_type='FULL_STATE_DICT',
+            state_dict_config=dict(type='FullStateDictConfig', rank0_only=True,
+                                   offload_to_cpu=False),
+            optim_state_dict_config=dict(type='FullOptimStateDictConfig', rank0_only=True,
+                                         offload_to_cpu=False))
+    return True
 
 
 def resolve_model_wrapper_type(cfg) -> None:

@@ -90,6 +90,18 @@ def main():
     before = state(strategy2)
     strategy2.load_checkpoint(ckpt)
     after = state(strategy2)
+    # An ordinary `.pth` (a DDP phase before this DeepSpeed phase) loads as well, and the
+    # fp32 master weights follow: a step with lr 0 keeps the loaded values.
+    plain = osp.join(work_dir, 'ddp_phase.pth')
+    torch.save({'state_dict': {k: torch.full_like(v, 0.25) for k, v in saved.items()
+                               if not k.startswith('mllm.')}, 'meta': {}}, plain)
+    strategy4, model4, optim_wrapper4 = build(work_dir, stage, seed=3)
+    strategy4.load_checkpoint(plain)
+    for group in optim_wrapper4.optimizer.param_groups:
+        group['lr'] = 0.0
+    model4.train_step(dict(inputs=torch.randn(2, 4)), optim_wrapper4)
+    plain_loaded = state(strategy4)
+
     # Resuming (optimizer state too) restores the kept weights as well.
     strategy3, *_ = build(work_dir, stage, seed=2)
     strategy3.resume(ckpt)
@@ -99,7 +111,8 @@ def main():
         module_keys=module_keys, kept_keys=kept_keys,
         restored={k: bool(torch.equal(after[k], saved[k])) for k in saved},
         changed={k: not bool(torch.equal(after[k], before[k])) for k in saved},
-        resumed={k: bool(torch.equal(resumed[k], saved[k])) for k in saved})
+        resumed={k: bool(torch.equal(resumed[k], saved[k])) for k in saved},
+        plain_loaded={k: bool((v == 0.25).all()) for k, v in plain_loaded.items()})
     print('RESULT ' + json.dumps(result))
     finalize_distributed(0)
 

@@ -40,6 +40,12 @@ def test_checkpoint_keeps_trained_frozen_heads_and_drops_pretrained(stage, tmp_p
     for key in ('text_decoder.weight', 'text_decoder.bias', 'visual_decoder.weight'):
         assert result['restored'][key] and result['changed'][key], key
         assert result['resumed'][key], key
+    # A plain `.pth` loads (mllm absent from it keeps its built values), and a zero-lr
+    # step after it keeps the loaded values: DeepSpeed's fp32 masters were refreshed.
+    assert result['plain_loaded'] == {
+        'mllm.weight': False, 'mllm.bias': False, 'grounding_encoder.weight': True,
+        'grounding_encoder.bias': True, 'text_decoder.weight': True,
+        'text_decoder.bias': True, 'visual_decoder.weight': True, 'visual_decoder.bias': True}
     # Pretrained weights keep the values the new run built (they come from `pretrained`).
     for key in ('mllm.weight', 'grounding_encoder.weight'):
         assert not result['changed'][key], key

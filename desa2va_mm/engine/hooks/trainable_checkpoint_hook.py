@@ -8,6 +8,16 @@ from mmengine.model import is_model_wrapper
 from desa2va_mm.registry import HOOKS
 
 
+_WRAPPER_SEGMENTS = ('_fsdp_wrapped_module.', '_checkpoint_wrapped_module.', '_orig_mod.')
+
+
+def _clean_name(name: str) -> str:
+    """A parameter name without FSDP / checkpoint-wrapper / compile segments."""
+    for segment in _WRAPPER_SEGMENTS:
+        name = name.replace(segment, '')
+    return name
+
+
 @HOOKS.register_module()
 class TrainableCheckpointHook(Hook):
     """Drop frozen pretrained weights from every checkpoint the runner saves.
@@ -38,7 +48,12 @@ class TrainableCheckpointHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+        # Under FSDP the inner module's nested units name their parameters
+        # `..._fsdp_wrapped_module.layer...` (activation checkpointing and torch.compile
+        # add their own segments) while the saved state dict uses the clean names; without
+        # cleaning, the trainable LoRA / layer weights of wrapped layers were dropped.
+        trainable = {_clean_name(name) for name, p in model.named_parameters()
+                     if p.requires_grad}
         state = checkpoint.get('state_dict')
         if state is None:
             return

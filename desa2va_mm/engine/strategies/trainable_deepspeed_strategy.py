@@ -127,11 +127,19 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
                         callback: Optional[Callable] = None) -> dict:
         """``DeepSpeedStrategy.load_checkpoint``, then the kept frozen weights.
 
+        ``filename`` may also be an ordinary checkpoint file (``.pth`` of a DDP / FSDP
+        run, or of ``TrainableCheckpointHook``): DeepSpeed itself only reads its own
+        folders, which made a DDP phase 1 followed by a DeepSpeed phase 2 fail. Such a
+        file is loaded non-strictly (frozen pretrained weights may be absent), every
+        shape checked, and DeepSpeed's fp32 master weights refreshed from the result.
+
         Under ZeRO-3 a weights-only load makes DeepSpeed rebuild the fp32 weights with
         ``get_fp32_state_dict_from_zero_checkpoint(folder)``, which finds the tag through a
         ``latest`` file that MMEngine never writes (it saves with ``save_latest=False``),
         so ``load_from`` of a ZeRO-3 checkpoint failed. The tag is passed explicitly here.
         """
+        if osp.isfile(filename):  # a DDP / FSDP `.pth` (e.g. phase 1 run without DeepSpeed)
+            return self._load_plain_checkpoint(filename, revise_keys)
         import deepspeed.runtime.engine as ds_engine
         rebuild = ds_engine.get_fp32_state_dict_from_zero_checkpoint
         tag = osp.basename(filename)
@@ -147,6 +155,45 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
         finally:
             ds_engine.get_fp32_state_dict_from_zero_checkpoint = rebuild
         return self._restore_kept(extra_ckpt, filename)
+
+    def _load_plain_checkpoint(self, filename: str, revise_keys: list) -> dict:
+        import re
+
+        from mmengine.runner.checkpoint import _load_checkpoint
+
+        checkpoint = _load_checkpoint(filename, map_location='cpu')
+        state = checkpoint.get('state_dict', checkpoint)
+        for pattern, replacement in revise_keys:
+            state = {re.sub(pattern, replacement, k): v for k, v in state.items()}
+        module = self._module()
+        shapes, per_module = {}, []
+        for prefix, sub in module.named_modules():
+            entries = []
+            for name, tensor in list(sub.named_parameters(recurse=False)) + \
+                    list(sub.named_buffers(recurse=False)):
+                key = f'{prefix}.{name}' if prefix else name
+                # ZeRO-3 parameters are partitioned: their full shape is ds_shape.
+                shapes[key] = tuple(getattr(tensor, 'ds_shape', tensor.shape))
+                if key in state:
+                    entries.append((key, tensor))
+            if entries:
+                per_module.append((list(sub.parameters(recurse=False)), entries))
+        missing, unexpected = check_state_dict(
+            shapes, {k: tuple(v.shape) for k, v in state.items()}, source=filename,
+            allowed_missing=[''], allowed_unexpected=[''])
+        with torch.no_grad():
+            for params, entries in per_module:  # one module's parameters gathered at a time
+                with _gathered(params):
+                    for key, tensor in entries:
+                        tensor.copy_(state[key].to(tensor.device, tensor.dtype))
+        optimizer = getattr(self.model.model, 'optimizer', None)
+        if optimizer is not None and hasattr(optimizer, 'refresh_fp32_params'):
+            optimizer.refresh_fp32_params()  # else the next step restores the old weights
+        print_log(f'Loaded {filename} into the DeepSpeed model: {len(state) - len(unexpected)} '
+                  f'entries; {len(missing)} model entries not in the file (kept as built, '
+                  f'e.g. frozen pretrained weights); {len(unexpected)} file entries unused'
+                  + (f': {unexpected[:10]}' if unexpected else ''), logger='current')
+        return {k: v for k, v in checkpoint.items() if k != 'state_dict'}
 
     def resume(self, filename: str, *, resume_optimizer: bool = True,
                resume_param_scheduler: bool = True,

@@ -46,3 +46,29 @@ def test_drops_only_frozen_pretrained_entries():
     numel = lambda sd: sum(v.numel() for v in sd.values())  # noqa: E731
     assert numel(saved) < numel(state)
     assert isinstance(next(iter(saved.values())), torch.Tensor)
+
+
+def test_fsdp_wrapped_names_keep_their_trainable_entries():
+    # Under FSDP the runner's inner module names nested units' parameters
+    # `layers.0._fsdp_wrapped_module.weight`, while the saved state dict is clean
+    # (`layers.0.weight`). Those trainable entries must stay in the checkpoint.
+    from torch import nn
+
+    from desa2va_mm.engine.hooks import TrainableCheckpointHook
+
+    class Unit(nn.Module):  # stands in for an FSDP / checkpoint wrapper
+        def __init__(self, inner):
+            super().__init__()
+            self._fsdp_wrapped_module = inner
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mllm = nn.ModuleList([Unit(nn.Linear(2, 2)), nn.Linear(2, 2)])
+            self.mllm[1].requires_grad_(False)
+
+    model = Model()
+    clean_state = {'mllm.0.weight': 0, 'mllm.0.bias': 0, 'mllm.1.weight': 0, 'mllm.1.bias': 0}
+    checkpoint = {'state_dict': dict(clean_state), 'meta': {}}
+    TrainableCheckpointHook().before_save_checkpoint(SimpleNamespace(model=model), checkpoint)
+    assert sorted(checkpoint['state_dict']) == ['mllm.0.bias', 'mllm.0.weight']

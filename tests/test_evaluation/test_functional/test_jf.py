@@ -15,6 +15,14 @@ from desa2va_mm.evaluation.functional.davis_reference import (reference_db_eval_
 pytest.importorskip('skimage')
 
 
+@pytest.fixture(params=['dilate', 'points'])
+def method(request, monkeypatch):
+    """Run a test through each of the two exact methods (radius-based dispatch forced)."""
+    from desa2va_mm.evaluation.functional import jf
+    monkeypatch.setattr(jf, '_DILATE_MAX_RADIUS', 10 ** 6 if request.param == 'dilate' else -1)
+    return request.param
+
+
 def _blob(rng, h, w, n=3):
     """A union of random axis-aligned ellipses (realistic object masks)."""
     yy, xx = np.mgrid[:h, :w]
@@ -66,7 +74,7 @@ def test_boundary_map_equals_seg2bmap():
             np.testing.assert_array_equal(seg2bmap(m), reference_seg2bmap(m))
 
 
-def test_hand_computed_f():
+def test_hand_computed_f(method):
     # 8x8 frame: r = ceil(0.008 * sqrt(128)) = 1. A single foreground pixel at (y, x) has
     # the boundary {y-1, y} x {x-1, x}. P at (2, 2): columns 1-2; G at (2, 4): columns 3-4.
     # Pairs closer than r = 1: P's column 2 with G's column 3, same rows -> 2 of 4 each.
@@ -82,7 +90,7 @@ def test_hand_computed_f():
     assert f_measure(p, p) == 1.0
 
 
-def test_empty_cases():
+def test_empty_cases(method):
     z = np.zeros((10, 12), bool)
     m = z.copy()
     m[3:6, 4:9] = True
@@ -112,7 +120,7 @@ def test_radius_matches_official_formula():
 
 
 @pytest.mark.parametrize('r', [1, 2, 3, 5, 8])
-def test_distances_at_the_disk_edge(r):
+def test_distances_at_the_disk_edge(r, method):
     # Two single pixels whose boundaries are exactly at squared distance r^2 and r^2 + 1:
     # the first pair matches, the second does not (the disk is dx^2 + dy^2 <= r^2).
     h = w = 4 * r + 12
@@ -125,7 +133,7 @@ def test_distances_at_the_disk_edge(r):
             assert f_measure(p, g, r) == reference_f_measure(p, g, r), (r, dy, dx)
 
 
-def test_fast_equals_reference_on_random_and_adversarial_masks():
+def test_fast_equals_reference_on_random_and_adversarial_masks(method):
     rng = np.random.default_rng(1)
     for h, w in SIZES:
         masks = _adversarial(rng, h, w)
@@ -145,8 +153,8 @@ def test_fast_equals_reference_on_random_and_adversarial_masks():
         assert np.max(np.abs(j - ref_j)) <= 1e-9, (h, w)
 
 
-@pytest.mark.parametrize('bound_th', [0.02, 0.05, 3, 7])
-def test_other_tolerances(bound_th):
+@pytest.mark.parametrize('bound_th', [0.02, 0.05, 3, 7, 20, 40])
+def test_other_tolerances(bound_th, method):
     rng = np.random.default_rng(2)
     gts = np.stack([_blob(rng, 60, 90) for _ in range(6)])
     preds = np.stack([np.roll(g, (2, -3), (0, 1)) if i % 2 else _blob(rng, 60, 90)
@@ -178,7 +186,7 @@ def test_bad_shapes():
     assert math.isclose(db_eval_boundary(np.ones((4, 5)), np.ones((4, 5))), 1.0)
 
 
-def test_chunks_keep_frames_apart():
+def test_chunks_keep_frames_apart(method):
     # Frame t's boundary on its last row and frame t+1's on its first row must never
     # match each other, whatever the chunking.
     h, w = 12, 20
