@@ -5,7 +5,9 @@
 #   bash tools/quickstart.sh
 # Environment knobs: ARCH (desa2va | sa2va), WORK_DIR, DATA_ROOT, NUM_IMAGES, and the
 # iterations of each stage: STAGE0_ITERS, PRETRAIN_ITERS, DECOUPLE_ITERS, FUSION_ITERS
-# (sa2va: MAIN_ITERS).
+# (sa2va: MAIN_ITERS). VIDEO=1 (desa2va) adds the video phase afterwards (~22 more min):
+# synthetic MeViS videos (VIDEO_DATA_ROOT), configs/desa2va_tiny_video.py from the image
+# model for VIDEO_ITERS (1500), J&F on valid_u beside the video baselines.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/setup_env.sh
@@ -65,4 +67,30 @@ elapsed "4/4 model vs trivial baselines (same metric, same split)"
 python tools/analysis_tools/trivial_baselines.py "$CONFIG" --model-metrics "$WORK_DIR/test" \
   --cfg-options "test_dataloader.dataset.data_root=$DATA_ROOT/"
 echo "overlays: $(ls -d "$WORK_DIR"/test/*/vis 2>/dev/null | tail -n 1)"
+
+if [[ "${VIDEO:-0}" == 1 && "$ARCH" == desa2va ]]; then
+  VIDEO_DATA_ROOT=${VIDEO_DATA_ROOT:-data/synthetic_mevis}
+  VIDEO_ITERS=${VIDEO_ITERS:-1500}
+  elapsed "video 1/3 synthetic MeViS-format videos -> $VIDEO_DATA_ROOT"
+  if [[ ! -f "$VIDEO_DATA_ROOT/valid_u/meta_expressions.json" ]]; then
+    python tools/dataset_converters/make_synthetic_mevis.py --out "$VIDEO_DATA_ROOT" \
+      --num-videos 200 --num-frames 12 --seed 0 --quiet
+  fi
+  VIDEO_DATA=("train_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/train/"
+              "val_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/valid_u/"
+              "test_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/valid_u/")
+  elapsed "video 2/3 configs/desa2va_tiny_video.py ($VIDEO_ITERS iterations) -> $WORK_DIR/video"
+  python tools/train.py configs/desa2va_tiny_video.py --work-dir "$WORK_DIR/video" \
+    --cfg-options "${VIDEO_DATA[@]}" "train_dataloader.num_workers=0" \
+    "train_dataloader.persistent_workers=False" "val_dataloader=None" "val_cfg=None" \
+    "val_evaluator=None" "train_cfg.max_iters=$VIDEO_ITERS" \
+    "default_hooks.checkpoint.interval=$VIDEO_ITERS" "param_scheduler.1.end=$VIDEO_ITERS" \
+    "load_from=$CKPT"
+  VIDEO_CKPT=$(cat "$WORK_DIR/video/last_checkpoint")
+  elapsed "video 3/3 test $VIDEO_CKPT and the video baselines (J&F, valid_u)"
+  python tools/test.py configs/desa2va_tiny_video.py "$VIDEO_CKPT" --work-dir "$WORK_DIR/video_test" \
+    --cfg-options "${VIDEO_DATA[@]}"
+  python tools/analysis_tools/video_baselines.py configs/desa2va_tiny_video.py \
+    --model-metrics "$WORK_DIR/video_test" --cfg-options "${VIDEO_DATA[@]}"
+fi
 elapsed "done"

@@ -53,5 +53,6 @@ val_dataloader = dict(
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type='VideoJFMetric')
+# Also the model's own first-frame prediction copied forward (the no-tracking baseline).
+val_evaluator = dict(type='VideoJFMetric', report_first_frame_copy=True)
 test_evaluator = val_evaluator

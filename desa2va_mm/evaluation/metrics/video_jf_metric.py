@@ -35,6 +35,10 @@ class VideoJFMetric(BaseMetric):
             (see :class:`VideoSubmissionWriter`).
         zip_submission: Zip ``Annotations`` into ``<out_dir>/submission.zip`` at the end.
         chunk_frames: Decoded frames held at once (scored one by one).
+        report_first_frame_copy: Also score, from the same predictions, each expression's
+            *first-frame prediction copied to every frame* (``first_frame_copy/J``, ``/F``,
+            ``/J&F``): the no-tracking baseline of the same model, so one test run shows
+            what tracking adds.
         collect_device: ``'cpu'`` or ``'gpu'``.
         prefix: Metric name prefix.
     """
@@ -46,6 +50,7 @@ class VideoJFMetric(BaseMetric):
                  out_dir: Optional[str] = None,
                  zip_submission: bool = False,
                  chunk_frames: int = 8,
+                 report_first_frame_copy: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -57,6 +62,7 @@ class VideoJFMetric(BaseMetric):
         if chunk_frames < 1:
             raise ValueError(f'chunk_frames must be >= 1, got {chunk_frames}')
         self.chunk_frames = chunk_frames
+        self.report_first_frame_copy = report_first_frame_copy
 
     # ------------------------------------------------------------------ scoring
     def scored_chunks(self, exp: dict) -> Iterator[tuple]:
@@ -91,6 +97,11 @@ class VideoJFMetric(BaseMetric):
                     record = dict(video_id=exp['video_id'], exp_id=exp['exp_id'],
                                   type_id=exp['type_id'])
                     record.update(self.score_expression(exp))
+                    if self.report_first_frame_copy:
+                        copied = dict(exp, pred_rles=[exp['pred_rles'][0]] * len(
+                            exp['pred_rles']))
+                        copy_scores = self.score_expression(copied)
+                        record.update(copy_J=copy_scores['J'], copy_F=copy_scores['F'])
                     records.append(record)
             # Exactly one entry per video: mmengine truncates the gathered results to the
             # dataset length, so per-expression entries would be cut off.
@@ -112,4 +123,10 @@ class VideoJFMetric(BaseMetric):
             return {}
         j = float(np.mean([r['J'] for r in records]))
         f = float(np.mean([r['F'] for r in records]))
-        return {'J': 100 * j, 'F': 100 * f, 'J&F': 100 * (j + f) / 2}
+        metrics = {'J': 100 * j, 'F': 100 * f, 'J&F': 100 * (j + f) / 2}
+        if self.report_first_frame_copy:
+            cj = float(np.mean([r['copy_J'] for r in records]))
+            cf = float(np.mean([r['copy_F'] for r in records]))
+            metrics.update({'first_frame_copy/J': 100 * cj, 'first_frame_copy/F': 100 * cf,
+                            'first_frame_copy/J&F': 100 * (cj + cf) / 2})
+        return metrics

@@ -109,3 +109,23 @@ def test_accepts_data_samples_and_their_dicts():
         results.append(metric.compute_metrics(metric.results))
     assert results[0] == results[1]
     assert results[0]['J'] == pytest.approx(100 * (1 + 0) / 2)
+
+
+def test_first_frame_copy_of_the_same_predictions():
+    # A prediction that follows a moving object (J = F = 1 on both frames) against its
+    # own first frame copied forward: frame 1 then misses the moved object (J 0, F 0).
+    z = np.zeros((H, W), bool)
+    a, b = z.copy(), z.copy()
+    a[1:3, 1:3] = True
+    b[5:7, 5:7] = True
+    v = video('v', preds=[[a, b]], gts=[[a, b]], exp_ids=['e'])
+    metric = VideoJFMetric(report_first_frame_copy=True)
+    metric.process({}, [v])
+    out = metric.evaluate(1)
+    assert out['J'] == pytest.approx(100.0) and out['F'] == pytest.approx(100.0)
+    assert out['first_frame_copy/J'] == pytest.approx(50.0)
+    assert out['first_frame_copy/F'] == pytest.approx(50.0)
+    assert out['first_frame_copy/J&F'] == pytest.approx(50.0)
+    plain = VideoJFMetric()
+    plain.process({}, [v])
+    assert sorted(plain.evaluate(1)) == ['F', 'J', 'J&F']  # off by default
