@@ -5,9 +5,9 @@
 #   bash tools/quickstart.sh
 # Environment knobs: ARCH (desa2va | sa2va), WORK_DIR, DATA_ROOT, NUM_IMAGES, and the
 # iterations of each stage: STAGE0_ITERS, PRETRAIN_ITERS, DECOUPLE_ITERS, FUSION_ITERS
-# (sa2va: MAIN_ITERS). VIDEO=1 (desa2va) adds the video phase afterwards (~22 more min):
+# (sa2va: MAIN_ITERS). VIDEO=1 (desa2va) adds the video phase afterwards (~6 more min):
 # synthetic MeViS videos (VIDEO_DATA_ROOT), configs/desa2va_tiny_video.py from the image
-# model for VIDEO_ITERS (1500), J&F on valid_u beside the video baselines.
+# model for VIDEO_ITERS (300), J&F on valid_u beside the video baselines.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/setup_env.sh
@@ -70,7 +70,7 @@ echo "overlays: $(ls -d "$WORK_DIR"/test/*/vis 2>/dev/null | tail -n 1)"
 
 if [[ "${VIDEO:-0}" == 1 && "$ARCH" == desa2va ]]; then
   VIDEO_DATA_ROOT=${VIDEO_DATA_ROOT:-data/synthetic_mevis}
-  VIDEO_ITERS=${VIDEO_ITERS:-1500}
+  VIDEO_ITERS=${VIDEO_ITERS:-300}
   elapsed "video 1/3 synthetic MeViS-format videos -> $VIDEO_DATA_ROOT"
   if [[ ! -f "$VIDEO_DATA_ROOT/valid_u/meta_expressions.json" ]]; then
     python tools/dataset_converters/make_synthetic_mevis.py --out "$VIDEO_DATA_ROOT" \

@@ -1,8 +1,10 @@
 """Score trivial referring *video* baselines with the config's own video metric.
 
-Baselines, per expression: ``empty`` (an empty mask on every frame) and ``first-frame
-copy`` (the ground-truth mask of frame 0 repeated on every frame: what a model that finds
-the object once and never tracks it would reach at best). They bound what tracking adds.
+Baselines, per expression: ``empty`` (an empty mask on every frame) and ``first-frame GT
+copy`` (the ground-truth mask of frame 0 repeated on every frame: an oracle start without
+tracking). With ``--model-metrics`` the model's own no-tracking baseline is printed too when
+the test run had ``VideoJFMetric(report_first_frame_copy=True)``: its first-frame
+*prediction* copied to every frame.
 
     python tools/analysis_tools/video_baselines.py configs/desa2va_tiny_video.py \
         [--model-metrics WORK_DIR_OR_JSON] [--cfg-options key=value ...]
@@ -35,12 +37,12 @@ def empty_rle(height: int, width: int) -> dict:
 
 
 def baseline_predictions(sample: dict) -> dict:
-    """``{'empty': pred_rles, 'first-frame copy': pred_rles}`` for one test sample."""
+    """``{'empty': pred_rles, 'first-frame GT copy': pred_rles}`` for one test sample."""
     height, width = sample['ori_shape'][:2]
     empty = empty_rle(height, width)
     num_frames = len(sample['frame_names'])
     preds = {'empty': [[dict(empty) for _ in range(num_frames)] for _ in sample['gt_rles']]}
-    preds['first-frame copy'] = [
+    preds['first-frame GT copy'] = [
         [dict(rles[0] if rles[0] is not None else empty) for _ in range(num_frames)]
         for rles in sample['gt_rles']]
     return preds
@@ -79,13 +81,16 @@ def main():
     if args.model_metrics:
         from trivial_baselines import find_model_metrics
         model = find_model_metrics(args.model_metrics)
-    keys = sorted({k for r in results.values() for k in r})
-    print(f"{'baseline':<20}" + ''.join(f'{k:>12}' for k in keys))
-    for name, r in results.items():
-        print(f'{name:<20}' + ''.join(f'{r.get(k, float("nan")):>12.2f}' for k in keys))
+    keys = ['J', 'F', 'J&F']
+    rows = {name: r for name, r in results.items()}
+    if model and all(f'first_frame_copy/{k}' in model for k in keys):
+        rows["model's frame 0 copied"] = {k: float(model[f'first_frame_copy/{k}'])
+                                          for k in keys}
     if model:
-        print(f"{'model':<20}" + ''.join(
-            f'{float(model[k]) if k in model else float("nan"):>12.2f}' for k in keys))
+        rows['model'] = {k: float(model[k]) for k in keys if k in model}
+    print(f"{'method':<24}" + ''.join(f'{k:>10}' for k in keys))
+    for name, r in rows.items():
+        print(f'{name:<24}' + ''.join(f'{r.get(k, float("nan")):>10.2f}' for k in keys))
 
 
 if __name__ == '__main__':
