@@ -11,10 +11,10 @@
 #       --num-videos 200 --num-frames 12 --seed 0
 #   python tools/train.py configs/desa2va_tiny_video.py   # 300 its (~4 min)
 #   python tools/test.py configs/desa2va_tiny_video.py work_dirs/desa2va_tiny_video/iter_300.pth
-# (or VIDEO=1 bash tools/quickstart.sh). J&F 37.60 on valid_u; the model's own frame-0
-# prediction copied forward 14.64, the frame-0 ground truth copied forward 33.00, empty
-# masks 2.25. 1500 iterations gave 35.37 and 3000 32.82: longer training overfits the 160
-# training videos (docs/notes/issue-5-video.md).
+# (or VIDEO=1 bash tools/quickstart.sh). J&F 35.78 on valid_u; the model's own frame-0
+# prediction copied forward 13.79, the frame-0 ground truth copied forward 33.00, empty
+# masks 2.25. Longer training overfits the 160 training videos (1500 / 3000 iterations from
+# an earlier image model: 35.37 / 32.82; docs/notes/issue-5-video.md).
 _base_ = [
     '_base_/models/desa2va_tiny_video.py', '_base_/datasets/synthetic_mevis_tiny.py',
     '_base_/schedules/iter_adamw.py', '_base_/default_runtime.py'

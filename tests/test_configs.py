@@ -42,7 +42,7 @@ def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
     assert phases['decouple'].model.frozen_modules == ['text_head', 'neck.anchor_proj']
     # Each phase loads the previous one; phase 3 re-prompts in training.
     assert phases['pretrain'].load_from.endswith('desa2va_tiny_sam_pretrain/iter_600.pth')
-    assert phases['decouple'].load_from.endswith('desa2va_tiny_pretrain/iter_600.pth')
+    assert phases['decouple'].load_from.endswith('desa2va_tiny_pretrain/iter_1000.pth')
     assert phases['fusion'].load_from.endswith('desa2va_tiny_decouple/iter_2300.pth')
     assert phases['fusion'].model.reprompt_iters_train == 1
     assert phases['decouple'].model.get('reprompt_iters_train', 0) == 0

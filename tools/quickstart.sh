@@ -47,7 +47,7 @@ if [[ "$ARCH" == desa2va ]]; then
   # Stage 0 (tiny only): SAM-2 learns clicks -> masks, standing in for pretrained SAM-2.
   train stage0 configs/desa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
   # Phase 1: the text decoder D_t and W_e learn from ground-truth expressions.
-  train pretrain configs/desa2va_tiny_pretrain.py "${PRETRAIN_ITERS:-600}" "$CKPT"
+  train pretrain configs/desa2va_tiny_pretrain.py "${PRETRAIN_ITERS:-1000}" "$CKPT"
   # Phase 2: decoupled [SEG] tokens, dual heads, fusion, adversarial + CLUB.
   train decouple configs/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2300}" "$CKPT"
   # Phase 3: re-prompting in training.
