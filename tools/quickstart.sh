@@ -71,24 +71,17 @@ echo "overlays: $(ls -d "$WORK_DIR"/test/*/vis 2>/dev/null | tail -n 1)"
 if [[ "${VIDEO:-0}" == 1 && "$ARCH" == desa2va ]]; then
   VIDEO_DATA_ROOT=${VIDEO_DATA_ROOT:-data/synthetic_mevis}
   VIDEO_ITERS=${VIDEO_ITERS:-300}
-  elapsed "video 1/3 synthetic MeViS-format videos -> $VIDEO_DATA_ROOT"
+  elapsed "video: synthetic MeViS-format videos -> $VIDEO_DATA_ROOT"
   if [[ ! -f "$VIDEO_DATA_ROOT/valid_u/meta_expressions.json" ]]; then
     python tools/dataset_converters/make_synthetic_mevis.py --out "$VIDEO_DATA_ROOT" \
       --num-videos 200 --num-frames 12 --seed 0 --quiet
   fi
-  VIDEO_DATA=("train_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/train/"
-              "val_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/valid_u/"
-              "test_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/valid_u/")
-  elapsed "video 2/3 configs/desa2va_tiny_video.py ($VIDEO_ITERS iterations) -> $WORK_DIR/video"
-  python tools/train.py configs/desa2va_tiny_video.py --work-dir "$WORK_DIR/video" \
-    --cfg-options "${VIDEO_DATA[@]}" "train_dataloader.num_workers=0" \
-    "train_dataloader.persistent_workers=False" "val_dataloader=None" "val_cfg=None" \
-    "val_evaluator=None" "train_cfg.max_iters=$VIDEO_ITERS" \
-    "default_hooks.checkpoint.interval=$VIDEO_ITERS" "param_scheduler.1.end=$VIDEO_ITERS" \
-    "load_from=$CKPT"
-  VIDEO_CKPT=$(cat "$WORK_DIR/video/last_checkpoint")
-  elapsed "video 3/3 test $VIDEO_CKPT and the video baselines (J&F, valid_u)"
-  python tools/test.py configs/desa2va_tiny_video.py "$VIDEO_CKPT" --work-dir "$WORK_DIR/video_test" \
+  # The same train() as the image phases, on the videos, from the image model ($CKPT).
+  TRAIN_OPTS[0]="train_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/train/"
+  train video configs/desa2va_tiny_video.py "$VIDEO_ITERS" "$CKPT"
+  VIDEO_DATA=("test_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/valid_u/")
+  elapsed "video: test $CKPT and the video baselines (J&F, valid_u)"
+  python tools/test.py configs/desa2va_tiny_video.py "$CKPT" --work-dir "$WORK_DIR/video_test" \
     --cfg-options "${VIDEO_DATA[@]}"
   python tools/analysis_tools/video_baselines.py configs/desa2va_tiny_video.py \
     --model-metrics "$WORK_DIR/video_test" --cfg-options "${VIDEO_DATA[@]}"

@@ -78,15 +78,4 @@ class GRefCocoDataset(RefCocoReferringDataset):
                 mask=segms, ann_id=ann_ids, ref_id=ref['ref_id'], sentences=sentences,
                 no_target=no_target))
 
-        data_list = []
-        for image_id in sorted(per_image):
-            image = images[image_id]
-            data_list.append(dict(
-                img_path=osp.join(img_prefix, image['file_name']),
-                img_id=image_id,
-                height=image['height'],
-                width=image['width'],
-                instances=per_image[image_id]))
-        if not data_list:
-            raise ValueError(f'No sample in split "{self.split}" of {self.split_file}')
-        return data_list
+        return self._image_samples(per_image, images, img_prefix)

@@ -82,20 +82,21 @@ class RefCocoReferringDataset(RefCocoDataset):
                 ref_id=ref['ref_id'],
                 sentences=sentences))
 
-        data_list = []
-        for image_id in sorted(per_image):
-            image = images[image_id]
-            data_list.append(dict(
-                img_path=osp.join(img_prefix, image['file_name']),
-                img_id=image_id,
-                height=image['height'],
-                width=image['width'],
-                instances=per_image[image_id]))
-        if not data_list:
-            raise ValueError(f'No sample in split "{self.split}" of {self.split_file}')
-        return data_list
+        return self._image_samples(per_image, images, img_prefix)
 
     def num_sentences(self) -> int:
         """Evaluation samples of the split (every sentence counts once)."""
         return sum(len(o['sentences']) for i in range(len(self))
                    for o in self.get_data_info(i)['instances'])
+
+    def _image_samples(self, per_image: dict, images: dict, img_prefix: str) -> List[dict]:
+        """One sample per image (sorted by id) holding its referring instances."""
+        data_list = [dict(img_path=osp.join(img_prefix, images[image_id]['file_name']),
+                          img_id=image_id,
+                          height=images[image_id]['height'],
+                          width=images[image_id]['width'],
+                          instances=per_image[image_id])
+                     for image_id in sorted(per_image)]
+        if not data_list:
+            raise ValueError(f'No sample in split "{self.split}" of {self.split_file}')
+        return data_list

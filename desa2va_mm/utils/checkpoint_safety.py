@@ -73,14 +73,17 @@ Note: ``torch.serialization.safe_globals([...])`` used as a context manager *rem
 its globals on exit, including ones registered here; call
 :func:`register_checkpoint_safe_globals` again after such a block (it is idempotent).
 """
+import contextlib
+import functools
 import pickle
-from typing import Callable, List, Tuple, Union
+from typing import Callable, Iterator, List, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
-__all__ = ['register_checkpoint_safe_globals', 'checkpoint_safe_globals']
+__all__ = ['register_checkpoint_safe_globals', 'checkpoint_safe_globals',
+           'forced_weights_only_loads']
 
 #: Statistics methods ``HistoryBuffer._set_default_statistics`` registers; these are
 #: the only attributes the restricted ``getattr`` hands out.
@@ -148,3 +151,26 @@ def register_checkpoint_safe_globals() -> None:
     if add_safe_globals is None:
         return
     add_safe_globals(checkpoint_safe_globals())
+
+
+@contextlib.contextmanager
+def forced_weights_only_loads() -> Iterator[None]:
+    """Within the block, every ``torch.load`` runs with ``weights_only=True``.
+
+    For libraries that load checkpoints themselves with ``weights_only=False`` (DeepSpeed's
+    checkpoint engine and ``zero_to_fp32``): their files then go through the same
+    restricted unpickler as ours, so a checkpoint folder cannot run code either. Globals
+    the library's files legitimately hold are allow-listed by the caller beforehand.
+    """
+    original = torch.load
+
+    @functools.wraps(original)
+    def load(*args, **kwargs):
+        kwargs['weights_only'] = True
+        return original(*args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original

@@ -81,7 +81,7 @@ def main():
     ckpt = osp.join(work_dir, 'iter_1.pth')
     strategy.save_checkpoint(ckpt)
     files = glob.glob(osp.join(ckpt, '*model_states.pt'))
-    payload = torch.load(files[0], map_location='cpu', weights_only=False)
+    payload = torch.load(files[0], map_location='cpu', weights_only=True)
     module_keys = sorted(payload['module'])
     kept_keys = sorted(payload['kept_frozen_state_dict'])
 

@@ -86,7 +86,7 @@ def test_fsdp_and_zero2_train_save_and_chain_on_cpu(synthetic_refcoco, tmp_path)
     assert 'into the DeepSpeed model' in log
     folder = tmp_path / 'zero2' / 'iter_2.pth'
     ds_state = torch.load(glob.glob(str(folder / '*model_states.pt'))[0],
-                          map_location='cpu', weights_only=False)
+                          map_location='cpu', weights_only=True)
     kept = ds_state['kept_frozen_state_dict']
     text_head = [k for k in state if k.startswith('text_head.')]
     assert text_head and set(text_head) <= set(kept)

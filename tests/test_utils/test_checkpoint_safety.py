@@ -251,3 +251,21 @@ def test_crafted_checkpoint_is_refused(tmp_path, kind):
     with pytest.raises(pickle.UnpicklingError):
         load_checkpoint(torch.nn.Linear(4, 1), path, map_location='cpu')
     assert not marker.exists(), 'the payload ran'
+
+
+def test_forced_weights_only_loads_overrides_a_library_asking_for_unsafe(tmp_path):
+    # DeepSpeed's checkpoint engine calls torch.load(..., weights_only=False); inside the
+    # block the restricted unpickler still runs, and the original torch.load comes back.
+    from desa2va_mm.utils.checkpoint_safety import forced_weights_only_loads
+    marker = tmp_path / 'PWNED'
+    path = str(tmp_path / 'mp_rank_00_model_states.pt')
+    torch.save(dict(module={'w': torch.ones(2)}, evil=_ShellPayload(str(marker))), path)
+    good = str(tmp_path / 'good.pt')
+    torch.save(dict(module={'w': torch.ones(2)}), good)
+    original = torch.load
+    with forced_weights_only_loads():
+        with pytest.raises(pickle.UnpicklingError):
+            torch.load(path, map_location='cpu', weights_only=False)
+        assert torch.equal(torch.load(good, weights_only=False)['module']['w'], torch.ones(2))
+    assert torch.load is original
+    assert not marker.exists(), 'the payload ran'

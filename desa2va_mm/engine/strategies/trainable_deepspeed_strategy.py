@@ -7,10 +7,32 @@ from mmengine._strategy import DeepSpeedStrategy
 from mmengine.logging import print_log
 
 from desa2va_mm.registry import STRATEGIES
+from desa2va_mm.utils.checkpoint_safety import forced_weights_only_loads
 from desa2va_mm.utils.state_dict_check import check_state_dict
 
 #: Key of the checkpoint's client state that holds the kept frozen weights.
 KEPT_FROZEN_KEY = 'kept_frozen_state_dict'
+
+
+def _register_deepspeed_safe_globals() -> None:
+    """Allow the data classes DeepSpeed / MMEngine write into DeepSpeed checkpoint folders.
+
+    DeepSpeed itself loads its files with ``weights_only=False``; this strategy forces
+    ``weights_only=True`` (:func:`forced_weights_only_loads`), so the classes its files
+    legitimately hold must be allow-listed: the ZeRO stage enum, the fp32 fragment
+    address dataclass and the loss scaler (optimizer states), and MMEngine's
+    ``ConfigDict`` (the optimizer wrapper's client state). All are plain data: an enum
+    looked up by value, a dataclass and an object whose ``__dict__`` is restored.
+    """
+    from deepspeed.runtime.fp16.loss_scaler import LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+    from mmengine.config.config import ConfigDict
+    torch.serialization.add_safe_globals(
+        [ZeroStageEnum, fragment_address, LossScaler, ConfigDict])
+
+
+_register_deepspeed_safe_globals()
 
 
 def _gathered(params):
@@ -31,7 +53,9 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
     every checkpoint. This strategy lets DeepSpeed exclude the frozen parameters and
     stores the frozen ones *outside* ``pretrained_prefixes`` in the checkpoint's client
     state (``kept_frozen_state_dict``); loading and resuming put them back, checked key
-    by key and shape by shape.
+    by key and shape by shape. Every file DeepSpeed reads on the way is unpickled with
+    ``weights_only=True`` (DeepSpeed itself passes ``False``): a checkpoint folder cannot
+    run code.
 
     Frozen parameters under ``pretrained_prefixes`` (the MLLM and SAM-2) are not saved:
     the next run reads them from the config's ``pretrained`` paths, exactly as with
@@ -149,9 +173,10 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
 
         ds_engine.get_fp32_state_dict_from_zero_checkpoint = rebuild_with_tag
         try:
-            extra_ckpt = super().load_checkpoint(
-                filename, map_location=map_location, strict=strict,
-                revise_keys=revise_keys, callback=callback)
+            with forced_weights_only_loads():  # DeepSpeed loads with weights_only=False
+                extra_ckpt = super().load_checkpoint(
+                    filename, map_location=map_location, strict=strict,
+                    revise_keys=revise_keys, callback=callback)
         finally:
             ds_engine.get_fp32_state_dict_from_zero_checkpoint = rebuild
         return self._restore_kept(extra_ckpt, filename)
@@ -200,8 +225,9 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
                map_location: Union[str, Callable] = 'default',
                callback: Optional[Callable] = None) -> dict:
         """``DeepSpeedStrategy.resume``, then the kept frozen weights."""
-        extra_ckpt = super().resume(
-            filename, resume_optimizer=resume_optimizer,
-            resume_param_scheduler=resume_param_scheduler, map_location=map_location,
-            callback=callback)
+        with forced_weights_only_loads():  # DeepSpeed loads with weights_only=False
+            extra_ckpt = super().resume(
+                filename, resume_optimizer=resume_optimizer,
+                resume_param_scheduler=resume_param_scheduler, map_location=map_location,
+                callback=callback)
         return self._restore_kept(extra_ckpt, filename)

@@ -65,27 +65,44 @@ class VideoJFMetric(BaseMetric):
         self.report_first_frame_copy = report_first_frame_copy
 
     # ------------------------------------------------------------------ scoring
-    def scored_chunks(self, exp: dict) -> Iterator[tuple]:
-        """(frame indices, J, F, |P & G|, |P | G|) per chunk of an expression's frames."""
+    def scored_chunks(self, exp: dict, first_frame_copy: bool = False) -> Iterator[tuple]:
+        """(frame indices, J, F, |P & G|, |P | G|) per chunk of an expression's frames.
+
+        With ``first_frame_copy`` each chunk also carries ``(J, F)`` of the first frame's
+        prediction against these frames (decoded once, scored against the same decoded
+        ground truth).
+        """
         frames, preds, gts = [], [], []
+        first = None
         for t, pred, gt in iter_frame_pairs(exp):
+            if first is None:
+                first = pred
             frames.append(t)
             preds.append(pred)
             gts.append(gt)
             if len(frames) == self.chunk_frames or t == len(exp['frame_names']) - 1:
-                yield (np.array(frames), *clip_scores(np.stack(preds), np.stack(gts),
-                                                      self.bound_th))
+                gt_stack = np.stack(gts)
+                scores = clip_scores(np.stack(preds), gt_stack, self.bound_th)
+                if first_frame_copy:
+                    copy_j, copy_f, _, _ = clip_scores(
+                        np.broadcast_to(first, gt_stack.shape), gt_stack, self.bound_th)
+                    scores = (*scores, copy_j, copy_f)
+                yield (np.array(frames), *scores)
                 frames, preds, gts = [], [], []
 
     def score_expression(self, exp: dict) -> dict:
-        """Frame-averaged J and F of one expression (see ``iter_expressions``)."""
-        js, fs = [], []
-        for _, j, f, _, _ in self.scored_chunks(exp):
-            js.append(j)
-            fs.append(f)
-        if not js:
-            return dict(J=0.0, F=0.0)
-        return dict(J=float(np.concatenate(js).mean()), F=float(np.concatenate(fs).mean()))
+        """Frame-averaged J and F of one expression (see ``iter_expressions``), and
+        ``copy_J`` / ``copy_F`` of its first-frame prediction copied forward when
+        ``report_first_frame_copy``."""
+        copy = self.report_first_frame_copy
+        sums = []
+        for chunk in self.scored_chunks(exp, first_frame_copy=copy):
+            sums.append([chunk[1], chunk[2]] + ([chunk[5], chunk[6]] if copy else []))
+        names = ['J', 'F'] + (['copy_J', 'copy_F'] if copy else [])
+        if not sums:
+            return {name: 0.0 for name in names}
+        return {name: float(np.concatenate([c[i] for c in sums]).mean())
+                for i, name in enumerate(names)}
 
     def process(self, data_batch: dict, data_samples: Sequence) -> None:
         for sample in data_samples:
@@ -97,11 +114,6 @@ class VideoJFMetric(BaseMetric):
                     record = dict(video_id=exp['video_id'], exp_id=exp['exp_id'],
                                   type_id=exp['type_id'])
                     record.update(self.score_expression(exp))
-                    if self.report_first_frame_copy:
-                        copied = dict(exp, pred_rles=[exp['pred_rles'][0]] * len(
-                            exp['pred_rles']))
-                        copy_scores = self.score_expression(copied)
-                        record.update(copy_J=copy_scores['J'], copy_F=copy_scores['F'])
                     records.append(record)
             # Exactly one entry per video: mmengine truncates the gathered results to the
             # dataset length, so per-expression entries would be cut off.
