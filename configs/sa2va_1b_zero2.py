@@ -3,6 +3,10 @@
 #   bash tools/dist_train.sh configs/sa2va_1b_zero2.py 8
 _base_ = ['sa2va_1b.py', '_base_/strategies/deepspeed_zero2.py']
 
+# Same checkpoint rule as DeSa2VA's, and DeepSpeed's files read with weights_only=True.
+strategy = dict(type='TrainableDeepSpeedStrategy',
+                pretrained_prefixes=('mllm.', 'grounding_encoder.'))
+
 # DeepSpeed owns clipping and accumulation (strategy): the wrapper only steps the optimiser.
 optim_wrapper = dict(
     _delete_=True,

@@ -47,7 +47,7 @@ def test_fsdp_strategy_builds():
 @pytest.mark.parametrize('config,stage,strategy_type', [
     ('desa2va_1b_decouple_zero2.py', 2, 'TrainableDeepSpeedStrategy'),
     ('desa2va_1b_decouple_zero3.py', 3, 'TrainableDeepSpeedStrategy'),
-    ('sa2va_1b_zero2.py', 2, 'DeepSpeedStrategy'),
+    ('sa2va_1b_zero2.py', 2, 'TrainableDeepSpeedStrategy'),
 ])
 def test_deepspeed_strategy_builds(config, stage, strategy_type, monkeypatch):
     pytest.importorskip('deepspeed')

@@ -5,6 +5,8 @@
 # mmengine 0.10.7's DeepSpeedStrategy imports). Checkpoints are DeepSpeed folders.
 runner_type = 'FlexibleRunner'
 strategy = dict(
+    # Leaves set type='TrainableDeepSpeedStrategy' (frozen pretrained weights left out,
+    # phase-1 heads kept, DeepSpeed's files unpickled with weights_only=True).
     type='DeepSpeedStrategy',
     fp16=dict(enabled=False),
     bf16=dict(enabled=True),
