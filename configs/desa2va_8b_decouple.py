@@ -5,7 +5,7 @@
 #   bash tools/dist_train.sh configs/desa2va_8b_decouple.py 8
 #   bash tools/slurm_train.sh PARTITION desa2va_8b configs/desa2va_8b_decouple.py \
 #       work_dirs/desa2va_8b_decouple
-_base_ = ['_base_/models/desa2va_8b.py', '_base_/real_size_training_internlm2.py']
+_base_ = ['_base_/models/desa2va_8b.py', '_base_/real_size_training.py']
 
 load_from = 'work_dirs/desa2va_8b_pretrain/epoch_1.pth'
 model = dict(train_phase='decouple', frozen_modules=['text_head', 'neck.anchor_proj'])

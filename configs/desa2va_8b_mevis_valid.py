@@ -10,8 +10,7 @@
 _base_ = [
     '_base_/models/desa2va_8b.py',
     '_base_/datasets/mevis.py',
-    '_base_/default_runtime.py',
-    '_base_/video_test_pipeline_internlm2.py'
+    '_base_/default_runtime.py'
 ]
 
 model = dict(train_phase='fusion')
@@ -23,7 +22,5 @@ test_cfg = dict(type='TestLoop')
 custom_hooks = [dict(type='RepromptHook', train_iters=0, val_iters=1, test_iters=1)]
 test_evaluator = dict(_delete_=True, type='VideoSubmissionWriter',
                       out_dir='work_dirs/mevis_valid_submission', zip=True)
-# The online split; InternLM2.5 tokenizer and chat template in the pipeline (must equal the
-# model's).
-test_dataloader = dict(dataset=dict(data_root='data/mevis/valid/', mask_file=None,
-                                    pipeline={{_base_.internlm2_video_test_pipeline}}))
+# The online split.
+test_dataloader = dict(dataset=dict(data_root='data/mevis/valid/', mask_file=None))

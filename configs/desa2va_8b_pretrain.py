@@ -3,7 +3,7 @@
 # ground-truth expression (no LLM forward beyond the embedding lookup). Everything else,
 # including the MLLM's LoRA, is frozen.
 #   bash tools/dist_train.sh configs/desa2va_8b_pretrain.py 8
-_base_ = ['_base_/models/desa2va_8b.py', '_base_/real_size_training_internlm2.py']
+_base_ = ['_base_/models/desa2va_8b.py', '_base_/real_size_training.py']
 
 model = dict(
     train_phase='pretrain',
@@ -15,5 +15,5 @@ train_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='ConcatDataset',
-        datasets=[{{_base_.refcoco_train_8b}}, {{_base_.refcoco_plus_train_8b}},
-                  {{_base_.refcocog_train_8b}}]))
+        datasets=[{{_base_.refcoco_train}}, {{_base_.refcoco_plus_train}},
+                  {{_base_.refcocog_train}}]))

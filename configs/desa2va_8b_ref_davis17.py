@@ -9,8 +9,7 @@
 _base_ = [
     '_base_/models/desa2va_8b.py',
     '_base_/datasets/ref_davis17.py',
-    '_base_/default_runtime.py',
-    '_base_/video_test_pipeline_internlm2.py'
+    '_base_/default_runtime.py'
 ]
 
 model = dict(train_phase='fusion')
@@ -20,5 +19,3 @@ val_dataloader = None
 val_evaluator = None
 test_cfg = dict(type='TestLoop')
 custom_hooks = [dict(type='RepromptHook', train_iters=0, val_iters=1, test_iters=1)]
-# InternLM2.5 tokenizer and chat template in the pipeline (must equal the model's).
-test_dataloader = dict(dataset=dict(pipeline={{_base_.internlm2_video_test_pipeline}}))

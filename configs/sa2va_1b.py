@@ -3,7 +3,7 @@
 # decoder and text_hidden_fcs train; 1 epoch of the Sa2VA mix, AdamW 4e-5, bf16,
 # 2 per GPU x 4 accumulation x 8 GPUs.
 #   bash tools/dist_train.sh configs/sa2va_1b.py 8 --cfg-options \
-#       model.mllm.pretrained=PATH model.grounding_encoder.checkpoint=sam2_hiera_large.pt
-# (weights: docs/notes/issue-6-real-size.md; import Sa2VA's own checkpoint with
+#       model.mllm.pretrained=InternVL2_5-1B-hf model.grounding_encoder.checkpoint=sam2_hiera_large.pt
+# (weights: docs/real_weights.md; import Sa2VA's own checkpoint with
 # tools/model_converters/sa2va_to_desa2va.py --config configs/sa2va_1b.py).
 _base_ = ['_base_/models/sa2va_1b.py', '_base_/real_size_training.py']

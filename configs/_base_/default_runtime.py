@@ -11,7 +11,13 @@ default_hooks = dict(
     # RNG states in every checkpoint, restored on --resume (bit-exact continuation).
     exact_resume=dict(type='ExactResumeHook'),
     # MMEngine's resume executes meta['config'] of a checkpoint as Python: drop it.
-    checkpoint_config_guard=dict(type='CheckpointConfigGuardHook'))
+    checkpoint_config_guard=dict(type='CheckpointConfigGuardHook'),
+    # SIGTERM / SIGUSR1 (slurm, Kubernetes): checkpoint after the current iteration, stop
+    # cleanly; `--resume` continues bit-exactly (docs/reliability.md).
+    preemption=dict(type='PreemptionCheckpointHook'),
+    # The data pipelines take the model's tokenizer and chat template (one owner: the
+    # model's `mllm.pretrained`); a pipeline naming its own is checked against it.
+    model_tokenizer=dict(type='ModelTokenizerHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

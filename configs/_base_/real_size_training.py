@@ -2,8 +2,8 @@
 # (datasets/sa2va_mix.py), the RefCOCO val / testA / testB test set (cIoU / gIoU, one metric
 # per split), Sa2VA's 1-epoch recipe (schedules/sa2va_1epoch.py) and checkpoints that hold
 # only what trained (TrainableCheckpointHook: frozen InternVL / SAM-2 weights come from the
-# model's `pretrained` paths). The data pipelines' tokenizer must equal the model's
-# (InternVL2.5-1B / 4B stand-in or folder; see configs/_base_/datasets/image_pipelines.py).
+# model's `pretrained` paths). The data pipelines take the model's tokenizer and chat
+# template (ModelTokenizerHook, default_runtime.py).
 _base_ = ['datasets/sa2va_mix.py', 'schedules/sa2va_1epoch.py', 'default_runtime.py']
 
 refcoco_test_common = dict(

@@ -12,6 +12,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
 from mmengine.registry import init_default_scope
 
+from desa2va_mm.datasets.transforms.tokenize_conversation import (TokenizeConversation,
+                                                                  adopt_model_tokenizer)
 from desa2va_mm.registry import TRANSFORMS
 
 ImageType = Union[str, np.ndarray]
@@ -108,7 +110,7 @@ def default_test_pipeline(model) -> List[dict]:
              use_thumbnail=True),
         dict(type='Resize', scale=(size, size), keep_ratio=False),
         dict(type='BuildReferringConversation', mode='test'),
-        dict(type='TokenizeConversation', tokenizer=None, template='qwen2',
+        dict(type='TokenizeConversation', tokenizer=None, template=None,
              num_image_tokens_per_tile=model.mllm.num_image_tokens_per_tile,
              max_length=int(context) - int(model.max_new_tokens)),
         dict(type='PackReferringInputs'),
@@ -211,13 +213,17 @@ class DeSa2VAInferencer(BaseInferencer):
             step = copy.deepcopy(step)
             if name == 'BuildReferringConversation':
                 step['mode'] = 'test'
-            if name == 'TokenizeConversation' and self._export_dir is not None:
-                step['tokenizer'] = self.model.mllm.tokenizer  # the exported tokenizer
             if name == 'PackReferringInputs':
                 keys = step.get('meta_keys', ('img_id', 'img_path', 'ori_shape', 'img_shape',
                                               'scale_factor', 'text'))
                 step['meta_keys'] = tuple(k for k in keys if k != 'gt_masks')
-            transforms.append(TRANSFORMS.build(step))
+            transform = TRANSFORMS.build(step)
+            if isinstance(transform, TokenizeConversation):
+                # The model's tokenizer and chat template (or a check of the pipeline's own).
+                adopt_model_tokenizer(transform, self.model.mllm.tokenizer,
+                                      self.model.mllm.chat_template,
+                                      'test_dataloader.dataset.pipeline (inferencer)')
+            transforms.append(transform)
         names = [type(t).__name__ for t in transforms]
         for needed in ('BuildReferringConversation', 'TokenizeConversation',
                        'PackReferringInputs'):

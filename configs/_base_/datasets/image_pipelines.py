@@ -3,18 +3,15 @@
 # InternVL dynamic tiling, 1-12 tiles of 448 + a thumbnail (256 tokens each); SAM-2 input
 # resized directly to 1024 x 1024 (ImageNet mean/std applied by the data preprocessor).
 #
-# The tokenizer must be the model's. This default is InternVL2.5-1B / 4B's
-# (`configs/_base_/models/sa2va_{1b,4b}.py`; the offline stand-in while path=None). For
-# InternVL2.5-8B (InternLM2.5: stand_in_vocab_size=92553, chat_template='internlm2') or a
-# real checkpoint folder, see "Tokenizer of the data pipelines" in docs/dataset_prepare.md.
-data_tokenizer = dict(type='InternVLTokenizer', path=None, stand_in_vocab_size=151674)
-chat_template = 'qwen2'
+# Tokenizer and chat template: the model's (tokenizer=None, template=None). The runner's
+# ModelTokenizerHook hands them to every pipeline, so they follow `model.mllm.pretrained`
+# for every backbone (Qwen2.5 or InternLM2.5) without restating the pipelines.
 sam_image_size = 1024
 max_length = 8192
 
 image_tiling = dict(type='InternVLTiling', tile_size=448, min_tiles=1, max_tiles=12,
                     use_thumbnail=True)
-tokenize = dict(type='TokenizeConversation', tokenizer=data_tokenizer, template=chat_template,
+tokenize = dict(type='TokenizeConversation', tokenizer=None, template=None,
                 num_image_tokens_per_tile=256, max_length=max_length)
 test_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'text',
                   'gt_masks')

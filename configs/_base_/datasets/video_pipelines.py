@@ -7,10 +7,7 @@
 # key_frame_strategy='uniform' spreads them over the video), the model streams all frames
 # from `frame_paths`; ground truth as per-frame RLEs (`gt_rles`) for the metric.
 #
-# The tokenizer must be the model's; this default is InternVL2.5-1B / 4B's offline stand-in
-# (same as image_pipelines.py; see docs/dataset_prepare.md, "Tokenizer of the data pipelines").
-video_data_tokenizer = dict(type='InternVLTokenizer', path=None, stand_in_vocab_size=151674)
-video_chat_template = 'qwen2'
+# Tokenizer and chat template: the model's (see image_pipelines.py: ModelTokenizerHook).
 video_sam_image_size = 1024
 video_tile_size = 448
 video_num_frames = 5
@@ -23,8 +20,8 @@ video_test_meta_keys = ('video_id', 'exp_ids', 'expressions', 'type_ids', 'frame
                         'ori_shape', 'img_shape', 'frame_ids', 'key_frame_ids', 'frame_paths',
                         'gt_rles', 'num_frames', 'foreground_rles')
 
-video_tokenize = dict(type='TokenizeConversation', tokenizer=video_data_tokenizer,
-                      template=video_chat_template, num_image_tokens_per_tile=256,
+video_tokenize = dict(type='TokenizeConversation', tokenizer=None, template=None,
+                      num_image_tokens_per_tile=256,
                       max_length=8192)
 
 video_train_pipeline = [

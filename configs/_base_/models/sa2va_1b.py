@@ -2,17 +2,17 @@
 # Qwen2.5-0.5B-Instruct, untied LM head) reading the image, [SEG] -> text_hidden_fcs ->
 # one sparse prompt of SAM-2 hiera-L (1024 px, SAM-2.0 config, as Sa2VA's checkpoints).
 #
-# Weights are local paths (nothing is downloaded):
-#   model.mllm.pretrained / model.mllm.tokenizer.path: a native InternVL folder (`*-hf`
-#     layout; convert an original InternVL folder with
-#     tools/model_converters/internvl_to_hf.py), None = random weights;
+# Weights: one key each, local paths (nothing is downloaded; docs/real_weights.md):
+#   model.mllm.pretrained: a native InternVL folder (an original download converted once
+#     with tools/model_converters/internvl_to_hf.py; an unconverted one is refused with
+#     that command). The tokenizer and the chat template follow it, in the model and in
+#     every data pipeline (ModelTokenizerHook). None = random weights and an offline
+#     stand-in tokenizer of the published vocabulary size (shape checks, smoke runs).
 #   model.grounding_encoder.checkpoint: sam2_hiera_large.pt (SAM-2.0), None = random.
-# With path=None the tokenizer is an offline stand-in with the published vocabulary size
-# (docs/notes/issue-6-real-size.md); the data pipelines must use the same tokenizer dict.
-internvl_path = None
-sam2_checkpoint = None
-
-tokenizer = dict(type='InternVLTokenizer', path=internvl_path, stand_in_vocab_size=151674)
+#   load_from (or tools/test.py's CHECKPOINT): our checkpoint or a converted Sa2VA one.
+# Checkpoints of a run with these set hold only what trained; loading one into a config
+# without them is refused (the frozen weights would be random).
+tokenizer = dict(type='InternVLTokenizer', path=None, stand_in_vocab_size=151674)
 
 # InternViT-300M-448px-V2_5 (config.json: hidden 1024, 24 layers, 16 heads, MLP 4096,
 # qkv_bias, LayerNorm eps 1e-6, layer scale, no QK norm, patch 14 at 448).
@@ -40,7 +40,7 @@ model = dict(
     mllm=dict(
         type='InternVLMLLM',
         tokenizer=tokenizer,
-        pretrained=internvl_path,
+        pretrained=None,
         model_config=dict(
             vision_config=internvit_300m,
             text_config=qwen2_5_0_5b,
@@ -65,7 +65,7 @@ model = dict(
         # SAM-2.0 hiera-L (Sa2VA's checkpoints); SAM-2.1:
         #   --cfg-options model.grounding_encoder.config=configs/sam2.1/sam2.1_hiera_l.yaml
         config='configs/sam2/sam2_hiera_l.yaml',
-        checkpoint=sam2_checkpoint,
+        checkpoint=None,
         freeze_image_encoder=True,
         freeze_prompt_encoder=True,
         freeze_memory=True),

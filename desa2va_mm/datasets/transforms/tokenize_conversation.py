@@ -26,9 +26,15 @@ class TokenizeConversation(BaseTransform):
     answer tokens and their end marker), and ``expression_ids`` (one 1-D LongTensor per
     target: the expression alone, for DeSa2VA's text anchor ``e``).
 
+    The tokenizer and the chat template are the model's. In a runner they are handed over
+    by :class:`~desa2va_mm.engine.hooks.ModelTokenizerHook` (``default_hooks`` of every
+    config), so real-size pipelines leave both None and follow ``model.mllm.pretrained``;
+    a pipeline that names its own is checked against the model's (an error if they
+    differ). Outside a runner (scripts, tests) pass them, or call :meth:`set_tokenizer`.
+
     Args:
-        tokenizer: Tokenizer config (same dict as the model's ``mllm.tokenizer``).
-        template: Chat template name (``'qwen2'``, ``'internlm2'``).
+        tokenizer: Tokenizer config or built tokenizer, or None (the model's, set later).
+        template: Chat template name (``'qwen2'``, ``'internlm2'``), or None (the model's).
         num_image_tokens_per_tile: LLM tokens per image tile (256 for InternVL2.5 at 448 px).
         max_length: Longest sequence. Training drops trailing turns (and their targets) that
             do not fit; evaluation shortens the user text and warns.
@@ -36,14 +42,15 @@ class TokenizeConversation(BaseTransform):
     """
 
     def __init__(self,
-                 tokenizer: dict,
-                 template: str = 'qwen2',
+                 tokenizer: Optional[dict] = None,
+                 template: Optional[str] = None,
                  num_image_tokens_per_tile: int = 256,
                  max_length: int = 2048,
                  system: Optional[str] = None) -> None:
         self.tokenizer_cfg = tokenizer
         self._tokenizer = None
-        self.template = get_chat_template(template)
+        self.template_name = template
+        self._template = get_chat_template(template) if template is not None else None
         self.num_image_tokens_per_tile = num_image_tokens_per_tile
         self.max_length = max_length
         self.system = system
@@ -52,8 +59,36 @@ class TokenizeConversation(BaseTransform):
     def tokenizer(self):
         if self._tokenizer is None:
             cfg = self.tokenizer_cfg
+            if cfg is None:
+                raise RuntimeError(
+                    'TokenizeConversation has no tokenizer: it takes the model\'s. In a '
+                    "runner, keep `default_hooks.model_tokenizer=dict(type='ModelTokenizerHook')`"
+                    ' (configs/_base_/default_runtime.py); in a script, pass tokenizer=... '
+                    'and template=... or call set_tokenizer(model.mllm.tokenizer, '
+                    'model.mllm.chat_template)')
             self._tokenizer = TOKENIZERS.build(cfg) if isinstance(cfg, dict) else cfg
         return self._tokenizer
+
+    @property
+    def template(self):
+        if self._template is None:
+            raise RuntimeError(
+                'TokenizeConversation has no chat template: it takes the model\'s '
+                '(ModelTokenizerHook in a runner; template=... in a script)')
+        return self._template
+
+    @property
+    def has_own_tokenizer(self) -> bool:
+        """Whether the pipeline config named a tokenizer (else it waits for the model's)."""
+        return self.tokenizer_cfg is not None
+
+    def set_tokenizer(self, tokenizer, template: Optional[str] = None) -> None:
+        """Use ``tokenizer`` (a built tokenizer) and, when given, the chat ``template``."""
+        self.tokenizer_cfg = tokenizer
+        self._tokenizer = tokenizer
+        if template is not None:
+            self.template_name = template
+            self._template = get_chat_template(template)
 
     def _special(self, text: str) -> List[int]:
         return self.tokenizer(text, add_special_tokens=False)['input_ids'] if text else []
@@ -166,3 +201,45 @@ class TokenizeConversation(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(image_tokens_per_tile='
                 f'{self.num_image_tokens_per_tile}, max_length={self.max_length})')
+
+
+def same_tokenizer(a, b) -> bool:
+    """Whether two tokenizers map text to the same ids (same vocabulary)."""
+    return a is b or (len(a) == len(b) and a.get_vocab() == b.get_vocab())
+
+
+def adopt_model_tokenizer(transform: TokenizeConversation, tokenizer, template: str,
+                          where: str) -> int:
+    """Give ``transform`` the model's tokenizer / template, or check the ones it names.
+
+    Args:
+        transform: A pipeline's tokenisation step.
+        tokenizer: The model's built tokenizer (``model.mllm.tokenizer``).
+        template: The model's chat template name (``model.mllm.chat_template``).
+        where: The dataset / pipeline, for error messages.
+
+    Returns:
+        1 when the transform received the tokenizer, 0 when it already had the same one.
+
+    Raises:
+        ValueError: The pipeline names a tokenizer or template other than the model's.
+    """
+    if transform.template_name is not None and transform.template_name != template:
+        raise ValueError(
+            f'{where}: the pipeline\'s TokenizeConversation uses chat template '
+            f'{transform.template_name!r}, the model {template!r} (model.mllm.chat_template). '
+            'Leave template=None in the pipeline: it takes the model\'s.')
+    if not transform.has_own_tokenizer:
+        transform.set_tokenizer(tokenizer, template)
+        return 1
+    own = transform.tokenizer
+    if not same_tokenizer(own, tokenizer):
+        raise ValueError(
+            f'{where}: the pipeline\'s tokenizer ({getattr(own, "name_or_path", "") or type(own).__name__}, '
+            f'{len(own)} tokens) and the model\'s '
+            f'({getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__}, {len(tokenizer)} tokens, '
+            'model.mllm.tokenizer) disagree: token ids would not mean the same thing. Leave '
+            'tokenizer=None in the pipeline: it takes the model\'s.')
+    if transform.template_name is None:
+        transform.set_tokenizer(own, template)
+    return 0

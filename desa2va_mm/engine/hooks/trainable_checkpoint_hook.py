@@ -6,6 +6,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from desa2va_mm.registry import HOOKS
+from desa2va_mm.utils.pretrained_sources import sourced_prefixes
 
 
 _WRAPPER_SEGMENTS = ('_fsdp_wrapped_module.', '_checkpoint_wrapped_module.', '_orig_mod.')
@@ -30,10 +31,15 @@ class TrainableCheckpointHook(Hook):
     that were *trained earlier* (phase 1's text head and ``W_e`` stay frozen in phases 2
     and 3 but exist in no pretrained file).
 
-    Loading such a checkpoint (``load_from`` / ``--resume``) is non-strict in MMEngine:
-    the frozen weights come from the model's ``pretrained`` paths, so the config must point
-    at the same files as the run that saved it. The dropped keys are listed in
-    ``checkpoint['meta']['trainable_only']``.
+    A prefix whose pretrained file the model does not name (``model.pretrained_sources()``:
+    ``model.mllm.pretrained`` / ``model.grounding_encoder.checkpoint`` left None, a
+    random-weight build) keeps its frozen weights: no file could restore them.
+
+    Loading such a checkpoint (``load_from`` / ``--resume`` / ``tools/test.py``) takes the
+    frozen weights from the model's pretrained paths, so the config must point at the same
+    files as the run that saved it; a model without them refuses the checkpoint with an
+    error naming the key to set (``desa2va_mm/utils/pretrained_sources.py``). What was left
+    out is recorded in ``checkpoint['meta']['trainable_only']``.
 
     Args:
         pretrained_prefixes: State-dict prefixes whose frozen entries come from
@@ -57,11 +63,12 @@ class TrainableCheckpointHook(Hook):
         state = checkpoint.get('state_dict')
         if state is None:
             return
-        dropped = [k for k in state
-                   if k.startswith(self.pretrained_prefixes) and k not in trainable]
+        prefixes = sourced_prefixes(model, self.pretrained_prefixes)
+        dropped = [k for k in state if prefixes and k.startswith(prefixes)
+                   and k not in trainable]
         for key in dropped:
             del state[key]
         checkpoint.setdefault('meta', {})['trainable_only'] = dict(
-            pretrained_prefixes=list(self.pretrained_prefixes), num_dropped=len(dropped))
+            pretrained_prefixes=list(prefixes), num_dropped=len(dropped))
         print_log(f'TrainableCheckpointHook: saved {len(state)} entries, left out '
                   f'{len(dropped)} frozen pretrained ones', logger='current')

@@ -8,6 +8,8 @@ from mmengine.logging import print_log
 
 from desa2va_mm.registry import STRATEGIES
 from desa2va_mm.utils.checkpoint_safety import forced_weights_only_loads
+from desa2va_mm.utils.pretrained_sources import (check_frozen_weights_present,
+                                                 deferred_source_check)
 from desa2va_mm.utils.state_dict_check import check_state_dict
 
 #: Key of the checkpoint's client state that holds the kept frozen weights.
@@ -104,8 +106,12 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
 
     def _kept_frozen_params(self) -> dict:
         """Frozen parameters that no pretrained file provides, by state-dict key."""
-        return {name: p for name, p in self._module().named_parameters()
-                if not p.requires_grad and not name.startswith(self.pretrained_prefixes)}
+        from desa2va_mm.utils.pretrained_sources import sourced_prefixes
+        module = self._module()
+        # A prefix without a pretrained file (random-weight build) is kept as well.
+        prefixes = sourced_prefixes(module, self.pretrained_prefixes)
+        return {name: p for name, p in module.named_parameters()
+                if not p.requires_grad and not (prefixes and name.startswith(prefixes))}
 
     def save_checkpoint(self,
                         filename: str,
@@ -130,6 +136,9 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
 
     def _restore_kept(self, extra_ckpt: dict, filename: str) -> dict:
         kept_state = extra_ckpt.pop(KEPT_FROZEN_KEY, None)
+        # DeepSpeed left every frozen parameter out of its module state: those without a
+        # pretrained file must come from the kept ones.
+        check_frozen_weights_present(self._module(), set(kept_state or {}), filename)
         if kept_state is None:
             print_log(f'{filename} has no {KEPT_FROZEN_KEY} (not saved by '
                       'TrainableDeepSpeedStrategy): frozen parameters outside the pretrained '
@@ -173,7 +182,8 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
 
         ds_engine.get_fp32_state_dict_from_zero_checkpoint = rebuild_with_tag
         try:
-            with forced_weights_only_loads():  # DeepSpeed loads with weights_only=False
+            with forced_weights_only_loads(), deferred_source_check(self._module()):
+                # DeepSpeed loads with weights_only=False; frozen weights checked below.
                 extra_ckpt = super().load_checkpoint(
                     filename, map_location=map_location, strict=strict,
                     revise_keys=revise_keys, callback=callback)
@@ -206,6 +216,7 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
         missing, unexpected = check_state_dict(
             shapes, {k: tuple(v.shape) for k, v in state.items()}, source=filename,
             allowed_missing=[''], allowed_unexpected=[''])
+        check_frozen_weights_present(module, set(state), filename)
         with torch.no_grad():
             for params, entries in per_module:  # one module's parameters gathered at a time
                 with _gathered(params):
@@ -225,7 +236,8 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
                map_location: Union[str, Callable] = 'default',
                callback: Optional[Callable] = None) -> dict:
         """``DeepSpeedStrategy.resume``, then the kept frozen weights."""
-        with forced_weights_only_loads():  # DeepSpeed loads with weights_only=False
+        with forced_weights_only_loads(), deferred_source_check(self._module()):
+            # DeepSpeed loads with weights_only=False; frozen weights checked below.
             extra_ckpt = super().resume(
                 filename, resume_optimizer=resume_optimizer,
                 resume_param_scheduler=resume_param_scheduler, map_location=map_location,

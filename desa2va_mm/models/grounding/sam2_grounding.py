@@ -72,6 +72,7 @@ class SAM2Grounding(BaseModule):
         OmegaConf.resolve(cfg)
         self.sam2 = instantiate(cfg.model, _recursive_=True)
         self.config_name = config
+        self.checkpoint = checkpoint
         if checkpoint is not None:
             self.load_sam2_checkpoint(checkpoint)
         self.sam2._is_init = True

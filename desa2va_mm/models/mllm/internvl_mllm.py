@@ -1,14 +1,18 @@
 """InternVL multimodal LLM wrapper (native ``transformers`` implementation)."""
 import copy
-import os
+import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from desa2va_mm.registry import MODELS
+from .pretrained_checks import (check_config_agrees, check_pretrained_folder,
+                                check_vocabulary, infer_chat_template,
+                                tokenizer_for_pretrained)
 from .tokenizers import IMG_CONTEXT_TOKEN, SEG_TOKEN, build_tokenizer
 
 #: LoRA targets: every linear layer of the language model but the LM head. The regex is
@@ -24,6 +28,14 @@ class InternVLMLLM(BaseModule):
     The model is built either from a local pretrained folder (``*-hf`` layout) or, with
     ``pretrained=None``, from ``model_config`` with random weights. The grounding tokens
     (``[SEG]`` ...) are added to the tokenizer and the embedding / LM-head rows resized.
+
+    ``pretrained`` is the one setting of the InternVL weights: the tokenizer follows it
+    (an ``InternVLTokenizer`` with ``path=None`` loads the folder's), and the data
+    pipelines take the model's tokenizer and chat template (``ModelTokenizerHook``).
+    Misconfigurations stop with an error naming the key to set: an original-layout
+    (unconverted) folder, pretrained weights with a stand-in tokenizer, a tokenizer whose
+    vocabulary the weights do not have, or ``model_config`` values that contradict the
+    folder's ``config.json``.
 
     Args:
         tokenizer: Tokenizer config for :data:`~desa2va_mm.registry.TOKENIZERS`.
@@ -43,6 +55,9 @@ class InternVLMLLM(BaseModule):
         torch_dtype: dtype of the weights (``'float32'``, ``'bfloat16'`` ...).
         trust_remote_code: Allowed only for the tokenizer/config of user folders that need
             it; off by default so a checkpoint cannot run code.
+        chat_template: Chat template of the LLM (``'qwen2'``, ``'internlm2'``); None infers
+            it from the text model (Qwen2 -> ``'qwen2'``; InternLM2, hosted as Llama ->
+            ``'internlm2'``). The data pipelines take it from the model.
         share_prompt_prefix: :meth:`generate` runs a prompt prefix shared by several
             sequences (same template and image: the sentences of one image) once and
             reuses its KV cache (``shared_prefix_generation.py``); False uses Hugging Face
@@ -65,21 +80,32 @@ class InternVLMLLM(BaseModule):
                  torch_dtype: str = 'float32',
                  trust_remote_code: bool = False,
                  share_prompt_prefix: bool = True,
+                 chat_template: Optional[str] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         from transformers import InternVLConfig, InternVLForConditionalGeneration
 
+        self.pretrained = pretrained
+        if pretrained is not None:
+            check_pretrained_folder(pretrained)
+            tokenizer = tokenizer_for_pretrained(tokenizer, pretrained)
+        elif isinstance(tokenizer, dict) and tokenizer.get('type') == 'InternVLTokenizer' \
+                and tokenizer.get('path') is None:
+            print_log('InternVLMLLM: model.mllm.pretrained is None: random InternVL weights '
+                      'and an offline stand-in tokenizer (real words become [UNK]). Fine for '
+                      'shape checks and smoke runs; to train or test, set '
+                      'model.mllm.pretrained to a native InternVL folder '
+                      '(docs/real_weights.md).', logger='current', level=logging.WARNING)
         self.tokenizer = build_tokenizer(tokenizer)
         dtype = getattr(torch, torch_dtype)
         model_config = copy.deepcopy(dict(model_config or {}))
         if pretrained is not None:
-            if not os.path.exists(pretrained):
-                raise FileNotFoundError(
-                    f'InternVLMLLM: pretrained folder {pretrained!r} does not exist')
+            from transformers import AutoConfig
+            config = AutoConfig.from_pretrained(pretrained, trust_remote_code=False)
+            check_config_agrees(config, model_config, pretrained)
             model = InternVLForConditionalGeneration.from_pretrained(
-                pretrained, dtype=dtype, trust_remote_code=trust_remote_code,
-                **({'config': self._merged_config(pretrained, model_config)}
-                   if model_config else {}))
+                pretrained, dtype=dtype, trust_remote_code=trust_remote_code, config=config)
+            check_vocabulary(self.tokenizer, model, pretrained)
         else:
             text_config = dict(model_config.pop('text_config', {}))
             text_config.setdefault('model_type', 'qwen2')
@@ -92,6 +118,7 @@ class InternVLMLLM(BaseModule):
         self.model = model
         self._resize_token_embeddings()
         self.config = self.model.config
+        self.chat_template = chat_template or infer_chat_template(self.config)
         # Weights come from the checkpoint (or transformers' init); MMEngine must not touch them.
         self.model._is_init = True
 
@@ -108,19 +135,6 @@ class InternVLMLLM(BaseModule):
             self.hf_model.enable_input_require_grads()
 
     # ------------------------------------------------------------------ construction
-    @staticmethod
-    def _merged_config(pretrained: str, overrides: dict):
-        from transformers import AutoConfig
-        config = AutoConfig.from_pretrained(pretrained, trust_remote_code=False)
-        for key, value in overrides.items():
-            sub = getattr(config, key, None)
-            if isinstance(value, dict) and sub is not None and hasattr(sub, 'to_dict'):
-                for k, v in value.items():
-                    setattr(sub, k, v)
-            else:
-                setattr(config, key, value)
-        return config
-
     def _resize_token_embeddings(self) -> None:
         embed = self.model.get_input_embeddings()
         if embed.num_embeddings < len(self.tokenizer):

@@ -63,6 +63,8 @@ def _build_word_tokenizer(words: Tuple[str, ...], model_max_length: int,
     )
     tokenizer.add_special_tokens(
         {'additional_special_tokens': [*CHAT_TOKENS, *IMAGE_TOKENS, *GROUNDING_TOKENS]})
+    # Marks an offline stand-in: InternVLMLLM refuses it beside pretrained weights.
+    tokenizer.desa2va_stand_in = True
     return tokenizer
 
 

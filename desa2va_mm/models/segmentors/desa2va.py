@@ -8,6 +8,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
 from desa2va_mm.registry import MODELS
+from desa2va_mm.utils.pretrained_sources import raise_on_frozen_weights_without_source
 from desa2va_mm.utils.state_dict_check import raise_on_shape_mismatch
 from .video_segmentation_mixin import VideoSegmentationMixin
 
@@ -194,6 +195,14 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
         # A mis-shaped checkpoint entry is an error naming both shapes (non-strict loads,
         # e.g. MMEngine's load_from, would only warn and keep the model's value).
         self.register_load_state_dict_pre_hook(raise_on_shape_mismatch)
+        # A trainable-only checkpoint needs the frozen weights' pretrained files.
+        self.register_load_state_dict_pre_hook(raise_on_frozen_weights_without_source)
+
+    def pretrained_sources(self) -> Dict[str, tuple]:
+        """State-dict prefix -> (file the frozen weights come from or None, config key)."""
+        return {'mllm.': (self.mllm.pretrained, 'model.mllm.pretrained'),
+                'grounding_encoder.': (self.grounding_encoder.checkpoint,
+                                       'model.grounding_encoder.checkpoint')}
 
     # ------------------------------------------------------------------ construction
     def _build_head(self, cfg: dict, init_from_sam2: bool):
@@ -309,18 +318,31 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
             embeds = self.mllm.input_embeddings()(inputs['expression_ids'])
         return self.neck.text_anchor(embeds.detach(), inputs['expression_mask'])
 
+    def _dummy_anchor(self) -> torch.Tensor:
+        """A zero text anchor (1, C) computed through ``W_e`` (batches with no target)."""
+        weight = self.neck.anchor_proj.weight
+        embeds = weight.new_zeros(1, 1, self.mllm.hidden_size)
+        mask = torch.ones(1, 1, dtype=torch.long, device=weight.device)
+        return self.neck.text_anchor(embeds, mask) * 0
+
     def _forward(self, inputs: dict, data_samples=None) -> Dict[str, torch.Tensor]:
         """Teacher-forced pass: every branch's low-res logits for every target."""
         if self.train_phase == 'pretrain':
             image_feats = self.grounding_encoder.encode_image(inputs['images'])
-            anchor = self._text_anchor(inputs)
-            image_idx = inputs['target_image_idx']
+            dummy = 'expression_ids' not in inputs
+            if dummy:
+                # No referring target in the batch (pure QA): one zero anchor through W_e
+                # and D_t, weighted 0 by the loss, so every rank runs the same graph.
+                anchor, image_idx = self._dummy_anchor(), \
+                    inputs['seq_image_idx'][:1]
+            else:
+                anchor, image_idx = self._text_anchor(inputs), inputs['target_image_idx']
             out = self.text_head(image_feats, self._prompt(anchor),
                                  self.grounding_encoder.dense_prompts(anchor.shape[0]),
                                  image_idx)
             return dict(image_feats=image_feats, image_idx=image_idx, text_anchor=anchor,
                         text_logits=out['low_res_logits'], final_logits=out['low_res_logits'],
-                        iou_pred=out['iou_pred'])
+                        iou_pred=out['iou_pred'], dummy_seg=dummy)
         read = self._read(inputs)
         seg_hidden, image_idx = read['seg_hidden'], read['image_idx']
         out = dict(read['mllm_out'])
@@ -426,7 +448,9 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
         if dummy:
             text_prompt, visual_prompt = text_prompt * 0, visual_prompt * 0
         if self.adversarial_loss is not None:
-            anchor = self._text_anchor(inputs)[:0] if dummy else self._text_anchor(inputs)
+            # A batch without [SEG] (pure QA) has no expression: no real text prompts.
+            anchor = text_prompt.new_zeros(0, text_prompt.shape[-1]) if dummy else \
+                self._text_anchor(inputs)
             points = text_prompt.new_zeros(0, 2) if dummy else self._sample_points(gt)
             with torch.no_grad():
                 point_embeds = self.grounding_encoder.point_prompts(

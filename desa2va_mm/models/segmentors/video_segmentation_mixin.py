@@ -336,11 +336,57 @@ class VideoSegmentationMixin:
                     seg_hidden=mllm_out['hidden_states'][seg_mask],
                     sample_idx=inputs['seq_image_idx'][seq_idx])
 
+    def _pretrain_video_loss(self, inputs: dict,
+                             data_samples: list) -> Dict[str, torch.Tensor]:
+        """Phase 1 on videos: ``L_seg(D_t(F_t, [pad; e]), G_t)`` on every sampled frame t.
+
+        The anchor ``e`` of each target is its expression's, the same on all of its video's
+        frames; a batch without targets (pure video QA) decodes one zero anchor, weighted
+        0, so every rank runs the same graph.
+        """
+        feats = self.video_tracker.encode_frames(self._sam2, inputs['images'])
+        image_feats = self.video_tracker.unconditioned(self._sam2, feats)
+        frame_sample_idx = inputs['frame_sample_idx']
+        if 'expression_ids' not in inputs:
+            anchor = self._dummy_anchor()
+            out = self.text_head(image_feats, self._prompt(anchor),
+                                 self.grounding_encoder.dense_prompts(1),
+                                 frame_sample_idx.new_zeros(1))
+            zero = out['low_res_logits'].sum() * 0.0
+            return dict(loss_mask_text=zero)
+        anchor = self._text_anchor(inputs)
+        target_sample = inputs['target_image_idx']
+        frames_of = [torch.nonzero(frame_sample_idx == b)[:, 0]
+                     for b in range(len(data_samples))]
+        reps, frame_idx, gts = [], [], []
+        for b, sample in enumerate(data_samples):
+            targets = torch.nonzero(target_sample == b)[:, 0]
+            frames = frames_of[b]
+            gt = sample.gt_instances.masks.to_tensor(torch.float32, anchor.device)
+            if len(gt) != len(targets) * len(frames):
+                raise ValueError(
+                    f"{sample.metainfo.get('video_id', sample.metainfo.get('img_path', b))}: "
+                    f'{len(gt)} target masks but {len(targets)} expressions x '
+                    f'{len(frames)} frames')
+            if len(targets) == 0:
+                continue
+            reps.append(anchor[targets].repeat_interleave(len(frames), dim=0))
+            frame_idx.append(frames.repeat(len(targets)))
+            gts.append(gt)
+        anchors, frame_idx = torch.cat(reps), torch.cat(frame_idx)
+        out = self.text_head(image_feats, self._prompt(anchors),
+                             self.grounding_encoder.dense_prompts(len(anchors)), frame_idx)
+        terms = self._seg_losses(out['low_res_logits'], torch.cat(gts))
+        return dict(loss_mask_text=self.mask_loss_weights['text'] *
+                    (terms['mask'] + terms['dice']))
+
     def loss_video(self, inputs: dict, data_samples: list) -> Dict[str, torch.Tensor]:
         """Losses of a batch of videos (and images as 1-frame videos); see module docs."""
-        if self.train_phase in ('sam_pretrain', 'pretrain'):
-            raise ValueError(f"train_phase={self.train_phase!r} trains on images; video "
-                             f"training needs 'decouple' or 'fusion'")
+        if self.train_phase == 'sam_pretrain':
+            raise ValueError("train_phase='sam_pretrain' trains on images; video training "
+                             "needs 'pretrain', 'decouple' or 'fusion'")
+        if self.train_phase == 'pretrain':
+            return self._pretrain_video_loss(inputs, data_samples)
         read = self._read_video_batch(inputs)
         seg_hidden, sample_idx = read['seg_hidden'], read['sample_idx']
         device = seg_hidden.device

@@ -43,7 +43,7 @@ def test_sample_errors_name_the_image():
 
 def _tokenize(results, **kw):
     results = BuildReferringConversation(**kw)(results)
-    return TokenizeConversation(tokenizer=TOK_CFG, num_image_tokens_per_tile=4)(results)
+    return TokenizeConversation(tokenizer=TOK_CFG, template='qwen2', num_image_tokens_per_tile=4)(results)
 
 
 def test_training_sequence_supervises_answers_only():
@@ -91,7 +91,7 @@ def test_overlong_training_conversation_drops_turns_and_targets():
     results = BuildReferringConversation(mode='train', answers=('[SEG].', ))(
         {'text': ['the red circle', 'the blue star', 'the small square'], 'num_tiles': 1,
          'gt_masks': masks, 'img_path': 'a.jpg'})
-    out = TokenizeConversation(tokenizer=TOK_CFG, num_image_tokens_per_tile=4,
+    out = TokenizeConversation(tokenizer=TOK_CFG, template='qwen2', num_image_tokens_per_tile=4,
                                max_length=30)(results)
     n_seg = int((out['input_ids'][0] == TinyWordTokenizer().convert_tokens_to_ids('[SEG]')).sum())
     assert len(out['input_ids'][0]) <= 30
@@ -102,7 +102,7 @@ def test_overlong_test_prompt_is_shortened_with_warning():
     results = BuildReferringConversation(mode='test')(
         {'text': ['the red circle ' * 50], 'num_tiles': 1, 'img_path': 'a.jpg'})
     with pytest.warns(UserWarning, match='shortened'):
-        out = TokenizeConversation(tokenizer=TOK_CFG, num_image_tokens_per_tile=4,
+        out = TokenizeConversation(tokenizer=TOK_CFG, template='qwen2', num_image_tokens_per_tile=4,
                                    max_length=40)(results)
     tok = TinyWordTokenizer()
     ids = out['input_ids'][0]

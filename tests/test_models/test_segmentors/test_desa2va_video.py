@@ -174,7 +174,7 @@ def _video_sample(num_frames=5, mode='train', frame_paths=None, seed=0):
                        frame_names=[f'{i:05d}' for i in range(len(frame_paths))])
         results['frames'] = frames[:2]
         pipeline += [BuildReferringConversation('test', questions)]
-    pipeline += [TokenizeConversation(TOKENIZER, num_image_tokens_per_tile=16, max_length=512),
+    pipeline += [TokenizeConversation(TOKENIZER, template='qwen2', num_image_tokens_per_tile=16, max_length=512),
                  PackVideoReferringInputs()]
     del rng
     for t in pipeline:
