@@ -60,3 +60,15 @@ def build_batch(cfg, split_loader='train_dataloader', indices=(0, 1)):
     init_default_scope('desa2va')
     dataset = DATASETS.build(cfg[split_loader].dataset)
     return pseudo_collate([dataset[i] for i in indices]), dataset
+
+
+def give_real_size_tokenizer(dataset, stand_in_vocab_size=151674, template='qwen2'):
+    """Hand a real-size pipeline (``tokenizer=None``) the tokenizer its model would build
+    without weights (what ``ModelTokenizerHook`` does in a runner); returns the tokenizer."""
+    import desa2va_mm  # noqa: F401
+    from desa2va_mm.engine.hooks.model_tokenizer_hook import share_with_dataset
+    from desa2va_mm.registry import TOKENIZERS
+    tokenizer = TOKENIZERS.build(dict(type='InternVLTokenizer', path=None,
+                                      stand_in_vocab_size=stand_in_vocab_size))
+    share_with_dataset(dataset, tokenizer, template)
+    return tokenizer

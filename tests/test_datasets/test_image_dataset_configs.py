@@ -5,7 +5,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, give_real_size_tokenizer
 
 BASE = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets')
 
@@ -68,6 +68,7 @@ def test_real_size_pipelines_on_images(synthetic_refcoco):
     train_cfg = cfg.train_dataloader.dataset
     train_cfg.data_root = synthetic_refcoco + '/'
     ds = DATASETS.build(train_cfg)
+    give_real_size_tokenizer(ds)
     out = ds[0]
     sample = out['data_samples']
     # 128 x 128 synthetic images: a square too small for a 2x2 grid -> 1 tile, no thumbnail.
@@ -83,6 +84,7 @@ def test_real_size_pipelines_on_images(synthetic_refcoco):
     test_cfg = cfg.val_dataloader.dataset
     test_cfg.data_root = synthetic_refcoco + '/'
     val = DATASETS.build(test_cfg)
+    give_real_size_tokenizer(val)
     item = val[0]['data_samples']
     assert len(item.input_ids) == len(item.text)  # one prompt per sentence
     assert item.gt_masks.masks.shape[1:] == (128, 128)  # original resolution
@@ -99,7 +101,9 @@ def test_reason_seg_and_qa_configs(tmp_path):
     cfg = Config.fromfile(osp.join(BASE, 'reason_seg.py'))
     val_cfg = cfg.val_dataloader.dataset
     val_cfg.data_root = write_reason_seg(tmp_path)
-    item = DATASETS.build(val_cfg)[0]['data_samples']
+    val = DATASETS.build(val_cfg)
+    give_real_size_tokenizer(val)
+    item = val[0]['data_samples']
     assert item.gt_ignore_masks.masks.sum() == 9 and item.gt_masks.masks.sum() == 91
     assert item.is_sentence is True and len(item.input_ids) == 1
     qa = Config.fromfile(osp.join(BASE, 'llava_qa.py'))

@@ -94,7 +94,8 @@ class ModelTokenizerHook(Hook):
             dataloader = getattr(loop, 'dataloader', None)
             if dataloader is None:
                 continue
-            given = share_with_dataset(dataloader.dataset, mllm, f'{key}.dataset')
+            given = share_with_dataset(dataloader.dataset, mllm.tokenizer,
+                                       mllm.chat_template, f'{key}.dataset')
             if given and hasattr(loop, 'dataloader_iterator'):
                 _restart_iterator(loop)
             if given:
@@ -104,8 +105,18 @@ class ModelTokenizerHook(Hook):
                           f'{mllm.chat_template!r} in {given} pipeline(s)', logger='current')
 
 
-def share_with_dataset(dataset, mllm, where: str) -> int:
-    """Give (or check) the model's tokenizer in every pipeline of ``dataset``.
+def share_with_dataset(dataset, tokenizer, template: str, where: str = 'dataset') -> int:
+    """Give (or check) a tokenizer and chat template in every pipeline of ``dataset``.
+
+    What the hook does in a runner; scripts that build a dataset without a runner call it
+    with the model's ``mllm.tokenizer`` / ``mllm.chat_template`` (or, without a model, the
+    tokenizer the model would build).
+
+    Args:
+        dataset: A built dataset (wrappers and concatenations are walked).
+        tokenizer: A built tokenizer.
+        template: Chat template name.
+        where: The dataset's description for error messages.
 
     Returns:
         How many pipelines received the tokenizer (0 when all had it or named their own).
@@ -114,7 +125,7 @@ def share_with_dataset(dataset, mllm, where: str) -> int:
     transforms: List[Tuple[TokenizeConversation, str]] = list(
         iter_tokenize_transforms(dataset, where))
     for transform, place in transforms:
-        given += adopt_model_tokenizer(transform, mllm.tokenizer, mllm.chat_template, place)
+        given += adopt_model_tokenizer(transform, tokenizer, template, place)
     return given
 
 

@@ -65,7 +65,8 @@ def test_walks_the_sa2va_mix_structure(synthetic_refcoco):
         dict(type='RepeatDataset', times=2, dataset=train), train]))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    assert share_with_dataset(mix, model.mllm, 'train_dataloader.dataset') == 2
+    assert share_with_dataset(mix, model.mllm.tokenizer, model.mllm.chat_template,
+                              'train_dataloader.dataset') == 2
     sample = mix[0]['data_samples']
     assert model.mllm.seg_token_id in sample.input_ids[0].tolist()
 
