@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
+from conftest import give_real_size_tokenizer
 from video_data_fixtures import H, W, write_mevis, write_ytvos
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -20,7 +21,9 @@ def _build(cfg):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
     init_default_scope('desa2va')
-    return DATASETS.build(cfg)
+    dataset = DATASETS.build(cfg)
+    give_real_size_tokenizer(dataset)  # what ModelTokenizerHook does in a runner
+    return dataset
 
 
 @pytest.mark.parametrize('name,key,write', [
