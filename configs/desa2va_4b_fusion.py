@@ -1,4 +1,4 @@
-# DeSa2VA-4B, phase 3 (fusion / re-prompt fine-tuning, DESIGN.md §3): loads phase 2; the
+# DeSa2VA-4B, phase 3 (fusion / re-prompt fine-tuning, docs/method.md §11): loads phase 2; the
 # fused mask re-prompts the visual head once in training too (loss_mask_reprompt); the
 # trainable set is phase 2's.
 #   bash tools/dist_train.sh configs/desa2va_4b_fusion.py 8

@@ -1,4 +1,4 @@
-# DeSa2VA-8B, phase 2 (decoupling, DESIGN.md §3): loads phase 1; D_t and W_e frozen; LoRA,
+# DeSa2VA-8B, phase 2 (decoupling, docs/method.md §11): loads phase 1; D_t and W_e frozen; LoRA,
 # new-token embedding / LM-head rows, projector, W_t, W_v, D_v, the fusion gate, the
 # discriminators and the CLUB estimator train under
 # L = L_lm + L_mask(text, visual, fused) + lambda_adv L_adv + lambda_mi (I + L_q).

@@ -1,4 +1,4 @@
-# DeSa2VA-8B, phase 1 (text pre-training, DESIGN.md §3): only W_e (neck.anchor_proj) and the
+# DeSa2VA-8B, phase 1 (text pre-training, docs/method.md §11): only W_e (neck.anchor_proj) and the
 # text decoder D_t train, on L_seg(D_t(F, [pad; e]), G) with e = W_e · mean E[x] of the
 # ground-truth expression (no LLM forward beyond the embedding lookup). Everything else,
 # including the MLLM's LoRA, is frozen.
