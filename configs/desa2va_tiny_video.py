@@ -14,7 +14,7 @@
 # (or VIDEO=1 bash tools/quickstart.sh). J&F 35.78 on valid_u; the model's own frame-0
 # prediction copied forward 13.79, the frame-0 ground truth copied forward 33.00, empty
 # masks 2.25. Longer training overfits the 160 training videos (1500 / 3000 iterations from
-# an earlier image model: 35.37 / 32.82; docs/notes/issue-5-video.md).
+# a weaker image model: 35.37 / 32.82; docs/results.md §4).
 _base_ = [
     '_base_/models/desa2va_tiny_video.py', '_base_/datasets/synthetic_mevis_tiny.py',
     '_base_/schedules/iter_adamw.py', '_base_/default_runtime.py'

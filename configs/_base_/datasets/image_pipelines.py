@@ -1,5 +1,5 @@
 # Image pipelines shared by the real-resolution image datasets (RefCOCO/+/g, gRefCOCO,
-# ReasonSeg, LLaVA QA) and the Sa2VA mix, Sa2VA's recipe (DESIGN.md §4):
+# ReasonSeg, LLaVA QA) and the Sa2VA mix, Sa2VA's recipe (docs/design.md §9):
 # InternVL dynamic tiling, 1-12 tiles of 448 + a thumbnail (256 tokens each); SAM-2 input
 # resized directly to 1024 x 1024 (ImageNet mean/std applied by the data preprocessor).
 #

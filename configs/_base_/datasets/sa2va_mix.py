@@ -1,4 +1,4 @@
-# Sa2VA's training mix (DESIGN.md §4): RefCOCO / RefCOCO+ / RefCOCOg, gRefCOCO, LLaVA-665k
+# Sa2VA's training mix (docs/design.md §9): RefCOCO / RefCOCO+ / RefCOCOg, gRefCOCO, LLaVA-665k
 # image QA, video QA, MeViS, ReVOS and Ref-YouTube-VOS in one ConcatDataset, each repeated
 # per epoch as in Sa2VA-style released configs (`mix_repeats`; 0 leaves a dataset out).
 # Layouts: docs/dataset_prepare.md and docs/dataset_prepare_video.md.

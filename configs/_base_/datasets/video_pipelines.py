@@ -1,5 +1,5 @@
 # Video pipelines shared by the real-resolution video datasets (MeViS, ReVOS,
-# Ref-YouTube-VOS, Ref-DAVIS17), Sa2VA's recipe (DESIGN.md §3-4):
+# Ref-YouTube-VOS, Ref-DAVIS17), Sa2VA's recipe (docs/method.md §12, docs/design.md §9):
 # training: up to 5 expressions of one video in one conversation, 5 sampled frames (random,
 # sorted; a contiguous clip half the time), one 448 InternVL tile per frame (256 tokens),
 # SAM-2 frames resized to 1024 x 1024; losses on every frame.

@@ -1,4 +1,4 @@
-# DeSa2VA's additions to a real-size Sa2VA model config (DESIGN.md §3): [SEG] -> W_t / W_v
+# DeSa2VA's additions to a real-size Sa2VA model config (docs/method.md §2-10): [SEG] -> W_t / W_v
 # (SegTokenDecoupler) -> text and visual SAM-2 decoders (both initialised from SAM-2's
 # decoder), per-pixel fusion gate, adversarial (gradient reversal) and CLUB losses.
 # desa2va_{1b,4b,8b,internvl3_*}.py merge it into their Sa2VA backbone:

@@ -1,5 +1,5 @@
 # Tiny DeSa2VA: the tiny Sa2VA backbone (MLLM + SAM-2) with the decoupling neck, two SAM-2
-# heads, mask fusion, adversarial and CLUB losses (DESIGN.md §3). Phase configs pick
+# heads, mask fusion, adversarial and CLUB losses (docs/method.md §2-10). Phase configs pick
 # train_phase / frozen_modules; every term is switchable with --cfg-options.
 _base_ = ['sa2va_tiny.py']
 

@@ -1,4 +1,4 @@
-# Sa2VA's recipe (DESIGN.md §4): 1 epoch, AdamW lr 4e-5, betas (0.9, 0.999), wd 0.05, grad
+# Sa2VA's recipe (docs/design.md §9): 1 epoch, AdamW lr 4e-5, betas (0.9, 0.999), wd 0.05, grad
 # clip 1.0, bf16 autocast, batch 2 per GPU x accumulation 4 (x 8 GPUs = 64), linear
 # warm-up over the first 5% then cosine to 0. Autocast needs a GPU: tools/train.py stops
 # with a clear message on CPU (use optim_wrapper.type=NonFiniteGuardOptimWrapper there).
