@@ -1,4 +1,4 @@
-"""Prompts and answers of referring segmentation (Sa2VA's templates, DESIGN.md §4)."""
+"""Prompts and answers of referring segmentation (Sa2VA's templates, docs/design.md §9)."""
 from typing import Sequence
 
 import numpy as np

@@ -9,7 +9,7 @@ from desa2va_mm.registry import HOOKS
 
 @HOOKS.register_module()
 class RepromptHook(Hook):
-    """Set how many times the fused mask re-prompts the visual head (DESIGN.md §3.5).
+    """Set how many times the fused mask re-prompts the visual head (docs/method.md §6).
 
     Before training / validation / testing it sets the model's ``reprompt_iters_train`` and
     ``reprompt_iters_test`` (validation and testing may differ: the test value is restored

@@ -14,7 +14,7 @@ from desa2va_mm.registry import METRICS
 
 @METRICS.register_module()
 class VideoJFMetric(BaseMetric):
-    """Region J, boundary F and J&F with the DAVIS definitions (DESIGN.md §5).
+    """Region J, boundary F and J&F with the DAVIS definitions (docs/design.md §11).
 
     Per frame, J = |P & G| / |P | G| (1 when both are empty) and F is the DAVIS boundary
     F-measure (disk radius ``ceil(bound_th * diagonal)``), computed by the fast, exact

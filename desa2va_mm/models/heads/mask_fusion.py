@@ -1,4 +1,4 @@
-"""Learned per-pixel gate between the text and visual mask logits (DESIGN.md §3.4)."""
+"""Learned per-pixel gate between the text and visual mask logits (docs/method.md §5)."""
 from typing import Dict, Optional
 
 import torch

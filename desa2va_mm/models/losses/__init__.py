@@ -1,4 +1,4 @@
-"""Losses of DeSa2VA's decoupling stage: adversarial alignment and CLUB (DESIGN §3.7-3.8)."""
+"""Losses of DeSa2VA's decoupling stage: adversarial alignment and CLUB (docs/method.md §8-9)."""
 from .club_loss import CLUBLoss, club_upper_bound
 from .gradient_reversal import (GradientReversal, GradientReversalFunction, dann_lambda,
                                 grad_reverse)

@@ -1,4 +1,4 @@
-"""CLUB mutual-information upper bound between the decoupled prompts, DESIGN §3.8."""
+"""CLUB mutual-information upper bound between the decoupled prompts, docs/method.md §9."""
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -44,7 +44,7 @@ def club_upper_bound(mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor,
 
 @MODELS.register_module()
 class CLUBLoss(BaseModule):
-    """CLUB (Cheng et al., ICML 2020) between ``x = h_t`` and ``y = h_v``, DESIGN §3.8.
+    """CLUB (Cheng et al., ICML 2020) between ``x = h_t`` and ``y = h_v``, docs/method.md §9.
 
     A variational net ``q(y | x) = N(mu(x), diag exp(logvar(x)))`` (``mu``: Linear-ReLU-
     Linear; ``logvar``: the same followed by Tanh, so variances stay in [1/e, e]) gives
@@ -76,7 +76,7 @@ class CLUBLoss(BaseModule):
         estimator: ``'full'`` (all N^2 pairs), ``'sampled'`` (one random negative per
             sample, O(N)), or ``'auto'`` (sampled when N > ``auto_threshold``).
         auto_threshold: Batch size above which ``'auto'`` samples.
-        loss_weight: Multiplies the bound in ``loss_mi`` (``lambda_mi``, DESIGN §3.9).
+        loss_weight: Multiplies the bound in ``loss_mi`` (``lambda_mi``, docs/method.md §10).
         estimator_weight: Multiplies ``L_q`` in ``loss_club_est``. It only sets how much
             q's gradients count in a global gradient-norm clip (Adam is invariant to it),
             so keep it small when ``L_q`` (a sum over ``y_dim``) would dominate the clip.
@@ -85,7 +85,7 @@ class CLUBLoss(BaseModule):
             (``tanh`` log-variance), so on raw prompts the decoupler can lower the bound by
             growing ``h_v``'s scale instead of removing information, and ``L_q`` then grows
             without limit; the standardised bound is scale-invariant. Off by default (the
-            plain DESIGN §3.8 bound).
+            plain docs/method.md §9 bound).
         nonnegative: Minimise ``max(I, 0)`` instead of ``I``. Mutual information is >= 0,
             so a negative estimate only says q lags behind the decoupler; minimising it
             further chases q's error, not information. ``mi_estimate`` still logs ``I``.

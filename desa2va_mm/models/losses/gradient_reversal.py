@@ -1,4 +1,4 @@
-"""Gradient reversal ``R`` (Ganin & Lempitsky, 2015) used by the adversarial loss, DESIGN §3.7.
+"""Gradient reversal ``R`` (Ganin & Lempitsky, 2015) of the adversarial loss, docs/method.md §8.
 
 ``R(x) = x`` in the forward pass; in the backward pass ``dL/dx = -lambda * dL/dR(x)``. Put
 between a feature and a discriminator, the discriminator minimises its loss while the

@@ -1,4 +1,4 @@
-"""Adversarial modality alignment of the decoupled prompts, DESIGN §3.7."""
+"""Adversarial modality alignment of the decoupled prompts, docs/method.md §8."""
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -28,7 +28,7 @@ def _build_discriminator(in_channels: int, hidden_channels: int,
 
 @MODELS.register_module()
 class ModalityAdversarialLoss(BaseModule):
-    """Two discriminators behind gradient reversal, DESIGN §3.7.
+    """Two discriminators behind gradient reversal, docs/method.md §8.
 
     With ``R`` the gradient-reversal layer (identity forward, ``-lambda * grad``
     backward)::
@@ -52,7 +52,7 @@ class ModalityAdversarialLoss(BaseModule):
         lambda_schedule: ``None`` or ``'constant'`` keeps ``grl_lambda``; ``'dann'``
             ramps it from 0 with :func:`dann_lambda` as :meth:`set_progress` is called
             (e.g. by a hook every iteration).
-        loss_weight: Multiplies ``L_adv`` (``lambda_adv`` of DESIGN §3.9).
+        loss_weight: Multiplies ``L_adv`` (``lambda_adv`` of docs/method.md §10).
         num_layers: Linear layers per discriminator (1 = a linear classifier).
         dann_gamma: Steepness of the ``'dann'`` ramp.
         init_cfg: MMEngine initialisation config.

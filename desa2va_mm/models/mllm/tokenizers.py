@@ -25,7 +25,7 @@ IMAGE_TOKENS = (IMG_START_TOKEN, IMG_END_TOKEN, IMG_CONTEXT_TOKEN)
 #: Chat-template markers of the Qwen2 / InternLM2 templates used by InternVL2.5.
 CHAT_TOKENS = ('<|im_start|>', '<|im_end|>', '<|endoftext|>')
 
-#: Words of the prompt / answer templates (DESIGN.md §4) and the Qwen2 system roles,
+#: Words of the prompt / answer templates (docs/design.md §9) and the Qwen2 system roles,
 #: so the tiny tokenizer never maps template text to ``[UNK]``.
 TEMPLATE_WORDS = (
     'system', 'user', 'assistant', 'you', 'are', 'a', 'helpful', 'please', 'segment',

@@ -1,4 +1,4 @@
-"""Split the [SEG] state into a textual and a visual prompt (DESIGN.md §3.1-3.2)."""
+"""Split the [SEG] state into a textual and a visual prompt (docs/method.md §2-3)."""
 from typing import Optional, Tuple
 
 import torch

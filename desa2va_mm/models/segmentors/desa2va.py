@@ -17,7 +17,7 @@ PHASES = ('sam_pretrain', 'pretrain', 'decouple', 'fusion')
 
 @MODELS.register_module()
 class DeSa2VA(VideoSegmentationMixin, BaseModel):
-    """Referring segmentation with an MLLM and SAM-2 (DESIGN.md §1-3).
+    """Referring segmentation with an MLLM and SAM-2 (docs/method.md §1-11).
 
     SAM-2 encodes each image once (``grounding_encoder``); InternVL reads the image tiles and
     the conversation (``mllm``); the last-layer state ``h`` at each ``[SEG]`` prompts SAM-2.
