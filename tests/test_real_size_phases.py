@@ -27,7 +27,7 @@ FROZEN_BACKBONE = ('mllm.vision_tower', 'mllm.language_model', 'sam2.image_encod
 
 
 @pytest.mark.parametrize('config,trainable', [
-    # DESIGN.md §3 phase 1: only W_e and D_t.
+    # docs/method.md §11, phase 1: only W_e and D_t.
     ('desa2va_1b_pretrain.py', {'neck.anchor_proj', 'text_head'}),
     # Phase 2 (phase 3 trains the same set): D_t and W_e frozen.
     ('desa2va_1b_decouple.py', {'mllm.projector', 'mllm.language_model.lora', 'mllm.lm_head',

@@ -192,7 +192,7 @@ def test_cli_writes_a_loadable_dataset(tmp_path):
 
 
 def test_tiny_video_config_pipelines_run_end_to_end(tmp_path):
-    """The synthetic_mevis_tiny pipelines, through the VIDEO engineer's packing."""
+    """The synthetic_mevis_tiny pipelines, through the video packing transforms."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 

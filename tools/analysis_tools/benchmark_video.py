@@ -4,7 +4,7 @@ Each length runs in a fresh subprocess (so the peak RSS of one run does not hide
 the model (random weights) segments a synthetic video streamed from a generator, one frame
 at a time, with the first 5 frames as key frames. Printed: seconds per frame (mean over the
 frames after the key frames) and peak RSS, with ratios against the 8-frame run (time) and
-the 32-frame run (memory). Goals (issue 5): time at 512 frames within 1.15x of 8 frames;
+the 32-frame run (memory). Goals: time at 512 frames within 1.15x of 8 frames;
 peak RSS at 512 frames within 1.2x of 32 frames.
 
     python tools/analysis_tools/benchmark_video.py [--lengths 8 32 128 512] \

@@ -1,4 +1,4 @@
-"""ModalityAdversarialLoss: discriminators learn, prompts get reversed gradients, DESIGN §3.7."""
+"""ModalityAdversarialLoss: discriminators learn, prompts get reversed gradients, docs/method.md §8."""
 import copy
 import math
 

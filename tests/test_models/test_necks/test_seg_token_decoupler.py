@@ -1,4 +1,4 @@
-"""SegTokenDecoupler: h_t, h_v and the text anchor e, DESIGN.md §3.1-3.2."""
+"""SegTokenDecoupler: h_t, h_v and the text anchor e, docs/method.md §2-3."""
 import pytest
 import torch
 

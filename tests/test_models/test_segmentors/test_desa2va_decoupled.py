@@ -49,7 +49,7 @@ def _prefixes(names):
 
 def test_phase1_trains_only_anchor_proj_and_text_head(phase_cfgs):
     cfg = phase_cfgs['pretrain']
-    # As DESIGN.md: a frozen (pretrained) SAM-2 image encoder in phase 1.
+    # As docs/method.md §11: a frozen (pretrained) SAM-2 image encoder in phase 1.
     cfg.model.grounding_encoder.freeze_image_encoder = True
     model = _build(cfg.model)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
