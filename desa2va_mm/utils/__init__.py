@@ -1,4 +1,4 @@
-"""Utilities: checkpoint safe globals and CPU (gloo) distributed helpers.
+"""Utilities: checkpoint safe globals and CPU (gloo) distributed set-up.
 
 Kept free of model / dataset imports so that ``desa2va_mm/__init__.py`` can register
 the checkpoint safe globals before importing the subpackages.

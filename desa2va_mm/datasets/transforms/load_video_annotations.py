@@ -105,7 +105,7 @@ class LoadVideoAnnotations(BaseTransform):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
         self.mode = mode
 
-    # -------------------------------------------------------------- helpers
+    # -------------------------------------------------------------- internals
     @staticmethod
     def _has_masks(results: dict) -> bool:
         return results.get('mask_rles') is not None or results.get('mask_paths') is not None

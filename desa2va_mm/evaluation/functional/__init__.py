@@ -1,4 +1,4 @@
-"""Pure functions behind the metrics: fast DAVIS J / F, RLE helpers, submission PNGs."""
+"""Pure functions behind the metrics: fast DAVIS J / F, RLE utilities, submission PNGs."""
 from .jf import (boundary_radius, clip_scores, db_eval_boundary, db_eval_iou, f_measure,
                  frame_scores, jf_per_frame, seg2bmap)
 from .video_predictions import (decode_frame, get_meta, iter_expressions, iter_frame_pairs,
