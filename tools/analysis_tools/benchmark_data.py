@@ -121,6 +121,15 @@ def main():
             type='MeViSDataset', data_root=osp.join(video_root, 'train') + '/',
             pipeline=videos.video_train_pipeline))))
 
+    # The pipelines take the model's tokenizer (ModelTokenizerHook in a runner): here the one
+    # InternVL2.5-1B's model builds without weights (same vocabulary size and template).
+    from desa2va_mm.engine.hooks.model_tokenizer_hook import share_with_dataset
+    from desa2va_mm.registry import TOKENIZERS
+    tokenizer = TOKENIZERS.build(dict(type='InternVLTokenizer', path=None,
+                                      stand_in_vocab_size=151674))
+    for name, dataset in runs:
+        share_with_dataset(dataset, tokenizer, 'qwen2', name)
+
     results = []
     for name, dataset in runs:
         print(f'timing {name} ...', flush=True)
