@@ -70,10 +70,19 @@ def test_every_leaf_config_parses_with_our_scope(config):
     cfg = Config.fromfile(config)
     assert cfg.default_scope == 'desa2va'
     assert cfg.model.type in ('DeSa2VA', )
-    # The pipeline's tokenizer and the model's must be the same, or ids would not match.
+    # A pipeline either takes the model's tokenizer and template (None: real-size configs)
+    # or names exactly the model's (tiny configs), which ModelTokenizerHook checks at run
+    # time; the hook is in every config's default hooks.
+    assert cfg.default_hooks.model_tokenizer.type == 'ModelTokenizerHook'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(loader) is None:  # e.g. stage 0 has no validation
             continue
-        for t in cfg[loader].dataset.get('pipeline', []):
-            if t['type'] == 'TokenizeConversation':
-                assert t['tokenizer'] == cfg.model.mllm.tokenizer, (config, loader)
+        dataset = cfg[loader].dataset
+        members = dataset.get('datasets', [dataset])
+        for member in members:
+            member = member.get('dataset', member)
+            for t in member.get('pipeline', []):
+                if t['type'] == 'TokenizeConversation':
+                    assert t['tokenizer'] in (None, cfg.model.mllm.tokenizer), (config, loader)
+                    if t['tokenizer'] is None:
+                        assert t['template'] is None, (config, loader)
