@@ -1,0 +1,77 @@
+"""tools/analysis_tools/rehearse_real_path.py: the page's blocks are what runs, and the route passes."""
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+
+SCRIPT = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'rehearse_real_path.py')
+
+
+def _module():
+    sys.path.insert(0, REPO_ROOT)
+    from tools.analysis_tools import rehearse_real_path
+    return rehearse_real_path
+
+
+def test_every_step_has_its_block_and_every_block_a_step():
+    mod = _module()
+    blocks = mod.read_blocks()
+    doc_steps = [s.name for s in mod.steps() if s.doc]
+    assert sorted(blocks) == sorted(doc_steps)
+    # Expected failures name the message they must show.
+    assert all(b.expects for n, b in blocks.items() if n.startswith('fail-'))
+    assert not any(b.expects for n, b in blocks.items() if not n.startswith('fail-'))
+
+
+def test_unmarked_and_unknown_blocks_are_refused(tmp_path):
+    mod = _module()
+    page = tmp_path / 'page.md'
+    page.write_text('# t\n\n<!-- rehearsal: convert -->\n```bash\necho a\n```\n\n'
+                    '```bash\necho unmarked\n```\n')
+    with pytest.raises(ValueError, match=r'page.md:8: a ```bash block without a'):
+        mod.read_blocks(str(page))
+    page.write_text('<!-- rehearsal: convert -->\n```bash\necho a\n```\n'
+                    '<!-- rehearsal: convert -->\n```bash\necho b\n```\n')
+    with pytest.raises(ValueError, match="two blocks are marked 'convert'"):
+        mod.read_blocks(str(page))
+    page.write_text('<!-- rehearsal: not run (network) -->\n```bash\ncurl x\n```\n'
+                    '<!-- rehearsal: fail-x (expects: some message) -->\n```bash\nfalse\n```\n')
+    blocks = mod.read_blocks(str(page))
+    assert list(blocks) == ['fail-x'] and blocks['fail-x'].expects == 'some message'
+
+
+def test_options_are_appended_only_to_tool_commands():
+    mod = _module()
+    code = ('# a comment\npython tools/train.py configs/desa2va_1b_decouple.py \\\n'
+            '    --cfg-options model.mllm.pretrained=$INTERNVL\necho done\n')
+    out = mod.with_options(code, ['a=1', mod.REPEATS])
+    lines = out.splitlines()
+    assert lines[0] == '# a comment' and lines[2] == 'echo done'
+    assert lines[1].startswith('python tools/train.py configs/desa2va_1b_decouple.py '
+                               '--cfg-options model.mllm.pretrained=$INTERNVL --cfg-options a=1')
+    repeats = re.findall(r'(\S+)\.times=1', lines[1])
+    # Sa2VA's mix: RefCOCO/+/g (x4), MeViS (x4), ReVOS (x10), Ref-YouTube-VOS (x4).
+    assert len(repeats) == 6 and all(r.startswith('train_dataloader.dataset') for r in repeats)
+    assert mod.with_options(code, []) == code
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_the_whole_route_passes(tmp_path):
+    """The full rehearsal (about 10 minutes on 2 cores): exit 0 and every step line."""
+    mod = _module()
+    names = [s.name for s in mod.steps()]
+    env = dict(os.environ, OMP_NUM_THREADS='2')
+    proc = subprocess.run([sys.executable, SCRIPT, '--work-dir', str(tmp_path / 'work')],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1450)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    for i, name in enumerate(names, 1):
+        assert re.search(rf'^\[rehearsal\] step {i}/{len(names)} {re.escape(name)}: ok '
+                         r'\(\d+\.\d s\)', proc.stdout, re.M), (name, out[-3000:])
+    assert f'all {len(names)} steps passed' in proc.stdout
