@@ -2,7 +2,8 @@
 
     python tools/demo/image_demo.py IMG "the red circle" ["the leftmost shape" ...] \
         --config configs/sa2va_tiny.py --checkpoint work_dirs/sa2va_tiny/iter_3000.pth \
-        --out-dir outputs [--device cpu] [--batch-size 4] [--question]
+        --out-dir outputs [--device cpu] [--batch-size 4] [--question] \
+        [--cfg-options model.mllm.pretrained=PATH model.grounding_encoder.checkpoint=PT]
 
 Writes ``OUT_DIR/vis/<image>.png`` (one row per expression: the mask, the expression and the
 model's answer) and ``OUT_DIR/preds/<image>.json`` (answers, predicted IoUs, masks as COCO
@@ -20,6 +21,7 @@ if REPO_ROOT not in sys.path:
 
 
 def parse_args(argv=None):
+    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(
         description='DeSa2VA image demo: masks + answers for referring expressions')
     parser.add_argument('image', help='image file or folder of images')
@@ -36,6 +38,9 @@ def parse_args(argv=None):
                         help="override the model's answer length budget")
     parser.add_argument('--no-save-pred', action='store_true', help='do not write preds/*.json')
     parser.add_argument('--show', action='store_true', help='also show the overlays')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, xxx=yyy pairs (the weight paths of '
+                        'real-size configs: docs/real_weights.md)')
     args = parser.parse_args(argv)
     if not osp.exists(args.image):
         parser.error(f'image {args.image!r} does not exist')
@@ -54,7 +59,12 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from desa2va_mm.apis import DeSa2VAInferencer
-    inferencer = DeSa2VAInferencer(args.config, args.checkpoint, device=args.device,
+    config = args.config
+    if args.cfg_options:
+        from mmengine.config import Config
+        config = Config.fromfile(args.config)
+        config.merge_from_dict(args.cfg_options)
+    inferencer = DeSa2VAInferencer(config, args.checkpoint, device=args.device,
                                    max_new_tokens=args.max_new_tokens)
     result = inferencer(args.image, texts=list(args.texts), batch_size=args.batch_size,
                         template=None if args.question else 'pipeline',
