@@ -174,7 +174,8 @@ def test_hf_folders_need_an_explicit_trust_remote_code(tmp_path, monkeypatch):
     with pytest.raises(Exception, match='trust_remote_code'):
         TOKENIZERS.build(dict(type='HFPretrainedTokenizer', path=folder))
     with pytest.raises(Exception, match='trust_remote_code'):
-        InternVLMLLM._merged_config(folder, {})
+        # The model's path: its tokenizer (and config) follow model.mllm.pretrained.
+        InternVLMLLM(tokenizer=dict(type='InternVLTokenizer', path=None), pretrained=folder)
     assert not marker.exists()
     # opting in runs the folder's code (the point of the flag)
     try:

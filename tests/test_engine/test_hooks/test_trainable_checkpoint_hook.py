@@ -21,6 +21,10 @@ def test_drops_only_frozen_pretrained_entries():
     cfg.model.grounding_encoder.freeze_image_encoder = True
     with DefaultScope.overwrite_default_scope('desa2va'):
         model = MODELS.build(cfg.model)
+    # As if built from the pretrained files (what real-size runs name): only then are
+    # frozen weights left out (a random-weight build keeps them; test_pretrained_sources).
+    model.mllm.pretrained = 'pretrained/InternVL2_5-1B-hf'
+    model.grounding_encoder.checkpoint = 'pretrained/sam2_hiera_large.pt'
     state = model.state_dict()
     checkpoint = {'state_dict': dict(state), 'meta': {}}
     TrainableCheckpointHook().before_save_checkpoint(SimpleNamespace(model=model), checkpoint)
