@@ -45,8 +45,8 @@ import env_check
 want = {'mmcv': '$MMCV_VERSION', 'mmengine': '$MMENGINE_VERSION', 'mmdet': '$MMDET_VERSION',
         'sam2': '$SAM2_VERSION', 'transformers': '$TRANSFORMERS_VERSION',
         'peft': '$PEFT_VERSION', 'deepspeed': '$DEEPSPEED_VERSION'}
-modules = ['torch', 'pycocotools', 'hydra', 'iopath', 'pytest', 'scipy', 'skimage', 'av',
-           'cv2',
+modules = ['torch', 'pycocotools', 'hydra', 'iopath', 'pytest', 'pytest_timeout', 'scipy',
+           'skimage', 'av', 'cv2',
            'pkg_resources']  # mmengine 0.10.7 imports it: setuptools < 82
 if '$WITH_MMSEG' == '1':
     want['mmsegmentation'] = '$MMSEG_VERSION'
@@ -132,7 +132,7 @@ fi
 step "OpenMMLab, transformers, peft and the rest"
 $PIP "mmengine==$MMENGINE_VERSION" "mmdet==$MMDET_VERSION" \
   "transformers==$TRANSFORMERS_VERSION" "peft==$PEFT_VERSION" \
-  pycocotools scipy "av==18.1.0" pytest hydra-core iopath tqdm pillow scikit-image \
+  pycocotools scipy "av==18.1.0" pytest pytest-timeout hydra-core iopath tqdm pillow scikit-image \
   "opencv-python" "numpy<2.5"
 
 if [[ "$WITH_MMSEG" == 1 ]]; then
