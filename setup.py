@@ -79,8 +79,7 @@ if __name__ == '__main__':  # setuptools and pip run this file as __main__
         'as an OpenMMLab 2.x plugin',
         long_description=open('README.md', encoding='utf-8').read(),
         long_description_content_type='text/markdown',
-        packages=find_packages(
-            include=['desa2va_mm', 'desa2va_mm.*', 'desa2va', 'desa2va.*']),
+        packages=find_packages(include=['desa2va_mm', 'desa2va_mm.*']),
         python_requires='>=3.10',
         install_requires=INSTALL_REQUIRES,
         extras_require=EXTRAS_REQUIRE,

@@ -1,4 +1,4 @@
-"""desa2va_mm: DeSa2VA as an OpenMMLab 2.x plugin (registry scope ``desa2va``).
+"""desa2va_mm: DeSa2VA as an OpenMMLab 2.x plugin (registry scope ``desa2va_mm``).
 
 Importing the package registers every module and allow-lists the MMEngine / NumPy
 globals that MMEngine checkpoints hold, so ``torch.load`` keeps ``weights_only=True``.

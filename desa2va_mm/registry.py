@@ -1,8 +1,8 @@
-"""Registries of desa2va_mm (scope ``desa2va``), children of mmdet's.
+"""Registries of desa2va_mm (scope ``desa2va_mm``), children of mmdet's.
 
 Lookups that miss here climb to mmdet (and from there to mmengine), so mmdet modules
 (``RefCocoDataset``, ``DiceLoss``, ``PackDetInputs``, ``DetLocalVisualizer`` ...) are
-available to our configs without a prefix, and mmdet configs reach ours as ``desa2va.X``.
+available to our configs without a prefix, and mmdet configs reach ours as ``desa2va_mm.X``.
 """
 from mmdet.registry import DATA_SAMPLERS as MMDET_DATA_SAMPLERS
 from mmdet.registry import DATASETS as MMDET_DATASETS
@@ -27,7 +27,7 @@ from mmdet.registry import WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
 from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import Registry
 
-SCOPE = 'desa2va'
+SCOPE = 'desa2va_mm'
 
 
 def _child(name: str, parent: Registry, location: str) -> Registry:

@@ -45,7 +45,7 @@ def tiny_model(tiny_cfg):
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     torch.manual_seed(0)
     return MODELS.build(tiny_cfg.model)
 
@@ -57,7 +57,7 @@ def build_batch(cfg, split_loader='train_dataloader', indices=(0, 1)):
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     dataset = DATASETS.build(cfg[split_loader].dataset)
     return pseudo_collate([dataset[i] for i in indices]), dataset
 

@@ -1,4 +1,4 @@
-"""Registry scope, parentage (mmdet modules reachable) and the ``desa2va.X`` route."""
+"""Registry scope, parentage (mmdet modules reachable) and the ``desa2va_mm.X`` route."""
 import glob
 import os.path as osp
 
@@ -12,7 +12,7 @@ def test_scope_and_parents():
     from mmdet.registry import MODELS as MMDET_MODELS
 
     from desa2va_mm.registry import DATASETS, METRICS, MODELS, TRANSFORMS, VISUALIZERS
-    assert MODELS.scope == 'desa2va' and MODELS.parent is MMDET_MODELS
+    assert MODELS.scope == 'desa2va_mm' and MODELS.parent is MMDET_MODELS
     # mmdet modules are reused through the parent chain, ours are found locally.
     assert DATASETS.get('RefCocoDataset').__module__.startswith('mmdet')
     assert METRICS.get('RefSegMetric').__module__.startswith('mmdet')
@@ -34,19 +34,21 @@ def test_mmdet_scope_reaches_our_modules_with_prefix():
 
     import desa2va_mm  # noqa: F401
     with DefaultScope.overwrite_default_scope('mmdet'):
-        cls = MMDET_MODELS.get('desa2va.Sa2VAProjection')
+        cls = MMDET_MODELS.get('desa2va_mm.Sa2VAProjection')
     assert cls.__module__.startswith('desa2va_mm')
     with DefaultScope.overwrite_default_scope('mmdet'):
-        module = MMDET_MODELS.build(dict(type='desa2va.Sa2VAProjection', in_channels=8,
+        module = MMDET_MODELS.build(dict(type='desa2va_mm.Sa2VAProjection', in_channels=8,
                                          out_channels=4))
     assert module.mlp[2].out_features == 4
 
 
-def test_scope_alias_package_resolves_like_mmengine_does():
+def test_scope_is_the_package_name_so_mmengine_finds_its_registry():
     import importlib
-    registry = importlib.import_module('desa2va.registry')
-    from desa2va_mm.registry import MODELS
-    assert registry.MODELS is MODELS
+
+    from desa2va_mm.registry import MODELS, SCOPE
+    assert SCOPE == 'desa2va_mm'
+    # MMEngine resolves a scope X by importing X.registry.
+    assert importlib.import_module(f'{SCOPE}.registry').MODELS is MODELS
 
 
 def test_mmdet_config_with_custom_imports(tmp_path):
@@ -54,7 +56,7 @@ def test_mmdet_config_with_custom_imports(tmp_path):
     cfg_file.write_text(
         "custom_imports = dict(imports=['desa2va_mm'], allow_failed_imports=False)\n"
         "default_scope = 'mmdet'\n"
-        "neck = dict(type='desa2va.Sa2VAProjection', in_channels=16, out_channels=8)\n")
+        "neck = dict(type='desa2va_mm.Sa2VAProjection', in_channels=16, out_channels=8)\n")
     cfg = Config.fromfile(str(cfg_file))
     from mmdet.registry import MODELS as MMDET_MODELS
     from mmengine.registry import DefaultScope
@@ -68,7 +70,7 @@ def test_mmdet_config_with_custom_imports(tmp_path):
 @pytest.mark.parametrize('config', sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '*.py'))))
 def test_every_leaf_config_parses_with_our_scope(config):
     cfg = Config.fromfile(config)
-    assert cfg.default_scope == 'desa2va'
+    assert cfg.default_scope == 'desa2va_mm'
     assert cfg.model.type in ('DeSa2VA', )
     # A pipeline either takes the model's tokenizer and template (None: real-size configs)
     # or names exactly the model's (tiny configs), which ModelTokenizerHook checks at run

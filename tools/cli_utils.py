@@ -121,8 +121,8 @@ def build_runner(cfg, launcher: str):
     setup_cache_size_limit_of_dynamo()
     # The Runner switches to cfg.default_scope ('mmengine' when absent): keep ours.
     if 'default_scope' not in cfg:
-        cfg.default_scope = 'desa2va'
-    init_default_scope(cfg.get('default_scope', 'desa2va'))
+        cfg.default_scope = 'desa2va_mm'
+    init_default_scope(cfg.get('default_scope', 'desa2va_mm'))
     # Distributed without an accelerator: gloo group + CPU-capable DDP wrapper.
     cpu_distributed = setup_cpu_distributed(launcher,
                                             (cfg.get('env_cfg') or {}).get('dist_cfg'))

@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-# Adapted from mmdet 3.3's tools/test.py for desa2va_mm (registry scope ``desa2va``).
+# Adapted from mmdet 3.3's tools/test.py for desa2va_mm (registry scope ``desa2va_mm``).
 """Test (and evaluate) a desa2va_mm checkpoint.
 
 Single process::

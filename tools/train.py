@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-# Adapted from mmdet 3.3's tools/train.py for desa2va_mm (registry scope ``desa2va``).
+# Adapted from mmdet 3.3's tools/train.py for desa2va_mm (registry scope ``desa2va_mm``).
 """Train a desa2va_mm model.
 
 Single process::

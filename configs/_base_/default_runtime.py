@@ -1,5 +1,5 @@
 # Runtime shared by every config: registry scope, hooks, logging, visualisation.
-default_scope = 'desa2va'
+default_scope = 'desa2va_mm'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

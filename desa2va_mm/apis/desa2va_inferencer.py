@@ -143,7 +143,7 @@ class DeSa2VAInferencer(BaseInferencer):
         weights: Checkpoint (``.pth``, loaded with ``weights_only=True``) or None for
             random weights (with a warning); None with an exported folder.
         device: ``'cpu'``, ``'cuda:0'``...; None picks the available device.
-        scope: Registry scope (default ``'desa2va'``).
+        scope: Registry scope (default ``'desa2va_mm'``).
         show_progress: Show a progress bar over batches.
         max_new_tokens: Override the model's generation budget per answer.
         pipeline_config: With an exported folder as ``model``: a config (path or
@@ -160,7 +160,7 @@ class DeSa2VAInferencer(BaseInferencer):
                  model: Union[str, Config, ConfigDict, dict],
                  weights: Optional[str] = None,
                  device: Optional[str] = None,
-                 scope: str = 'desa2va',
+                 scope: str = 'desa2va_mm',
                  show_progress: bool = True,
                  max_new_tokens: Optional[int] = None,
                  pipeline_config: Optional[Union[str, Config]] = None) -> None:

@@ -1,4 +1,4 @@
-"""Datasets and transforms (importing registers them in ``desa2va``'s registries)."""
+"""Datasets and transforms (importing registers them in ``desa2va_mm``'s registries)."""
 from .refcoco_referring_dataset import RefCocoReferringDataset, load_refs
 from .grefcoco_dataset import GRefCocoDataset
 from .llava_qa_dataset import LLaVAQADataset

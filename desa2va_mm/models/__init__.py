@@ -1,4 +1,4 @@
-"""Model components (importing registers them in ``desa2va``'s MODELS)."""
+"""Model components (importing registers them in ``desa2va_mm``'s MODELS)."""
 from .data_preprocessors import *  # noqa: F401,F403
 from .grounding import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403

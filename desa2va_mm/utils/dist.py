@@ -40,8 +40,8 @@ __all__ = [
 #: ``type`` of the CPU-capable DDP wrapper, as a full import path. ``Runner.wrap_model``
 #: looks the type up with MMEngine's *root* ``MODEL_WRAPPERS.get``, which only searches
 #: the root, its parents and its direct children (``mmdet.X``); neither
-#: ``'DeviceAgnosticDDP'`` nor ``'desa2va.DeviceAgnosticDDP'`` resolves there (our
-#: registry is a grandchild: mmengine -> mmdet -> desa2va). A dotted import path
+#: ``'DeviceAgnosticDDP'`` nor ``'desa2va_mm.DeviceAgnosticDDP'`` resolves there (our
+#: registry is a grandchild: mmengine -> mmdet -> desa2va_mm). A dotted import path
 #: resolves through ``Registry.get``'s ``get_object_from_string`` fallback.
 DEVICE_AGNOSTIC_DDP = 'desa2va_mm.models.wrappers.device_agnostic_ddp.DeviceAgnosticDDP'
 
@@ -244,7 +244,7 @@ def resolve_model_wrapper_type(cfg) -> None:
 
     ``Runner.wrap_model`` resolves the type with MMEngine's root registry, which
     cannot see ``desa2va_mm.registry.MODEL_WRAPPERS`` (see ``DEVICE_AGNOSTIC_DDP``), so
-    ``type='DeviceAgnosticDDP'`` or ``'desa2va.DeviceAgnosticDDP'`` would fail with
+    ``type='DeviceAgnosticDDP'`` or ``'desa2va_mm.DeviceAgnosticDDP'`` would fail with
     "issubclass() arg 1 must be a class". Such names become the class's import path;
     types of MMEngine / mmdet and import paths are left alone.
     """

@@ -136,7 +136,7 @@ def load_desa2va_export(folder: str, device: str = 'cpu', torch_dtype: Optional[
     cfg['mllm']['tokenizer']['path'] = hf_dir
     if torch_dtype is not None:
         cfg['mllm']['torch_dtype'] = torch_dtype
-    with DefaultScope.overwrite_default_scope('desa2va'):
+    with DefaultScope.overwrite_default_scope('desa2va_mm'):
         model = MODELS.build(cfg)
     state = load_file(osp.join(folder, _MODEL_FILE))
     expected = {k: v for k, v in model.state_dict().items() if not k.startswith('mllm.')}

@@ -46,7 +46,7 @@ def build(cfg):
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     torch.manual_seed(0)
     return MODELS.build(cfg)
 

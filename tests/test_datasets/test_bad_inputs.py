@@ -65,7 +65,7 @@ def _dataset(corpus, split='train_dataloader', split_file='refcoco/refs(unc).p',
     from mmengine.registry import init_default_scope
 
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfg = load_tiny_cfg(osp.join(corpus['root'], 'refcoco'))
     ds_cfg = dict(cfg[split].dataset, split='train', split_file=split_file,
                   pipeline=_pipeline(cfg, split))
@@ -192,7 +192,7 @@ def _mevis(corpus, case, pipeline=True):
     from mmengine.registry import init_default_scope
 
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/datasets/synthetic_mevis_tiny.py'))
     return DATASETS.build(dict(type='MeViSDataset',
                                data_root=corpus['mevis'][case]['data_root'] + '/',

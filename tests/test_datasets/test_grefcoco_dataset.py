@@ -57,7 +57,7 @@ def write_grefcoco(root):
 def _build(root, split='val', pipeline=(), test_mode=True):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     return DATASETS.build(dict(
         type='GRefCocoDataset', data_root=root, ann_file='grefcoco/instances.json',
         split_file='grefcoco/grefs(unc).json', data_prefix=dict(img_path='train2014/'),

@@ -63,7 +63,7 @@ def test_real_size_pipelines_on_images(synthetic_refcoco):
     1024 SAM-2 input, masks at the SAM-2 size in training and the original size at test."""
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfg = Config.fromfile(osp.join(BASE, 'refcoco.py'))
     train_cfg = cfg.train_dataloader.dataset
     train_cfg.data_root = synthetic_refcoco + '/'
@@ -97,7 +97,7 @@ def test_reason_seg_and_qa_configs(tmp_path):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
     from test_reason_seg_dataset import write_reason_seg
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfg = Config.fromfile(osp.join(BASE, 'reason_seg.py'))
     val_cfg = cfg.val_dataloader.dataset
     val_cfg.data_root = write_reason_seg(tmp_path)

@@ -74,7 +74,7 @@ def qa_dataset_cfg(cfg, root, test_mode=False):
 def _build(cfg_dict):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     return DATASETS.build(cfg_dict)
 
 

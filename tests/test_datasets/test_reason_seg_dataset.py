@@ -39,7 +39,7 @@ PIPELINE = [
 def _build(root, test_mode=True, pipeline=PIPELINE, split='val'):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     return DATASETS.build(dict(type='ReasonSegDataset', data_root=root,
                                data_prefix=dict(img_path=f'ReasonSeg/{split}/'),
                                test_mode=test_mode, pipeline=list(pipeline)))

@@ -13,7 +13,7 @@ from conftest import load_tiny_cfg
 def _build(root, split='val', pipeline=()):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     return DATASETS.build(dict(
         type='RefCocoReferringDataset', data_root=root, ann_file='refcoco/instances.json',
         split_file='refcoco/refs(unc).p', data_prefix=dict(img_path='train2014/'),

@@ -184,7 +184,7 @@ def test_cli_writes_a_loadable_dataset(tmp_path):
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     for split in ('train', 'valid_u'):
         ds = DATASETS.build(dict(type='MeViSDataset', data_root=osp.join(out, split) + '/'))
         item = ds.get_data_info(0)
@@ -198,7 +198,7 @@ def test_tiny_video_config_pipelines_run_end_to_end(tmp_path):
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     root = str(tmp_path)
     make_synthetic_mevis(root, 6, 8, seed=0)
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/datasets/synthetic_mevis_tiny.py'))

@@ -20,7 +20,7 @@ def _build(cfg):
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     dataset = DATASETS.build(cfg)
     give_real_size_tokenizer(dataset)  # what ModelTokenizerHook does in a runner
     return dataset

@@ -15,7 +15,7 @@ def _build(cfg):
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     return DATASETS.build(cfg)
 
 

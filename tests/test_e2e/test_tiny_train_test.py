@@ -53,7 +53,7 @@ def test_train_then_test_with_overlays_and_baselines(synthetic_refcoco, tmp_path
     from desa2va_mm.registry import DATASETS
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sa2va_tiny.py'))
     cfg.test_dataloader.dataset.data_root = synthetic_refcoco + '/'
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     n_images = len(DATASETS.build(cfg.test_dataloader.dataset))
     assert len(overlays) == n_images
 

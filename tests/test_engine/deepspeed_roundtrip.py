@@ -37,7 +37,7 @@ def build(work_dir, stage, seed):
     from mmengine.registry import DefaultScope
 
     from desa2va_mm.registry import STRATEGIES
-    DefaultScope.get_instance(f'roundtrip{seed}', scope_name='desa2va')
+    DefaultScope.get_instance(f'roundtrip{seed}', scope_name='desa2va_mm')
     torch.manual_seed(seed)
     strategy = STRATEGIES.build(dict(
         type='TrainableDeepSpeedStrategy', zero_optimization=dict(stage=stage),

@@ -103,7 +103,7 @@ def test_gradient_checkpointing_covers_llm_and_vision_and_keeps_gradients():
                               freeze_vision=False,
                               lora=dict(r=4, lora_alpha=8, lora_dropout=0.0))
         torch.manual_seed(0)
-        with DefaultScope.overwrite_default_scope('desa2va'):
+        with DefaultScope.overwrite_default_scope('desa2va_mm'):
             model = MODELS.build(cfg.model)
         model.train()
         batch = model.data_preprocessor(build_batch(model, 'the red circle')[0], True)
@@ -131,7 +131,7 @@ def test_fsdp_wrap_policy_wraps_layers_and_heads_not_sam2base():
     cfg = _cfg('desa2va_tiny_decouple.py')
     assert _cfg('desa2va_1b_decouple_fsdp.py').strategy.model_wrapper.auto_wrap_policy.type \
         == 'desa2va_mm.engine.fsdp.layer_wrap_policy'
-    with DefaultScope.overwrite_default_scope('desa2va'):
+    with DefaultScope.overwrite_default_scope('desa2va_mm'):
         model = MODELS.build(cfg.model)
     wrapped = {type(m).__name__ for m in model.modules() if layer_wrap_policy(m, False, 0)}
     assert {'Qwen2DecoderLayer', 'InternVLVisionLayer', 'MultiScaleBlock', 'SAM2TextHead',

@@ -31,7 +31,7 @@ def test_each_split_scored_on_its_own_slice(synthetic_refcoco):
     from mmengine.structures import InstanceData
 
     from desa2va_mm.registry import DATASETS, EVALUATOR
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfg = _cfg(synthetic_refcoco)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     evaluator = EVALUATOR.build(cfg.test_evaluator)

@@ -98,7 +98,7 @@ def test_every_mix_member_loads_from_the_configs_paths(mix, monkeypatch):
     from desa2va_mm.registry import DATASETS
     root, summary = mix
     monkeypatch.chdir(root)
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/datasets/sa2va_mix.py'))
     counts = []
     for member in cfg.train_dataloader.dataset.datasets:

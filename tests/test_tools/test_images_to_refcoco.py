@@ -55,7 +55,7 @@ def test_round_trip_through_the_loader(tmp_path):
     assert counts == dict(train=1, val=2)
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     pipeline = [dict(type='LoadImageFromFile'), dict(type='SampleReferringTargets', mode='all'),
                 dict(type='LoadReferringMasks')]
     common = dict(type='RefCocoReferringDataset', data_root=out,

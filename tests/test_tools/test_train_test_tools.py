@@ -392,7 +392,7 @@ def test_resolve_model_wrapper_type():
     from mmengine.registry import MODEL_WRAPPERS as ROOT_MODEL_WRAPPERS
 
     from desa2va_mm.utils.dist import DEVICE_AGNOSTIC_DDP, resolve_model_wrapper_type
-    for name in ('DeviceAgnosticDDP', 'desa2va.DeviceAgnosticDDP'):
+    for name in ('DeviceAgnosticDDP', 'desa2va_mm.DeviceAgnosticDDP'):
         # what Runner.wrap_model would do with it: the root registry cannot see ours
         assert ROOT_MODEL_WRAPPERS.get(name) is None
         cfg = Config(

@@ -15,7 +15,7 @@ def _tiny_model():
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/desa2va_tiny_decouple.py'))
     cfg.model.mllm.lora = dict(r=4, lora_alpha=8, lora_dropout=0.0)
     torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('desa2va'):
+    with DefaultScope.overwrite_default_scope('desa2va_mm'):
         model = MODELS.build(cfg.model)
     # "Trained": LoRA B away from 0 and the heads away from their SAM-2 copy, so merging
     # and saving every part matter.

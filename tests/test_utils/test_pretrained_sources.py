@@ -14,7 +14,7 @@ def _model(pretrained=None):
     """Tiny Sa2VA with a frozen InternVL body and SAM-2 encoder, as at real size."""
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfg = copy.deepcopy(Config.fromfile(osp.join(REPO, 'configs/sa2va_tiny.py')).model)
     cfg.mllm.update(freeze_vision=True, freeze_llm=True, pretrained=pretrained)
     if pretrained is not None:

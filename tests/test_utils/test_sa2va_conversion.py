@@ -30,7 +30,7 @@ def _build(cfg):
 
     from desa2va_mm.registry import MODELS
     torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('desa2va'):
+    with DefaultScope.overwrite_default_scope('desa2va_mm'):
         return MODELS.build(cfg.model)
 
 

@@ -95,7 +95,7 @@ def main():
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     work = args.work_dir or tempfile.mkdtemp(prefix='benchmark_data_')
     base = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets')
     images = Config.fromfile(osp.join(base, 'image_pipelines.py'))

@@ -39,7 +39,7 @@ def main():
     from desa2va_mm.datasets.synthetic import make_synthetic_refcoco
     from desa2va_mm.engine.optimizers import NonFiniteGuardOptimWrapper
     from desa2va_mm.registry import DATASETS, MODELS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     root = tempfile.mkdtemp(prefix='bench_guard_')
     make_synthetic_refcoco(root, num_images=16, seed=0)
     cfg = Config.fromfile(osp.join(REPO_ROOT, args.config))

@@ -113,7 +113,7 @@ def main():
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS, MODELS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfgs = _configs(args)
     dataset = DATASETS.build(cfgs['Sa2VA'].train_dataloader.dataset)
     data = pseudo_collate([dataset[i] for i in range(args.batch_size)])

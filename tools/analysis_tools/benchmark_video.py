@@ -64,7 +64,7 @@ def run_child(args) -> dict:
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfg = Config.fromfile(osp.join(REPO_ROOT, MODEL_CONFIG))
     if args.size == 'small':
         cfg.merge_from_dict(dict(model=SMALL_SAM2))

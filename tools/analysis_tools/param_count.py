@@ -90,7 +90,7 @@ def build_on_meta(cfg):
     from desa2va_mm.registry import MODELS
     from mmengine.registry import init_default_scope
 
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     model_cfg = cfg.model.copy()
     if 'mllm' in model_cfg and model_cfg.mllm.get('pretrained') is not None:
         model_cfg.mllm.pretrained = None

@@ -401,7 +401,7 @@ class Rehearsal:
         from desa2va_mm.engine.hooks.model_tokenizer_hook import share_with_dataset
         from desa2va_mm.models.mllm import InternVLTokenizer
         from desa2va_mm.registry import DATASETS
-        init_default_scope('desa2va')
+        init_default_scope('desa2va_mm')
         cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'desa2va_1b_decouple.py'))
         member = leaf_datasets(cfg.train_dataloader.dataset.to_dict())[0][0]
         cwd = os.getcwd()
@@ -436,7 +436,7 @@ class Rehearsal:
         from mmengine.registry import init_default_scope
 
         from desa2va_mm.registry import DATASETS
-        init_default_scope('desa2va')
+        init_default_scope('desa2va_mm')
         config = 'configs/desa2va_1b_decouple.py'
         cfg = Config.fromfile(osp.join(REPO_ROOT, config))
         cfg.merge_from_dict(dict(o.split('=', 1) for o in repeat_options(config)))

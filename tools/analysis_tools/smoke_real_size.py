@@ -101,7 +101,7 @@ def main():
     cfg.model.mllm.pretrained = None
     cfg.model.mllm.tokenizer.path = None
     cfg.model.grounding_encoder.checkpoint = None
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
 
     t0 = time.perf_counter()
     model = MODELS.build(cfg.model)

@@ -69,7 +69,7 @@ def main():
     for item in args.cfg_options:
         key, value = item.split('=', 1)
         cfg.merge_from_dict({key: value})
-    init_default_scope(cfg.get('default_scope', 'desa2va'))
+    init_default_scope(cfg.get('default_scope', 'desa2va_mm'))
     ds_cfg = cfg.test_dataloader.dataset.copy()
     ds_cfg.pipeline = []
     if args.split:

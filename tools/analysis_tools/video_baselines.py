@@ -58,7 +58,7 @@ def main():
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(dict(kv.split('=', 1) for kv in args.cfg_options))  # strings
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     evaluator_cfg = cfg.test_evaluator
     if isinstance(evaluator_cfg, (list, tuple)):

@@ -43,7 +43,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    with DefaultScope.overwrite_default_scope('desa2va'):
+    with DefaultScope.overwrite_default_scope('desa2va_mm'):
         model = MODELS.build(cfg.model)
     state = load_state_dict_files(args.checkpoint)
     result = model.load_state_dict(state, strict=False)

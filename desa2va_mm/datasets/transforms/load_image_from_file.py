@@ -1,4 +1,4 @@
-"""``LoadImageFromFile`` for the ``desa2va`` scope: broken image files fail by name."""
+"""``LoadImageFromFile`` for the ``desa2va_mm`` scope: broken image files fail by name."""
 from typing import Optional
 
 import mmcv
@@ -38,7 +38,7 @@ def jpeg_is_complete(data: bytes) -> bool:
 
 @TRANSFORMS.register_module()
 class LoadImageFromFile(MMCVLoadImageFromFile):
-    """mmcv's ``LoadImageFromFile`` with checks; configs in the ``desa2va`` scope get it
+    """mmcv's ``LoadImageFromFile`` with checks; configs in the ``desa2va_mm`` scope get it
     under the same name (a child registry resolves its own classes first).
 
     Same outputs for good files (``img`` as ``color_type`` says, ``img_shape``,

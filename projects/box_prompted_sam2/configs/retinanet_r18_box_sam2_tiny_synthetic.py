@@ -11,14 +11,14 @@ custom_imports = dict(
     allow_failed_imports=False)
 # Our scope is a child of mmdet's: mmdet's modules (ResNet, RetinaHead, CocoDataset,
 # CocoMetric ...) resolve from it, and so do ours.
-default_scope = 'desa2va'
+default_scope = 'desa2va_mm'
 
 image_size = 128  # detector input = SAM-2 input: no resampling between the two
 classes = ('circle', 'square', 'triangle', 'star', 'hexagon')
 
 model = dict(
-    # Dicts inherited through ``mmdet::`` carry ``_scope_='mmdet'``; ours lives in desa2va.
-    _scope_='desa2va',
+    # Dicts inherited through ``mmdet::`` carry ``_scope_='mmdet'``; ours lives in desa2va_mm.
+    _scope_='desa2va_mm',
     type='BoxPromptedSAM2',
     # Tiny ResNet-18 (channels 8-64), from scratch: no torchvision download.
     backbone=dict(depth=18, base_channels=8, frozen_stages=-1, norm_eval=False,

@@ -2,7 +2,7 @@
 # random vectors, 4 iterations of batch 4 on the CPU. Needs ``tests/data`` on
 # PYTHONPATH for ``toy_plugin`` (the tests put it there).
 custom_imports = dict(imports=['toy_plugin'], allow_failed_imports=False)
-default_scope = 'desa2va'
+default_scope = 'desa2va_mm'
 
 model = dict(type='ToyRefModel', in_dim=4)
 

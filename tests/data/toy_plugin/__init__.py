@@ -2,7 +2,7 @@
 
 Importable once ``tests/data`` is on ``sys.path`` (configs load it through
 ``custom_imports=dict(imports=['toy_plugin'])``). Everything is registered in
-MMEngine's *root* registries, so it resolves from any scope (``desa2va`` climbs to
+MMEngine's *root* registries, so it resolves from any scope (``desa2va_mm`` climbs to
 mmdet and then to mmengine) and needs neither mmdet nor ``desa2va_mm``.
 
 * ``ToyRefDataset``: ``num_samples`` random 4-d vectors, label = sign of a fixed

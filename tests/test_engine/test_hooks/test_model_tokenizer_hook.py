@@ -15,7 +15,7 @@ TINY = dict(type='TinyWordTokenizer', vocabulary='synthetic_refcoco')
 
 def _scope():
     import desa2va_mm  # noqa: F401
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
 
 
 def test_tokenize_conversation_without_tokenizer_says_where_it_comes_from():

@@ -19,7 +19,7 @@ def test_drops_only_frozen_pretrained_entries():
     cfg.model.mllm.update(freeze_vision=True, freeze_llm=True,
                           lora=dict(r=4, lora_alpha=8, lora_dropout=0.0))
     cfg.model.grounding_encoder.freeze_image_encoder = True
-    with DefaultScope.overwrite_default_scope('desa2va'):
+    with DefaultScope.overwrite_default_scope('desa2va_mm'):
         model = MODELS.build(cfg.model)
     # As if built from the pretrained files (what real-size runs name): only then are
     # frozen weights left out (a random-weight build keeps them; test_pretrained_sources).

@@ -21,7 +21,7 @@ def _mllm_cfg():
 def _build(**overrides):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfg = _mllm_cfg()
     cfg.update(overrides)
     torch.manual_seed(0)

@@ -24,7 +24,7 @@ MODELS_UNDER_TEST = ('sa2va', 'pretrain', 'decouple', 'fusion')
 def _model(name: str):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     base = 'sa2va_tiny.py' if name == 'sa2va' else 'desa2va_tiny_video.py'
     cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/models', base)).model
     cfg.mllm.tokenizer = TOKENIZER

@@ -11,7 +11,7 @@ from conftest import build_batch, load_tiny_cfg
 def _build(cfg_model):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     torch.manual_seed(0)
     return MODELS.build(cfg_model)
 

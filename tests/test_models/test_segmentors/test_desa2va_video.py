@@ -16,7 +16,7 @@ TOKENIZER = dict(type='TinyWordTokenizer', vocabulary='synthetic_mevis')
 def _build(**overrides):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
-    init_default_scope('desa2va')
+    init_default_scope('desa2va_mm')
     cfg = Config.fromfile(MODEL_CFG).model
     cfg.merge_from_dict(overrides) if hasattr(cfg, 'merge_from_dict') else cfg.update(overrides)
     torch.manual_seed(0)
