@@ -6,6 +6,7 @@ a second, before the tools import the whole stack.
 import difflib
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config
 
@@ -134,8 +135,11 @@ def build_runner(cfg, launcher: str):
     return runner, cpu_distributed
 
 
-def finish(cpu_distributed: bool) -> None:
-    """End a CPU-distributed run cleanly (gloo aborts at exit otherwise)."""
+def finish(cpu_distributed: bool, code: int = 0) -> None:
+    """End a CPU-distributed run cleanly (gloo aborts at exit otherwise); leave with
+    ``code`` when it is not 0."""
     if cpu_distributed:
         from desa2va_mm.utils.dist import finalize_distributed
-        finalize_distributed(0)
+        finalize_distributed(code)
+    elif code:
+        sys.exit(code)

@@ -7,6 +7,11 @@
 # One task per GPU (GPUS tasks in all, GPUS_PER_NODE per node). On CPU-only nodes set
 # GPUS_PER_NODE=0 to drop `--gres` and TASKS_PER_NODE to the processes per node
 # (default: GPUS_PER_NODE, or GPUS when GPUS_PER_NODE=0); tools/train.py then uses gloo.
+#
+# Preemption: srun signals every task before the time limit (PREEMPT_SIGNAL, default
+# USR1@120: SIGUSR1 120 s before; PREEMPT_SIGNAL= turns it off). PreemptionCheckpointHook
+# then saves a checkpoint after the current iteration and the run exits cleanly; continue
+# it with `--resume`. A self-requeueing sbatch script: docs/reliability.md.
 
 set -x
 
@@ -18,6 +23,7 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
+PREEMPT_SIGNAL=${PREEMPT_SIGNAL-USR1@120}
 PY_ARGS=("${@:5}")
 
 if [ "${GPUS_PER_NODE}" -gt 0 ]; then
@@ -36,5 +42,6 @@ srun -p ${PARTITION} \
     --ntasks-per-node=${TASKS_PER_NODE} \
     --cpus-per-task=${CPUS_PER_TASK} \
     --kill-on-bad-exit=1 \
+    ${PREEMPT_SIGNAL:+--signal=${PREEMPT_SIGNAL}} \
     ${SRUN_ARGS} \
     python -u $(dirname "$0")/train.py ${CONFIG} --work-dir=${WORK_DIR} --launcher="slurm" "${PY_ARGS[@]}"

@@ -165,12 +165,28 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
+    # The dataloader `timeout` bounds the wait for worker processes; PyTorch refuses it
+    # without any (`train_dataloader.num_workers=0`, e.g. for debugging).
+    train_loader = cfg.get('train_dataloader')
+    if train_loader and train_loader.get('timeout') and not train_loader.get('num_workers'):
+        train_loader.timeout = 0
+
     runner, cpu_distributed = build_runner(cfg, args.launcher)
 
     # start training
-    runner.train()
+    try:
+        runner.train()
+    except Exception as error:
+        # A data-loader worker died or hung: say what killed it and which sample it loaded.
+        from desa2va_mm.datasets.wrappers import explain_dataloader_failure
+        explained = explain_dataloader_failure(error)
+        if explained is None:
+            raise
+        raise explained from error
 
-    finish(cpu_distributed)
+    # A run stopped by PreemptionCheckpointHook exits with its `exit_code`.
+    from desa2va_mm.engine.hooks.preemption_checkpoint_hook import preemption_exit_code
+    finish(cpu_distributed, preemption_exit_code(runner))
 
 
 if __name__ == '__main__':

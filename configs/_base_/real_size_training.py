@@ -31,3 +31,11 @@ default_hooks = dict(
     checkpoint=dict(by_epoch=True, interval=1, max_keep_ckpts=1, save_last=True))
 custom_hooks = [dict(type='TrainableCheckpointHook')]
 log_processor = dict(by_epoch=True)
+
+# Data faults (docs/reliability.md): a sample that fails to load is logged with its file and
+# mix member and replaced; more than max_bad_samples per loader process stop the run (0:
+# stop at the first). No batch for `timeout` s fails the run naming the stuck sample (below
+# the 10 min collective timeout, so the stuck rank reports first) instead of hanging it.
+train_dataloader = dict(timeout=300, dataset=dict(
+    _delete_=True, type='SkipBadSamples', max_bad_samples=100,
+    dataset={{_base_.train_dataloader.dataset}}))

@@ -6,24 +6,11 @@ from mmengine.dataset import BaseDataset, force_full_init
 from mmengine.logging import print_log
 
 from desa2va_mm.registry import DATASETS
+from .loading_trace import LoadingTrace, describe_sample
 
 
 class BadSampleError(RuntimeError):
     """A sample failed to load; the message names the dataset index and the file."""
-
-
-def describe_sample(dataset, index: int) -> str:
-    """``'sample 12 (data/x/train2014/a.jpg)'``: the index and what identifies it."""
-    name = None
-    try:
-        info = dataset.get_data_info(index)
-        for key in ('img_path', 'video_id', 'video_path', 'frame_dir', 'img_id'):
-            if info.get(key) is not None:
-                name = f'{key}={info[key]}'
-                break
-    except Exception:  # noqa: BLE001 - naming must never hide the real error
-        pass
-    return f'sample {index}' + (f' ({name})' if name else '')
 
 
 @DATASETS.register_module()
@@ -44,6 +31,13 @@ class SkipBadSamples:
     ``num_workers x max_bad_samples`` before every worker has given up).
 
     Evaluation datasets are refused: a skipped test sample would change the metric.
+
+    The wrapper also records which index each data-loader worker is loading
+    (:class:`LoadingTrace`), so that a worker killed mid-sample (the out-of-memory killer,
+    a decoder crash) or stuck past the dataloader's ``timeout`` is reported by
+    ``tools/train.py`` with the sample's file (``explain_dataloader_failure``). Inside a
+    data mix (``ConcatDataset`` of ``RepeatDataset`` s) messages name the member dataset
+    and its own index as well.
 
     Example::
 
@@ -76,6 +70,7 @@ class SkipBadSamples:
         self.max_consecutive = max_consecutive
         #: Failures seen by this process.
         self.num_bad_samples = 0
+        self.loading_trace = LoadingTrace(self)
         self._fully_initialized = False
         if not lazy_init:
             self.full_init()
@@ -104,23 +99,27 @@ class SkipBadSamples:
             self.full_init()
         length = len(self.dataset)
         last_error: Optional[BaseException] = None
-        for attempt in range(self.max_consecutive):
-            current = (index + attempt) % length
-            try:
-                return self.dataset[current]
-            except Exception as error:  # noqa: BLE001 - any broken sample
-                last_error = error
-                self.num_bad_samples += 1
-                what = (f'{describe_sample(self.dataset, current)}: '
-                        f'{type(error).__name__}: {error}')
-                if self.num_bad_samples > self.max_bad_samples:
-                    raise BadSampleError(
-                        f'{what} (bad sample {self.num_bad_samples} in this process, '
-                        f'more than max_bad_samples={self.max_bad_samples})') from error
-                print_log(f'SkipBadSamples: skipped {what} ({self.num_bad_samples}/'
-                          f'{self.max_bad_samples} bad samples); loading sample '
-                          f'{(current + 1) % length} instead',
-                          logger='current', level=30)
+        try:
+            for attempt in range(self.max_consecutive):
+                current = (index + attempt) % length
+                self.loading_trace.start(current)
+                try:
+                    return self.dataset[current]
+                except Exception as error:  # noqa: BLE001 - any broken sample
+                    last_error = error
+                    self.num_bad_samples += 1
+                    what = (f'{describe_sample(self.dataset, current)}: '
+                            f'{type(error).__name__}: {error}')
+                    if self.num_bad_samples > self.max_bad_samples:
+                        raise BadSampleError(
+                            f'{what} (bad sample {self.num_bad_samples} in this process, '
+                            f'more than max_bad_samples={self.max_bad_samples})') from error
+                    print_log(f'SkipBadSamples: skipped {what} ({self.num_bad_samples}/'
+                              f'{self.max_bad_samples} bad samples); loading sample '
+                              f'{(current + 1) % length} instead',
+                              logger='current', level=30)
+        finally:
+            self.loading_trace.done()
         last = describe_sample(self.dataset, (index + self.max_consecutive - 1) % length)
         raise BadSampleError(
             f'{self.max_consecutive} samples in a row failed to load from index {index} '
