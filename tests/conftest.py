@@ -15,7 +15,7 @@ os.environ.setdefault('OMP_NUM_THREADS', '2')
 @pytest.fixture(scope='session')
 def synthetic_refcoco(tmp_path_factory):
     """A 32-image synthetic RefCOCO-format dataset (seed 0); returns its root."""
-    from desa2va_mm.datasets.synthetic import make_synthetic_refcoco
+    from desa2va_mm.synthetic import make_synthetic_refcoco
     root = str(tmp_path_factory.mktemp('synthetic_refcoco'))
     make_synthetic_refcoco(root, num_images=32, seed=0)
     return root

@@ -18,7 +18,7 @@ docs/dataset_prepare.md and docs/dataset_prepare_video.md)::
                     train/JPEGImages/, train/Annotations/ (palette PNGs)}
 
 Images, videos and masks come from the synthetic generators of
-:mod:`desa2va_mm.datasets.synthetic` (RefCOCO and MeViS writers, re-laid out where the
+:mod:`desa2va_mm.synthetic` (RefCOCO and MeViS writers, re-laid out where the
 other releases differ). As in the real REFER files, a RefCOCO sentence's ``raw`` is the
 original text (capitalised, with punctuation) and ``sent`` its lower-case tokenised form.
 
@@ -82,8 +82,7 @@ def _raw_form(sentence: str) -> str:
 
 def _write_refcoco_family(coco: str, seed: int, texts: List[str]) -> dict:
     """RefCOCO / RefCOCO+ / RefCOCOg / gRefCOCO sharing one set of COCO-named images."""
-    from desa2va_mm.datasets.synthetic import make_synthetic_refcoco
-    from desa2va_mm.datasets.synthetic.refcoco import ANN_FILE, IMG_DIR, SPLIT_FILE
+    from desa2va_mm.synthetic import ANN_FILE, IMG_DIR, SPLIT_FILE, make_synthetic_refcoco
 
     num_images = int(round(TRAIN_IMAGES_PER_SET / _SPLITS[0][1]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,7 +161,7 @@ def _qa_for_scene(scene) -> List[dict]:
 def _write_llava(root: str, seed: int, texts: List[str]) -> int:
     import cv2
 
-    from desa2va_mm.datasets.synthetic import generate_image
+    from desa2va_mm.synthetic import generate_image
     records = []
     for k in range(2):
         left = generate_image(seed + 101, 2 * k, _IMAGE_SIZE)
@@ -186,7 +185,7 @@ def _write_llava(root: str, seed: int, texts: List[str]) -> int:
 def _write_video_chat(root: str, seed: int, texts: List[str]) -> int:
     import cv2
 
-    from desa2va_mm.datasets.synthetic import generate_video
+    from desa2va_mm.synthetic import generate_video
     records = []
     for k in range(2):
         video = generate_video(seed + 202, k, _NUM_FRAMES, _IMAGE_SIZE)
@@ -217,7 +216,7 @@ def _mevis_texts(split_dir: str, texts: List[str]) -> int:
 
 
 def _write_mevis(root: str, seed: int, texts: List[str]) -> int:
-    from desa2va_mm.datasets.synthetic import make_synthetic_mevis
+    from desa2va_mm.synthetic import make_synthetic_mevis
     make_synthetic_mevis(root, num_videos=2, num_frames=_NUM_FRAMES, seed=seed,
                          image_size=_IMAGE_SIZE, splits=(('train', 0.5), ('valid_u', 0.5)))
     _mevis_texts(osp.join(root, 'valid_u'), texts)
@@ -228,7 +227,7 @@ def _write_revos(root: str, seed: int, texts: List[str]) -> int:
     """ReVOS: one folder for both splits, nested video ids, type_id, foreground masks."""
     from pycocotools import mask as mask_utils
 
-    from desa2va_mm.datasets.synthetic import make_synthetic_mevis
+    from desa2va_mm.synthetic import make_synthetic_mevis
     with tempfile.TemporaryDirectory() as tmp:
         make_synthetic_mevis(tmp, num_videos=2, num_frames=_NUM_FRAMES, seed=seed + 303,
                              image_size=_IMAGE_SIZE, splits=(('train', 0.5), ('valid', 0.5)))
@@ -274,7 +273,7 @@ def _write_ref_ytvos(root: str, seed: int, texts: List[str]) -> int:
     from PIL import Image
     from pycocotools import mask as mask_utils
 
-    from desa2va_mm.datasets.synthetic import make_synthetic_mevis
+    from desa2va_mm.synthetic import make_synthetic_mevis
     with tempfile.TemporaryDirectory() as tmp:
         make_synthetic_mevis(tmp, num_videos=1, num_frames=_NUM_FRAMES, seed=seed + 404,
                              image_size=_IMAGE_SIZE, splits=(('train', 1.0), ))

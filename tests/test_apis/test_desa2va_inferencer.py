@@ -30,7 +30,7 @@ def inferencer():
 
 
 def _image(index, size=None):
-    from desa2va_mm.datasets.synthetic.refcoco import generate_image
+    from desa2va_mm.synthetic import generate_image
     img = generate_image(0, index, 128).image
     return cv2.resize(img, size) if size is not None else img
 

@@ -16,7 +16,7 @@ from test_llava_qa_dataset import qa_dataset_cfg, write_llava
 
 @pytest.fixture(scope='module')
 def synthetic_mevis(tmp_path_factory):
-    from desa2va_mm.datasets.synthetic.mevis import make_synthetic_mevis
+    from desa2va_mm.synthetic import make_synthetic_mevis
     root = str(tmp_path_factory.mktemp('synthetic_mevis'))
     make_synthetic_mevis(root, num_videos=4, num_frames=6, seed=0)
     return root

@@ -24,7 +24,7 @@ def _load(name):
 
 
 def _image(index):
-    from desa2va_mm.datasets.synthetic.refcoco import generate_image
+    from desa2va_mm.synthetic import generate_image
     return generate_image(0, index, 128).image
 
 

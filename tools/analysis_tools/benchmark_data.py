@@ -48,7 +48,7 @@ def write_coco_like_refcoco(root: str, num_images: int) -> None:
     import numpy as np
     import pycocotools.mask as mask_utils
 
-    from desa2va_mm.datasets.synthetic import make_synthetic_refcoco
+    from desa2va_mm.synthetic import make_synthetic_refcoco
     make_synthetic_refcoco(root, num_images=num_images, seed=0, image_size=480,
                            split_fractions=(('train', 0.5), ('val', 0.5)))
     ann_path = osp.join(root, 'refcoco', 'instances.json')
@@ -113,7 +113,7 @@ def main():
 
     video_cfg = osp.join(base, 'video_pipelines.py')
     if not args.no_video and osp.isfile(video_cfg):
-        from desa2va_mm.datasets.synthetic.mevis import make_synthetic_mevis
+        from desa2va_mm.synthetic import make_synthetic_mevis
         videos = Config.fromfile(video_cfg)
         video_root = osp.join(work, 'mevis')
         make_synthetic_mevis(video_root, num_videos=8, num_frames=12, seed=0, image_size=480)

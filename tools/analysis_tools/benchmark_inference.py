@@ -96,7 +96,7 @@ def main(argv=None):
     import torch
 
     from desa2va_mm.apis import DeSa2VAInferencer
-    from desa2va_mm.datasets.synthetic.refcoco import generate_image
+    from desa2va_mm.synthetic import generate_image
 
     cfg = build_config(args)
     torch.manual_seed(0)

@@ -36,7 +36,7 @@ def main():
     from mmengine.registry import init_default_scope
 
     import desa2va_mm  # noqa: F401
-    from desa2va_mm.datasets.synthetic import make_synthetic_refcoco
+    from desa2va_mm.synthetic import make_synthetic_refcoco
     from desa2va_mm.engine.optimizers import NonFiniteGuardOptimWrapper
     from desa2va_mm.registry import DATASETS, MODELS
     init_default_scope('desa2va_mm')

@@ -11,32 +11,19 @@ Each split loads with ``MeViSDataset(data_root=OUT/<split>/)`` (``train`` and
 out of view). See ``configs/_base_/datasets/synthetic_mevis_tiny.py``.
 """
 import argparse
-import importlib
 import os.path as osp
 import sys
 import time
-import types
 
+# Works from a fresh clone: make ``import desa2va_mm`` find this checkout.
 REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+# A light package (NumPy, OpenCV, pycocotools): no torch or mmdet import.
+from desa2va_mm.synthetic import make_synthetic_mevis  # noqa: E402
+
 DEFAULT_SPLITS = ('train=0.8', 'valid_u=0.2')
-
-
-def load_generator() -> types.ModuleType:
-    """Import ``desa2va_mm/datasets/synthetic/mevis.py`` without the package's heavy imports.
-
-    The generator needs only NumPy, OpenCV and pycocotools; importing ``desa2va_mm``
-    would first import torch, mmdet and every model (10+ s). When the package is not
-    imported yet, light placeholder packages stand in for ``desa2va_mm`` and its
-    ``datasets`` packages so that the generator (and the RefCOCO drawing code it reuses)
-    import on their own.
-    """
-    if 'desa2va_mm' not in sys.modules:
-        for name, rel in (('desa2va_mm', ()), ('desa2va_mm.datasets', ('datasets', )),
-                          ('desa2va_mm.datasets.synthetic', ('datasets', 'synthetic'))):
-            package = types.ModuleType(name)
-            package.__path__ = [osp.join(REPO_ROOT, 'desa2va_mm', *rel)]
-            sys.modules[name] = package
-    return importlib.import_module('desa2va_mm.datasets.synthetic.mevis')
 
 
 def int_at_least(low: int):
@@ -96,7 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    generator = load_generator()
     step = max(1, args.num_videos // 10)
     start = time.perf_counter()
 
@@ -106,7 +92,7 @@ def main(argv=None) -> int:
             print(f'[{done}/{total}] videos ({rate:.1f} videos/s)', flush=True)
 
     try:
-        summary = generator.make_synthetic_mevis(
+        summary = make_synthetic_mevis(
             args.out, args.num_videos, num_frames=args.num_frames, seed=args.seed,
             image_size=args.image_size, splits=args.splits, jpeg_quality=args.jpeg_quality,
             progress=progress)

@@ -10,32 +10,19 @@ ann_file='refcoco/instances.json', split_file='refcoco/refs(unc).p',
 data_prefix=dict(img_path='train2014/'), split=...)``.
 """
 import argparse
-import importlib.util
 import os.path as osp
 import sys
 import time
-import types
 
+# Works from a fresh clone: make ``import desa2va_mm`` find this checkout.
 REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+# A light package (NumPy, OpenCV, pycocotools): no torch or mmdet import.
+from desa2va_mm.synthetic import compute_split_stats, make_synthetic_refcoco  # noqa: E402
+
 DEFAULT_SPLITS = ('train=0.8', 'val=0.1', 'testA=0.05', 'testB=0.05')
-
-
-def load_generator() -> types.ModuleType:
-    """Load ``desa2va_mm/datasets/synthetic/refcoco.py`` of this checkout.
-
-    The generator needs only numpy, OpenCV and pycocotools; importing it
-    through the ``desa2va_mm`` package would first import torch, mmdet and
-    every model (10+ s) for nothing, so the file is loaded on its own.
-    """
-    path = osp.join(REPO_ROOT, 'desa2va_mm', 'datasets', 'synthetic',
-                    'refcoco.py')
-    spec = importlib.util.spec_from_file_location(
-        '_desa2va_synthetic_refcoco', path)
-    module = importlib.util.module_from_spec(spec)
-    # Registered before execution: dataclasses look their module up by name.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def positive_int(text: str) -> int:
@@ -122,9 +109,6 @@ def _same_dataset_exists(args) -> bool:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    generator = load_generator()
-    compute_split_stats = generator.compute_split_stats
-    make_synthetic_refcoco = generator.make_synthetic_refcoco
 
     if args.skip_existing and _same_dataset_exists(args):
         print(f'{args.out} already holds this dataset (seed {args.seed}, '

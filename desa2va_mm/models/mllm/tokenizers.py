@@ -89,10 +89,10 @@ def TinyWordTokenizer(words: Optional[Iterable[str]] = None,
     all_words = set(TEMPLATE_WORDS) | set(words or ())
     appended: Tuple[str, ...] = ()
     if vocabulary in ('synthetic_refcoco', 'synthetic_mevis'):
-        from desa2va_mm.datasets.synthetic.refcoco import VOCABULARY
+        from desa2va_mm.synthetic.vocabulary import REFCOCO_VOCABULARY as VOCABULARY
         all_words |= set(VOCABULARY)
         if vocabulary == 'synthetic_mevis':
-            from desa2va_mm.datasets.synthetic.mevis import MEVIS_VOCABULARY
+            from desa2va_mm.synthetic.vocabulary import MEVIS_VOCABULARY
             appended = tuple(sorted(set(MEVIS_VOCABULARY) - all_words))
     elif vocabulary is not None:
         raise ValueError(f"Unknown vocabulary {vocabulary!r}; options: 'synthetic_refcoco', "

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from desa2va_mm.datasets.synthetic.refcoco import (
-    ANN_FILE, COLORS, IMG_DIR, SCENES_FILE, SPLIT_FILE, VOCABULARY, Scene,
+from desa2va_mm.synthetic import (
+    ANN_FILE, COLORS, IMG_DIR, REFCOCO_VOCABULARY, SCENES_FILE, SPLIT_FILE, Scene,
     SceneObject, compute_split_stats, expression_kind, generate_image,
     load_scenes, make_synthetic_refcoco, parse_expression, render_expression,
     resolve_expression, surface_forms)
@@ -229,7 +229,7 @@ def test_every_sentence_names_exactly_its_object(dataset):
     root, _ = dataset
     _, refs = _load(root)
     scenes = load_scenes(root)
-    vocab = set(VOCABULARY)
+    vocab = set(REFCOCO_VOCABULARY)
     kinds = collections.Counter()
     refs_per_image = collections.Counter(r['image_id'] for r in refs)
     assert set(refs_per_image) == set(scenes)

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from desa2va_mm.datasets.synthetic.mevis import (MEVIS_VOCABULARY, SIDECAR_FILE,
-                                                 generate_video, make_synthetic_mevis,
-                                                 render_video_expression,
-                                                 resolve_video_expression)
+from desa2va_mm.synthetic import (MEVIS_VOCABULARY, SIDECAR_FILE, generate_video,
+                                  make_synthetic_mevis, render_video_expression,
+                                  resolve_video_expression)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLI = osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'make_synthetic_mevis.py')
