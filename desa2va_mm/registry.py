@@ -68,4 +68,4 @@ VISBACKENDS = _child('vis_backend', MMDET_VISBACKENDS, 'desa2va_mm.visualization
 
 # Tokenizers are not an OpenMMLab concept; a root registry of our own so configs can
 # name either a Hugging Face tokenizer folder or the offline tiny tokenizer.
-TOKENIZERS = Registry('tokenizer', scope=SCOPE, locations=['desa2va_mm.models.mllm'])
+TOKENIZERS = Registry('tokenizer', scope=SCOPE, locations=['desa2va_mm.tokenization'])

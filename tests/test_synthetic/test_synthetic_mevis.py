@@ -143,7 +143,7 @@ def test_masks_show_the_described_motion():
 
 
 def test_tokenizer_vocabulary_extends_refcoco_ids():
-    from desa2va_mm.models.mllm.tokenizers import TinyWordTokenizer
+    from desa2va_mm.tokenization import TinyWordTokenizer
     image_tok = TinyWordTokenizer(vocabulary='synthetic_refcoco')
     video_tok = TinyWordTokenizer(vocabulary='synthetic_mevis')
     image_vocab, video_vocab = image_tok.get_vocab(), video_tok.get_vocab()
@@ -213,7 +213,7 @@ def test_tiny_video_config_pipelines_run_end_to_end(tmp_path):
     assert sample.gt_instances.masks.masks.shape == (num_exps * 5, 128, 128)
     assert tuple(sample.pixel_values.shape) == (5, 3, 112, 112)
     tokenizer_cfg = cfg.tokenizer
-    from desa2va_mm.models.mllm.tokenizers import build_tokenizer
+    from desa2va_mm.tokenization import build_tokenizer
     tokenizer = build_tokenizer(tokenizer_cfg.to_dict())
     ids = sample.input_ids
     ids = ids if not isinstance(ids, list) else ids[0]

@@ -184,7 +184,7 @@ def ref_internlm2_logits(s: dict, input_ids: torch.Tensor) -> torch.Tensor:
 def write_original_folder(root, internlm2: bool):
     from safetensors.torch import save_file
 
-    from desa2va_mm.models.mllm import TinyWordTokenizer
+    from desa2va_mm.tokenization import TinyWordTokenizer
     tokenizer = TinyWordTokenizer(vocabulary=None)
     tokenizer.save_pretrained(str(root))
     vocab = len(tokenizer)

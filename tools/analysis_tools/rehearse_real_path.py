@@ -399,7 +399,7 @@ class Rehearsal:
         from mmengine.registry import init_default_scope
 
         from desa2va_mm.engine.hooks.model_tokenizer_hook import share_with_dataset
-        from desa2va_mm.models.mllm import InternVLTokenizer
+        from desa2va_mm.tokenization import InternVLTokenizer
         from desa2va_mm.registry import DATASETS
         init_default_scope('desa2va_mm')
         cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'desa2va_1b_decouple.py'))

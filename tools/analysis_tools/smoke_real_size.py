@@ -51,8 +51,7 @@ def build_batch(model, expression: str):
     from mmdet.structures.mask import BitmapMasks
     from mmengine.structures import InstanceData
 
-    from desa2va_mm.models.mllm.tokenizers import (IMG_CONTEXT_TOKEN, IMG_END_TOKEN,
-                                                   IMG_START_TOKEN)
+    from desa2va_mm.tokenization import IMG_CONTEXT_TOKEN, IMG_END_TOKEN, IMG_START_TOKEN
     tok = model.mllm.tokenizer
     size = model.grounding_encoder.image_size
     tile = model.mllm.config.vision_config.image_size[0]

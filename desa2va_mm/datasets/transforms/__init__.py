@@ -1,6 +1,5 @@
 from .build_referring_conversation import (DEFAULT_ANSWERS, DEFAULT_QUESTIONS,
                                            IMAGE_PLACEHOLDER, BuildReferringConversation)
-from .chat_templates import CHAT_TEMPLATES, ChatTemplate, get_chat_template
 from .internvl_tiling import InternVLTiling, dynamic_tiles
 from .load_image_from_file import BadImageError, LoadImageFromFile
 from .load_qa_video_frames import LoadQAVideoFrames
@@ -18,9 +17,8 @@ from .video_frame_tiling import VideoFrameTiling
 
 __all__ = [
     'BuildReferringConversation', 'InternVLTiling', 'PackReferringInputs',
-    'SampleReferringTargets', 'TokenizeConversation', 'ChatTemplate', 'CHAT_TEMPLATES',
-    'get_chat_template', 'dynamic_tiles', 'IMAGE_PLACEHOLDER', 'DEFAULT_QUESTIONS',
-    'DEFAULT_ANSWERS', 'LoadReferringMasks', 'LoadQAVideoFrames',
+    'SampleReferringTargets', 'TokenizeConversation', 'dynamic_tiles', 'IMAGE_PLACEHOLDER',
+    'DEFAULT_QUESTIONS', 'DEFAULT_ANSWERS', 'LoadReferringMasks', 'LoadQAVideoFrames',
     'LoadVideoAnnotations', 'LoadVideoFrames', 'SampleVideoExpressions', 'SampleVideoFrames',
     'select_key_frames', 'PackVideoReferringInputs', 'ResizeVideoFrames', 'VideoFrameTiling',
     'LoadImageFromFile', 'BadImageError'

@@ -6,8 +6,8 @@ import torch
 from mmcv.transforms import BaseTransform
 
 from desa2va_mm.registry import TOKENIZERS, TRANSFORMS
+from desa2va_mm.tokenization import get_chat_template
 from .build_referring_conversation import IMAGE_PLACEHOLDER
-from .chat_templates import get_chat_template
 
 IGNORE_INDEX = -100
 

@@ -10,10 +10,10 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from desa2va_mm.registry import MODELS
+from desa2va_mm.tokenization import IMG_CONTEXT_TOKEN, SEG_TOKEN, build_tokenizer
 from .pretrained_checks import (check_config_agrees, check_pretrained_folder,
                                 check_vocabulary, infer_chat_template,
                                 tokenizer_for_pretrained)
-from .tokenizers import IMG_CONTEXT_TOKEN, SEG_TOKEN, build_tokenizer
 
 #: LoRA targets: every linear layer of the language model but the LM head. The regex is
 #: anchored on ``language_model`` because the vision tower also has q/k/v projections.

@@ -19,7 +19,7 @@ import json
 import os.path as osp
 from typing import Any, Optional
 
-from .tokenizers import GROUNDING_TOKENS, IMAGE_TOKENS, IMG_CONTEXT_TOKEN
+from desa2va_mm.tokenization import GROUNDING_TOKENS, IMAGE_TOKENS, IMG_CONTEXT_TOKEN
 
 CONVERT_COMMAND = 'python tools/model_converters/internvl_to_hf.py {src} {dst}'
 

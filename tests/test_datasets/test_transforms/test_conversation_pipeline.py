@@ -4,7 +4,7 @@ import pytest
 
 from desa2va_mm.datasets.transforms import (BuildReferringConversation, SampleReferringTargets,
                                             TokenizeConversation)
-from desa2va_mm.models.mllm import TinyWordTokenizer
+from desa2va_mm.tokenization import TinyWordTokenizer
 
 TOK_CFG = dict(type='TinyWordTokenizer', vocabulary='synthetic_refcoco')
 

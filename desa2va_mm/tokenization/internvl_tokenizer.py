@@ -13,11 +13,9 @@ what a random-weight model deserves, not a way to train.
 from typing import Optional
 
 from desa2va_mm.registry import TOKENIZERS
-from .tokenizers import (CHAT_TOKENS, GROUNDING_TOKENS, IMAGE_TOKENS, TEMPLATE_WORDS,
-                         HFPretrainedTokenizer, _build_word_tokenizer)
-
-#: Tokens ``_build_word_tokenizer`` always puts first ([PAD], [UNK] + these).
-_NUM_FIXED = 2 + len(CHAT_TOKENS) + len(IMAGE_TOKENS) + len(GROUNDING_TOKENS)
+from .hf_pretrained_tokenizer import HFPretrainedTokenizer
+from .special_tokens import GROUNDING_TOKENS
+from .word_level import NUM_LEADING_SPECIALS, TEMPLATE_WORDS, build_word_tokenizer
 
 
 @TOKENIZERS.register_module()
@@ -49,15 +47,15 @@ def InternVLTokenizer(path: Optional[str] = None,
         return HFPretrainedTokenizer(path, trust_remote_code=trust_remote_code, **kwargs)
     words = sorted(set(TEMPLATE_WORDS))
     target = stand_in_vocab_size + len(GROUNDING_TOKENS)
-    num_fillers = target - _NUM_FIXED - len(words)
+    num_fillers = target - NUM_LEADING_SPECIALS - len(words)
     if num_fillers < 0:
         raise ValueError(f'stand_in_vocab_size={stand_in_vocab_size} is smaller than the '
-                         f'{_NUM_FIXED + len(words) - len(GROUNDING_TOKENS)} tokens the '
+                         f'{NUM_LEADING_SPECIALS + len(words) - len(GROUNDING_TOKENS)} tokens the '
                          'stand-in needs')
     # Filler names cannot come out of the pre-tokenizer (it splits off '~'), so they are
     # rows of the table that text never reaches, like unused ids of a real vocabulary.
     # Appended after the template words: the real tokens get the same ids at any size.
     fillers = tuple(f'~unused_{i:06d}' for i in range(num_fillers))
-    tokenizer = _build_word_tokenizer(tuple(words), model_max_length, fillers)
+    tokenizer = build_word_tokenizer(tuple(words), model_max_length, fillers)
     assert len(tokenizer) == target, (len(tokenizer), target)
     return tokenizer

@@ -43,6 +43,7 @@ CHAT_TEMPLATES: Dict[str, ChatTemplate] = {
 
 
 def get_chat_template(name: str) -> ChatTemplate:
+    """The template called ``name`` (a key of :data:`CHAT_TEMPLATES`)."""
     if name not in CHAT_TEMPLATES:
         raise ValueError(f'Unknown chat template {name!r}; options: {sorted(CHAT_TEMPLATES)}')
     return CHAT_TEMPLATES[name]

@@ -1,8 +1,7 @@
 """InternVLTokenizer: the offline stand-in has the published vocabulary size."""
 import pytest
 
-from desa2va_mm.models.mllm import InternVLTokenizer
-from desa2va_mm.models.mllm.tokenizers import GROUNDING_TOKENS, IMAGE_TOKENS
+from desa2va_mm.tokenization import GROUNDING_TOKENS, IMAGE_TOKENS, InternVLTokenizer
 
 
 @pytest.mark.parametrize('vocab', [151674, 92553])
@@ -30,7 +29,7 @@ def test_stand_in_too_small_is_refused():
 
 
 def test_path_loads_the_folder_tokenizer(tmp_path):
-    from desa2va_mm.models.mllm import TinyWordTokenizer
+    from desa2va_mm.tokenization import TinyWordTokenizer
     TinyWordTokenizer(vocabulary=None).save_pretrained(str(tmp_path))
     tok = InternVLTokenizer(path=str(tmp_path))
     assert tok.convert_tokens_to_ids('[SEG]') != tok.unk_token_id

@@ -1,8 +1,8 @@
 """The offline tiny tokenizer: vocabulary, special tokens, escaping of user text."""
 import pytest
 
-from desa2va_mm.models.mllm import TinyWordTokenizer
 from desa2va_mm.registry import TOKENIZERS
+from desa2va_mm.tokenization import TinyWordTokenizer
 
 
 def test_special_tokens_are_single_ids_and_words_round_trip():
