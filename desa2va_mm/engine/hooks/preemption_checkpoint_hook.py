@@ -17,6 +17,7 @@ from mmengine.logging import print_log
 from mmengine.optim import OptimWrapperDict
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from torch.utils.data import get_worker_info
+from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
 from desa2va_mm.registry import HOOKS
 from desa2va_mm.utils.atomic_io import atomic_open
@@ -30,6 +31,7 @@ PREEMPTION_META_KEY = 'preemption'
 # the runner builds its train loop inherit it) and forwards to the hook of the training
 # run in progress, if any.
 _previous_handlers: Dict[int, object] = {}
+_installer_pid: Optional[int] = None  # the process that installed the handler
 # A weak reference: a run that died of an exception must not keep catching signals.
 _armed_hook: Optional[weakref.ref] = None
 
@@ -57,7 +59,11 @@ def _on_signal(signum: int, frame) -> None:
     it only records the signal: no logging, no I/O, no collective."""
     if get_worker_info() is not None:
         # A data-loader worker (forked with this handler). Slurm signals every process of
-        # the job step: the worker keeps serving batches and the main process ends it.
+        # the job step: the worker keeps serving batches and the main process ends it;
+        # a worker whose main process is gone takes the signal's usual action.
+        if os.getppid() == _installer_pid:
+            return
+        _pass_on(signum, frame)
         return
     hook = _armed_hook() if _armed_hook is not None else None
     if hook is not None:
@@ -87,8 +93,10 @@ def install_signal_handlers(signals: Iterable[int]) -> bool:
         False when called outside the main thread (Python only lets the main thread set
         handlers); nothing is installed then.
     """
+    global _installer_pid
     if threading.current_thread() is not threading.main_thread():
         return False
+    _installer_pid = os.getpid()
     for signum in signals:
         if signal.getsignal(signum) is not _on_signal:
             _previous_handlers[signum] = signal.signal(signum, _on_signal)
@@ -134,12 +142,13 @@ class PreemptionCheckpointHook(Hook):
 
     A signal that arrives while the job is not training (building, resuming from a
     checkpoint, ``tools/test.py``) keeps its previous meaning (the default: terminate).
-    Data-loader worker processes forked from the main process ignore these signals (slurm
-    signals every process of a job step; a worker that died would take the run down before
-    it could save); the main process shuts them down.
+    Data-loader worker processes forked from the main process ignore these signals while
+    it runs (slurm signals every process of a job step; a worker that died would take the
+    run down before it could save); the hook shuts the workers down when the run ends.
 
     Once a regular ``CheckpointHook`` checkpoint supersedes a preemption checkpoint of the
     resumed run, the latter is deleted when ``max_keep_ckpts`` limits checkpoints.
+    Configuration and slurm / Kubernetes commands: docs/reliability.md.
 
     Args:
         signals: Signal names (or numbers) that mean "preempted". Defaults to
@@ -206,6 +215,7 @@ class PreemptionCheckpointHook(Hook):
 
     def after_run(self, runner) -> None:
         self._disarm()
+        _shutdown_loader_workers(runner)
 
     def _disarm(self) -> None:
         global _armed_hook
@@ -452,6 +462,35 @@ def _skip_at_sampler(dataloader, batches: int) -> bool:
     print_log(f'PreemptionCheckpointHook: skipped {batches} trained batches of the epoch '
               'at the sampler', logger='current')
     return True
+
+
+def _shutdown_loader_workers(runner) -> None:
+    """Stop the worker processes of the run's train / val data loaders.
+
+    ``tools/train.py`` ends CPU-distributed runs with ``os._exit`` (no interpreter
+    teardown: ``desa2va_mm/utils/dist.py``), which skips the loaders' own shutdown. Their
+    workers then outlived the run, blocked on a full result pipe (a sibling worker keeps
+    its read end open), holding the launcher's output pipes open.
+    """
+    iterators = []
+    for loop in (getattr(runner, '_train_loop', None), getattr(runner, '_val_loop', None)):
+        dataloader = getattr(loop, 'dataloader', None)
+        if dataloader is None or isinstance(loop, dict):
+            continue
+        persistent = getattr(dataloader, '_iterator', None)
+        if persistent is not None:
+            iterators.append(persistent)
+            dataloader._iterator = None  # a later pass (runner.val()) starts new workers
+        # IterBasedTrainLoop's infinite iterator (possibly wrapped by ExactResumeHook)
+        wrapped = getattr(loop, 'dataloader_iterator', None)
+        for _ in range(4):
+            if wrapped is None:
+                break
+            iterators.append(wrapped)
+            wrapped = getattr(wrapped, '__dict__', {}).get('_iterator')
+    for iterator in iterators:
+        if isinstance(iterator, _MultiProcessingDataLoaderIter):
+            iterator._shutdown_workers()
 
 
 def preemption_exit_code(runner) -> int:

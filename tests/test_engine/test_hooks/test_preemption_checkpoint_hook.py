@@ -12,6 +12,7 @@ import os.path as osp
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -60,9 +61,9 @@ class Probe(Hook):
 
 
 def _toy_runner(work_dir, *, epochs=None, iters=8, resume=False, probe=None,
-                accumulate=1, fast_forward=False, preemption=None):
+                accumulate=1, fast_forward=False, preemption=None, flexible=False):
     from mmengine.config import Config
-    from mmengine.runner import Runner
+    from mmengine.runner import FlexibleRunner, Runner
 
     import desa2va_mm  # noqa: F401
     cfg = Config.fromfile(TOY_CONFIG)
@@ -87,7 +88,7 @@ def _toy_runner(work_dir, *, epochs=None, iters=8, resume=False, probe=None,
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=100)
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
                                             interval=100, max_keep_ckpts=-1, save_best=None)
-    runner = Runner.from_cfg(cfg)
+    runner = (FlexibleRunner if flexible else Runner).from_cfg(cfg)
     if probe is not None:
         runner.register_hook(probe)
     return runner
@@ -123,14 +124,15 @@ def _final_state(runner, work_dir, name):
 
 
 # ---- fast: in-process toy runs with real signals ----------------------------------------
-def test_iteration_loop_stops_after_sigterm_and_resumes_bit_exactly(tmp_path):
+@pytest.mark.parametrize('flexible', [False, True], ids=['Runner', 'FlexibleRunner'])
+def test_iteration_loop_stops_after_sigterm_and_resumes_bit_exactly(tmp_path, flexible):
     full_probe = Probe()
-    full = _toy_runner(tmp_path / 'full', probe=full_probe)
+    full = _toy_runner(tmp_path / 'full', probe=full_probe, flexible=flexible)
     full.train()
     reference = _final_state(full, tmp_path / 'full', 'final.pth')
 
     cut_probe = Probe(signal_at=4)
-    cut = _toy_runner(tmp_path / 'cut', probe=cut_probe)
+    cut = _toy_runner(tmp_path / 'cut', probe=cut_probe, flexible=flexible)
     cut.train()  # returns normally: the loop was told to stop
     hook = _hook(cut)
     assert hook.preempted and cut.iter == 5 and max(cut_probe.seen) == 4
@@ -146,8 +148,10 @@ def test_iteration_loop_stops_after_sigterm_and_resumes_bit_exactly(tmp_path):
     assert preemption_exit_code(cut) == 0
 
     resumed_probe = Probe()
-    resumed = _toy_runner(tmp_path / 'cut', resume=True, probe=resumed_probe)
+    resumed = _toy_runner(tmp_path / 'cut', resume=True, probe=resumed_probe,
+                          flexible=flexible)
     resumed.train()
+    assert type(resumed).__name__ == ('FlexibleRunner' if flexible else 'Runner')
     assert not _hook(resumed).preempted and resumed.iter == 8
     assert sorted(resumed_probe.seen) == [5, 6, 7]
     for it in range(8):  # same batches, same random streams
@@ -423,6 +427,12 @@ _RANK_PROBE = textwrap.dedent('''
 ''')
 
 
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 def _children(pid):
     try:
         with open(f'/proc/{pid}/task/{pid}/children') as f:
@@ -431,14 +441,31 @@ def _children(pid):
         return []
 
 
+def _alive(pid) -> bool:
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().split(')')[-1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+def _launch(cmd, log_path, env, cwd):
+    """Start ``cmd`` in its own session, output to a file (a process that outlived the
+    run cannot block the test by holding a pipe open)."""
+    log = open(log_path, 'w')
+    proc = subprocess.Popen(cmd, env=env, cwd=str(cwd), stdout=log, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    log.close()
+    return proc
+
+
 @pytest.mark.slow
 def test_dist_train_sigusr1_to_one_rank_stops_both_at_the_same_iteration(
         tmp_path, synthetic_refcoco):
     """(b) ``bash tools/dist_train.sh CONFIG 2`` (gloo): SIGUSR1 to rank 1 and to its
     data-loader worker (slurm signals every process of a job step). Both ranks stop
-    after the same iteration, one checkpoint is written, torchrun exits 0, and
-    ``--resume`` runs to the end."""
-    from test_train_test_tools import _free_port
+    after the same iteration, one checkpoint is written, torchrun exits 0, no worker
+    outlives the run, and ``--resume`` runs to the end."""
     (tmp_path / 'rank_probe.py').write_text(_RANK_PROBE)
     max_iters = 12
     config = _write_tiny_config(
@@ -446,43 +473,45 @@ def test_dist_train_sigusr1_to_one_rank_stops_both_at_the_same_iteration(
         extra="custom_imports = dict(imports=['rank_probe'], allow_failed_imports=False)\n"
               "custom_hooks = [dict(type='RankIterationProbe')]")
     work = tmp_path / 'work'
-    env = _env(PORT=str(_free_port()),
-               PYTHONPATH=f'{tmp_path}{os.pathsep}{TESTS_DATA}')
-    stdout = open(tmp_path / 'dist.log', 'w')
-    proc = subprocess.Popen(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), config,
-                             '2', '--work-dir', str(work)], env=env, stdout=stdout,
-                            stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path),
-                            start_new_session=True)
+    dist_train = ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), config, '2',
+                  '--work-dir', str(work)]
+    env = _env(PORT=str(_free_port()), PYTHONPATH=f'{tmp_path}{os.pathsep}{TESTS_DATA}')
+    proc = _launch(dist_train, tmp_path / 'dist.log', env, tmp_path)
     try:
-        _wait_for(lambda: _logged_iters(tmp_path / 'dist.log') >= 3, proc, 600,
+        _wait_for(lambda: _logged_iters(tmp_path / 'dist.log') >= 3, proc, 900,
                   '3 logged iterations')
-        rank1 = int(open(work / 'pid1.txt').read())
-        workers = _children(rank1)
-        assert workers, 'rank 1 should have a data-loader worker'
-        for pid in [rank1] + workers:
+        ranks = [int(open(work / f'pid{r}.txt').read()) for r in (0, 1)]
+        workers = [_children(pid) for pid in ranks]
+        assert all(workers), 'each rank should have a data-loader worker'
+        for pid in [ranks[1]] + workers[1]:
             os.kill(pid, signal.SIGUSR1)
-        code = proc.wait(timeout=300)
+        code = proc.wait(timeout=600)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # torchrun and its ranks
-        stdout.close()
     log = open(tmp_path / 'dist.log').read()
     assert code == 0, log[-4000:]
     stopped = re.search(r'SIGUSR1 received; saved checkpoint \S+iter_(\d+)\.pth', log)
     assert stopped, log[-4000:]
     step = int(stopped.group(1))
     assert step < max_iters
-    ranks = [open(work / f'rank{r}.txt').read().split() for r in (0, 1)]
-    assert [int(it) for _, it in ranks] == [step, step]  # same iteration on both ranks
-    assert int(ranks[1][0]) == rank1
+    finals = [open(work / f'rank{r}.txt').read().split() for r in (0, 1)]
+    assert [int(it) for _, it in finals] == [step, step]  # same iteration on both ranks
+    assert [int(pid) for pid, _ in finals] == ranks
     assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [f'iter_{step}.pth']
     assert 'Traceback' not in log and 'killed by signal' not in log  # the worker survived
+    time.sleep(2)
+    assert not [pid for group in workers for pid in group if _alive(pid)], \
+        'data-loader workers outlived the run'
 
     env['PORT'] = str(_free_port())
-    resumed = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), config,
-                              '2', '--work-dir', str(work), '--resume'], env=env,
-                             capture_output=True, text=True, timeout=900, cwd=str(tmp_path))
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    resumed = _launch(dist_train + ['--resume'], tmp_path / 'resume.log', env, tmp_path)
+    try:
+        code = resumed.wait(timeout=900)
+    finally:
+        if resumed.poll() is None:
+            os.killpg(resumed.pid, signal.SIGKILL)
+    assert code == 0, open(tmp_path / 'resume.log').read()[-4000:]
     assert [open(work / f'rank{r}.txt').read().split()[1] for r in (0, 1)] == \
         [str(max_iters)] * 2
     assert osp.isfile(work / f'iter_{max_iters}.pth')
