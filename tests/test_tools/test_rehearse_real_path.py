@@ -60,6 +60,32 @@ def test_options_are_appended_only_to_tool_commands():
     assert mod.with_options(code, []) == code
 
 
+def test_expected_failures_are_judged_on_the_final_message():
+    mod = _module()
+    output = ('Traceback (most recent call last):\n  File "x.py", line 3, in f\n'
+              '    return load(path, trust_remote_code=trust_remote_code)\n'
+              'ModuleNotFoundError: No module named \'tiktoken\'\n\nDuring handling of the '
+              'above exception, another exception occurred:\n\nTraceback (most recent call '
+              'last):\n  File "y.py", line 9, in g\n    raise ValueError(msg)\n'
+              'ValueError: `tiktoken` is required to read a `tiktoken` file.\n')
+    final = mod.final_error(output)
+    assert final.startswith('ValueError: `tiktoken` is required')
+    assert 'trust_remote_code' not in final  # a quoted source line is not the message
+    # argparse / sys.exit messages have no exception line: the last lines count.
+    assert 'bad option' in mod.final_error('usage: x\nx: error: bad option\n')
+
+
+def test_result_summary_reads_metrics_and_losses():
+    mod = _module()
+    log = ('12/06 - INFO - Epoch(train) [1][1/8]  lr: 4e-10  time: 1.0  data_time: 0.1  '
+           'loss: 13.4313  loss_lm: 6.28\n12/06 - INFO - Epoch(train) [1][8/8]  lr: 5e-06  '
+           'time: 1.0  data_time: 0.1  loss: 11.6196  loss_lm: 6.26\n')
+    assert mod.result_summary(log) == '8 iterations, last loss 11.6196'
+    test = ('INFO - Epoch(test) [3/3]    refcoco_val/cIoU: 0.0000  refcoco_val/gIoU: 1.0000  '
+            'data_time: 0.06  time: 4.4\n')
+    assert mod.result_summary(test) == 'refcoco_val/cIoU: 0.0000  refcoco_val/gIoU: 1.0000'
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_the_whole_route_passes(tmp_path):

@@ -25,7 +25,12 @@ The only changes to the documented commands: these ``--cfg-options`` are appende
 ``tools/*.py`` command lines of the steps that build a model (nothing else is substituted):
 
 * every such step: ``model.grounding_encoder.config=configs/sam2/sam2_hiera_t.yaml`` (the
-  stand-in SAM-2), and ``model.mllm.model_config=None`` where a pretrained folder is set
+  stand-in SAM-2); SAM-2's input at 256 px instead of 1024
+  (``model.grounding_encoder.overrides.image_size=256`` and ``scale=(256,256)`` for every
+  ``Resize`` / ``ResizeVideoFrames`` step of the config's pipelines, keys found by reading
+  the config; with ``--allow-new-keys`` for ``tools/train.py`` / ``tools/test.py``, since
+  the configs leave ``overrides`` at its default): the Hiera trunk at 1024 px is 95 % of a
+  CPU step; and ``model.mllm.model_config=None`` where a pretrained folder is set
   (the stand-in's widths differ from the published ones the configs state) -- or, for the
   one command without a pretrained folder, the stand-in widths
   ``model.mllm.model_config.{vision,text}_config.*`` so the random build stays small;
@@ -58,6 +63,7 @@ import json
 import os
 import os.path as osp
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -79,8 +85,14 @@ MIX_SIZE = 9  # members of configs/_base_/datasets/sa2va_mix.py
 REPEATS = 'REPEATS'
 #: Expanded into the stand-in widths (a build without a pretrained folder).
 RANDOM_WIDTHS = 'RANDOM_WIDTHS'
+#: Expanded per command line into the SAM-2 input size of the model and of every
+#: Resize / ResizeVideoFrames step of its config's pipelines.
+SAM_SIZE = 'SAM_SIZE'
+#: SAM-2 input side in the rehearsal (the configs use 1024).
+REHEARSAL_SAM_SIZE = 256
 
-MODEL = [f'model.grounding_encoder.config={SAM2_CONFIG}', 'model.mllm.model_config=None']
+MODEL = [f'model.grounding_encoder.config={SAM2_CONFIG}', 'model.mllm.model_config=None',
+         SAM_SIZE]
 TRAIN = MODEL + [
     'optim_wrapper.type=NonFiniteGuardOptimWrapper', 'train_dataloader.num_workers=0',
     'train_dataloader.persistent_workers=False', 'train_dataloader.timeout=0',
@@ -90,7 +102,7 @@ TRAIN = MODEL + [
     'param_scheduler.1.begin=0.5', REPEATS]
 TEST = MODEL + ['test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
 #: The command without a pretrained folder builds random weights: at the stand-in widths.
-RANDOM_BUILD = [MODEL[0]] + TEST[2:] + [RANDOM_WIDTHS]
+RANDOM_BUILD = [MODEL[0], SAM_SIZE] + TEST[3:] + [RANDOM_WIDTHS]
 
 
 def repeat_options(config: str) -> List[str]:
@@ -110,6 +122,32 @@ def repeat_options(config: str) -> List[str]:
             walk(child, f'{key}.datasets.{i}')
 
     walk(cfg.train_dataloader.dataset, 'train_dataloader.dataset')
+    return options
+
+
+def sam_size_options(config: str, size: int = REHEARSAL_SAM_SIZE) -> List[str]:
+    """SAM-2 at ``size`` px: the model's override and every pipeline's resize step."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO_ROOT, config))
+    options = [f'model.grounding_encoder.overrides.image_size={size}']
+
+    def walk(node, key: str) -> None:
+        if not isinstance(node, dict):
+            return
+        for i, step in enumerate(node.get('pipeline') or []):
+            if isinstance(step, dict) and step.get('type') in ('Resize', 'ResizeVideoFrames'):
+                options.append(f'{key}.pipeline.{i}.scale=({size},{size})')
+        if isinstance(node.get('dataset'), dict):
+            walk(node['dataset'], f'{key}.dataset')
+        for i, child in enumerate(node.get('datasets') or []):
+            walk(child, f'{key}.datasets.{i}')
+
+    seen = set()
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(loader) or {}).get('dataset')
+        if isinstance(dataset, dict) and id(dataset) not in seen:
+            seen.add(id(dataset))
+            walk(dataset, f'{loader}.dataset')
     return options
 
 
@@ -234,22 +272,51 @@ def with_options(code: str, options: List[str]) -> str:
         return code
     lines = []
     for line in logical_lines(code):
-        if re.match(r'^\s*python\s+tools/\S+\.py\b', line):
+        tool = re.match(r'^\s*python\s+(tools/\S+\.py)\b', line)
+        if tool:
+            config = re.search(r'\b(configs/\S+\.py)\b', line)
             expanded = []
             for option in options:
                 if option == REPEATS:
-                    config = re.search(r'\b(configs/\S+\.py)\b', line)
                     expanded += repeat_options(config.group(1)) if config else []
+                elif option == SAM_SIZE:
+                    expanded += sam_size_options(config.group(1)) if config else []
                 elif option == RANDOM_WIDTHS:
                     expanded += _random_build_widths()
                 else:
                     expanded.append(option)
-            line = f'{line} --cfg-options ' + ' '.join(expanded)
+            line = f'{line} --cfg-options ' + ' '.join(shlex.quote(o) for o in expanded)
+            if SAM_SIZE in options and tool.group(1) in ('tools/train.py', 'tools/test.py'):
+                # The real-size configs do not list SAM2Grounding's `overrides`.
+                line += ' --allow-new-keys'
         lines.append(line)
     return '\n'.join(lines)
 
 
 # --------------------------------------------------------------------------- running
+_EXCEPTION_LINE = re.compile(r'^[A-Za-z_][\w.]*(Error|Exception|Exit)\b:?', re.M)
+
+
+def final_error(output: str) -> str:
+    """The message a failed command ended with: its last exception and what follows it
+    (the traceback's quoted source lines are left out), else its last 20 lines."""
+    found = list(_EXCEPTION_LINE.finditer(output))
+    if found:
+        return output[found[-1].start():]
+    return '\n'.join(output.splitlines()[-20:])
+
+
+def result_summary(output: str) -> str:
+    """The last metrics line of a test run, or the last loss of a training run."""
+    metrics = re.findall(r'(?:Epoch|Iter)\(test\) \[[\d/]+\]\s+(.*?)\s+data_time', output)
+    if metrics:
+        return metrics[-1]
+    losses = re.findall(r'Epoch\(train\)\s+\[\d+\]\[(\d+/\d+)\].*?\bloss: ([\d.]+)', output)
+    if losses:
+        return f'{losses[-1][0].split("/")[1]} iterations, last loss {losses[-1][1]}'
+    return ''
+
+
 class StepFailed(RuntimeError):
 
     def __init__(self, command: str, output: str, why: str) -> None:
@@ -315,11 +382,11 @@ class Rehearsal:
             if rc == 0:
                 raise StepFailed(code, output, 'succeeded, but must fail with a message '
                                  f'containing {expects!r}')
-            if expects not in output:
+            if expects not in final_error(output):
                 raise StepFailed(code, output, f'failed (exit status {rc}) without the '
                                  f'expected message {expects!r}')
             return f'failed as expected ({expects!r} in the message)'
-        return ''
+        return result_summary(output)
 
     # ------------------------------------------------------------------ checks
     def write_stand_ins(self) -> str:
@@ -408,17 +475,13 @@ class Rehearsal:
         os.chdir(self.work)
         try:
             dataset = DATASETS.build(member)
-
-            class _Model:  # what the hook reads from the model's MLLM
-                tokenizer = InternVLTokenizer(self.env['INTERNVL'])
-                chat_template = 'qwen2'
-
-            share_with_dataset(dataset, _Model, 'train_dataloader.dataset.datasets[0]')
+            # What the model builds from model.mllm.pretrained and the hook hands over.
+            tokenizer = InternVLTokenizer(self.env['INTERNVL'])
+            share_with_dataset(dataset, tokenizer, 'qwen2', 'the first RefCOCO training set')
             sample = dataset[0]
         finally:
             os.chdir(cwd)
         data_sample = sample['data_samples']
-        tokenizer = _Model.tokenizer
         context = tokenizer.convert_tokens_to_ids('<IMG_CONTEXT>')
         text = tokenizer.decode([int(i) for i in data_sample.input_ids[0] if int(i) != context])
         if tokenizer.unk_token and tokenizer.unk_token in text:
