@@ -958,7 +958,8 @@ def check_video_memory(ctx: Context) -> StepResult:
             peak = torch.cuda.max_memory_allocated()
         rows.append(dict(frames=length, base_mib=base / 2**20, peak_mib=peak / 2**20,
                          working_mib=(peak - base) / 2**20,
-                         bank=len(model._last_memory_bank), s_per_frame=seconds / length))
+                         bank=len(model.video_tracker.memory_bank),
+                         s_per_frame=seconds / length))
     slack = args.video_slack_mib if args.video_slack_mib is not None else \
         (0.0 if device == 'cuda' else 16.0)
     verdict = judge_flat(rows, args.video_tolerance, slack)
