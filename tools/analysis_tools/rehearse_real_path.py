@@ -1,6 +1,7 @@
 """Rehearse the real-size route of docs/real_weights.md on CPU, with stand-ins of the real formats.
 
-    python tools/analysis_tools/rehearse_real_path.py [--work-dir DIR] [--keep] [--list]
+    python tools/analysis_tools/rehearse_real_path.py [--work-dir DIR] [--keep] [--keep-going]
+        [--start-at STEP] [--list]
 
 The commands come from docs/real_weights.md: every fenced ``bash`` / ``python`` block there
 is preceded by a ``<!-- rehearsal: NAME -->`` marker, and this script runs the blocks of the
@@ -42,7 +43,9 @@ The only changes to the documented commands: these ``--cfg-options`` are appende
   ``val_dataloader.num_workers=0``, ``val_dataloader.persistent_workers=False``,
   ``default_hooks.logger.interval=1``, ``param_scheduler.0.end=0.5`` and
   ``param_scheduler.1.begin=0.5`` (warm-up over half the epoch: Sa2VA's 5 % of a 3-6
-  iteration epoch rounds to 0 iterations, which MMEngine refuses), and ``<key>.times=1``
+  iteration epoch rounds to 0 iterations, which MMEngine refuses),
+  ``train_cfg.val_interval=2`` (no validation after the one epoch: the test steps run the
+  same evaluation), and ``<key>.times=1``
   for each ``RepeatDataset`` of the config's training set (one pass over the mini mix
   instead of Sa2VA's x4 / x10 repeats; keys found by reading the config);
 * testing: ``test_dataloader.num_workers=0``, ``test_dataloader.persistent_workers=False``.
@@ -99,7 +102,7 @@ TRAIN = MODEL + [
     'train_dataloader.sampler.shuffle=False',
     'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
     'default_hooks.logger.interval=1', 'param_scheduler.0.end=0.5',
-    'param_scheduler.1.begin=0.5', REPEATS]
+    'param_scheduler.1.begin=0.5', 'train_cfg.val_interval=2', REPEATS]
 TEST = MODEL + ['test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
 #: The command without a pretrained folder builds random weights: at the stand-in widths.
 RANDOM_BUILD = [MODEL[0], SAM_SIZE] + TEST[3:] + [RANDOM_WIDTHS]
@@ -535,6 +538,9 @@ def parse_args(argv=None):
     parser.add_argument('--timeout', type=int, default=900, help='seconds per step')
     parser.add_argument('--start-at', metavar='STEP',
                         help='continue a kept --work-dir from this step (after a failure)')
+    parser.add_argument('--keep-going', action='store_true',
+                        help='run the remaining steps after a failure (exit status 1 all the '
+                        'same): every problem of the route in one run')
     parser.add_argument('--list', action='store_true',
                         help='print the steps and their commands, run nothing')
     return parser.parse_args(argv)
@@ -590,6 +596,7 @@ def main(argv=None) -> int:
     print(f'[rehearsal] work folder {work}; {len(plan)} steps from {osp.relpath(DOC)}',
           flush=True)
     start = time.time()
+    failed: List[str] = []
     for i, step in enumerate(plan, 1):
         if i <= first:
             continue
@@ -608,11 +615,18 @@ def main(argv=None) -> int:
             print(f'[rehearsal] command:\n{err.command}')
             tail = '\n'.join(err.output.splitlines()[-60:])
             print(f'[rehearsal] last lines of its output:\n{tail}')
-            print(f'[rehearsal] logs and files kept in {work}')
-            return 1
+            failed.append(step.name)
+            if not args.keep_going:
+                print(f'[rehearsal] logs and files kept in {work}')
+                return 1
+            continue
         print(f'[rehearsal] step {i}/{len(plan)} {step.name}: ok ({time.time() - t0:.1f} s)'
               + (f' -- {note}' if note else ''), flush=True)
-    print(f'[rehearsal] all {len(plan)} steps passed in {time.time() - start:.0f} s')
+    if failed:
+        print(f'[rehearsal] {len(failed)} of {len(plan) - first} steps failed ({", ".join(failed)}) '
+              f'in {time.time() - start:.0f} s; logs and files kept in {work}')
+        return 1
+    print(f'[rehearsal] all {len(plan) - first} steps passed in {time.time() - start:.0f} s')
     if not args.keep and not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
