@@ -422,8 +422,11 @@ _RANK_PROBE = textwrap.dedent('''
                 f.write(f'{os.getpid()} {runner.iter}')
 
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-            with open(os.path.join(runner.work_dir, f'pid{get_rank()}.txt'), 'w') as f:
-                f.write(str(os.getpid()))
+            path = os.path.join(runner.work_dir, f'pid{get_rank()}.txt')
+            if not os.path.exists(path):
+                with open(path + '.tmp', 'w') as f:
+                    f.write(str(os.getpid()))
+                os.replace(path + '.tmp', path)  # never seen half-written
 ''')
 
 
@@ -478,7 +481,8 @@ def test_dist_train_sigusr1_to_one_rank_stops_both_at_the_same_iteration(
     env = _env(PORT=str(_free_port()), PYTHONPATH=f'{tmp_path}{os.pathsep}{TESTS_DATA}')
     proc = _launch(dist_train, tmp_path / 'dist.log', env, tmp_path)
     try:
-        _wait_for(lambda: _logged_iters(tmp_path / 'dist.log') >= 3, proc, 900,
+        _wait_for(lambda: _logged_iters(tmp_path / 'dist.log') >= 3
+                  and all(osp.exists(work / f'pid{r}.txt') for r in (0, 1)), proc, 900,
                   '3 logged iterations')
         ranks = [int(open(work / f'pid{r}.txt').read()) for r in (0, 1)]
         workers = [_children(pid) for pid in ranks]
