@@ -8,7 +8,8 @@
 _base_ = ['_base_/models/desa2va_4b.py', '_base_/real_size_training.py']
 
 load_from = 'work_dirs/desa2va_4b_pretrain/epoch_1.pth'
-model = dict(train_phase='decouple', frozen_modules=['text_head', 'neck.anchor_proj'])
+model = dict(train_phase='decouple',
+             frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])
 custom_hooks = [
     dict(type='TrainableCheckpointHook'),
     dict(type='RepromptHook', train_iters=0, val_iters=1, test_iters=1),

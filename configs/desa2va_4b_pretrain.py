@@ -7,8 +7,9 @@ _base_ = ['_base_/models/desa2va_4b.py', '_base_/real_size_training.py']
 
 model = dict(
     train_phase='pretrain',
-    frozen_modules=['mllm', 'neck.text_proj', 'neck.visual_proj', 'visual_head', 'fusion',
-                    'adversarial_loss', 'club_loss'])
+    frozen_modules=['mllm', 'seg_head.neck.text_proj', 'seg_head.neck.visual_proj',
+                    'seg_head.visual_head', 'seg_head.fusion', 'seg_head.adversarial_loss',
+                    'seg_head.club_loss'])
 # The text anchor needs a ground-truth expression: referring images only (RefCOCO/+/g of
 # the Sa2VA mix), no QA or video samples.
 train_dataloader = dict(

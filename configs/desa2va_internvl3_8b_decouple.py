@@ -4,7 +4,8 @@
 _base_ = ['_base_/models/desa2va_internvl3_8b.py', '_base_/real_size_training.py']
 
 load_from = None  # or a phase-1 checkpoint, or a converted Sa2VA-InternVL3-8B
-model = dict(train_phase='decouple', frozen_modules=['text_head', 'neck.anchor_proj'])
+model = dict(train_phase='decouple',
+             frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])
 custom_hooks = [
     dict(type='TrainableCheckpointHook'),
     dict(type='RepromptHook', train_iters=0, val_iters=1, test_iters=1),

@@ -9,7 +9,8 @@ _base_ = [
 
 max_iters = 2300
 load_from = 'work_dirs/desa2va_tiny_pretrain/iter_1000.pth'
-model = dict(train_phase='decouple', frozen_modules=['text_head', 'neck.anchor_proj'])
+model = dict(train_phase='decouple',
+             frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])
 train_cfg = dict(max_iters=max_iters, val_interval=1000)
 optim_wrapper = dict(optimizer=dict(lr=3e-4, weight_decay=0.01))
 param_scheduler = [

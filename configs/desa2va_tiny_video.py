@@ -24,7 +24,7 @@ max_iters = 300
 load_from = 'work_dirs/quickstart/fusion/iter_300.pth'
 # CLUB off: on these videos its estimator NLL diverged (loss_club_est 13 -> 480 in 460 iters)
 # and, through the global grad clip (max_norm 1), froze every other gradient.
-model = dict(grounding_encoder=dict(freeze_image_encoder=True), club_loss=None)
+model = dict(grounding_encoder=dict(freeze_image_encoder=True), seg_head=dict(club_loss=None))
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=3e-4, weight_decay=0.01))
 param_scheduler = [

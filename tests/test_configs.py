@@ -23,8 +23,9 @@ def test_tiny_config_inherits_bases_and_overrides_schedule():
     assert cfg.default_hooks.logger.interval == 20
     assert cfg.default_hooks.timer.type == 'IterTimerHook'  # from the runtime base
     # Sa2VA's BCE x2; the tiny model raises Dice to x2 (documented in the base).
-    assert cfg.model.loss_mask.loss_weight == 2.0
-    assert cfg.model.loss_dice.loss_weight == 2.0
+    assert cfg.model.seg_head.type == 'Sa2VASegHead'
+    assert cfg.model.seg_head.loss_mask.loss_weight == 2.0
+    assert cfg.model.seg_head.loss_dice.loss_weight == 2.0
 
 
 def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
@@ -34,20 +35,34 @@ def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
         # Backbone inherited unchanged from the Sa2VA tiny base.
         assert cfg.model.mllm.to_dict() == ref.model.mllm.to_dict(), name
         assert cfg.model.grounding_encoder.to_dict() == ref.model.grounding_encoder.to_dict()
-        # Baseline-only keys removed, DeSa2VA modules present.
-        assert cfg.model.mask_head is None and cfg.model.seg_projector is None
-        assert cfg.model.neck.type == 'SegTokenDecoupler'
+        # The Sa2VA head replaced (none of its keys left), DeSa2VA's in its place with the
+        # tiny losses.
+        head = cfg.model.seg_head
+        assert head.type == 'DecoupledSegHead' and head.neck.type == 'SegTokenDecoupler'
+        assert 'mask_head' not in head and 'text_hidden_fcs' not in head
+        assert head.loss_dice.to_dict() == ref.model.seg_head.loss_dice.to_dict()
         assert cfg.model.train_phase == name
-    assert phases['pretrain'].model.frozen_modules[0] == 'mllm'
-    assert phases['decouple'].model.frozen_modules == ['text_head', 'neck.anchor_proj']
+    # Phase 1: the MLLM is not listed (it gets no gradient; stage 0 holds none to load).
+    assert 'mllm' not in phases['pretrain'].model.frozen_modules
+    assert 'seg_head.visual_head' in phases['pretrain'].model.frozen_modules
+    assert phases['decouple'].model.frozen_modules == ['seg_head.text_head',
+                                                       'seg_head.neck.anchor_proj']
     # Each phase loads the previous one; phase 3 re-prompts in training.
     assert phases['pretrain'].load_from.endswith('desa2va_tiny_sam_pretrain/iter_600.pth')
     assert phases['decouple'].load_from.endswith('desa2va_tiny_pretrain/iter_1000.pth')
     assert phases['fusion'].load_from.endswith('desa2va_tiny_decouple/iter_2300.pth')
-    assert phases['fusion'].model.reprompt_iters_train == 1
-    assert phases['decouple'].model.get('reprompt_iters_train', 0) == 0
+    assert phases['fusion'].model.seg_head.reprompt_iters_train == 1
+    assert phases['decouple'].model.seg_head.reprompt_iters_train == 0
     assert phases['fusion'].train_cfg.max_iters == 300  # leaf override of the phase-2 leaf
     # The DeSa2VA stage 0 (clicks) starts from scratch and is what phase 1 loads.
     stage0 = _cfg('desa2va_tiny_sam_pretrain.py')
-    assert stage0.model.train_phase == 'sam_pretrain' and stage0.load_from is None
-    assert stage0.model.frozen_modules == []
+    assert stage0.model.type == 'SAM2ClickPretrainer' and stage0.load_from is None
+    assert set(stage0.model.mask_heads) == {'text_head', 'visual_head'}
+    pretrain = phases['pretrain'].model
+    assert stage0.model.grounding_encoder.to_dict() == pretrain.grounding_encoder.to_dict()
+    assert stage0.model.mask_heads.visual_head.to_dict() == \
+        pretrain.seg_head.visual_head.to_dict()
+    assert stage0.model.loss_dice.to_dict() == pretrain.seg_head.loss_dice.to_dict()
+    sa2va_stage0 = _cfg('sa2va_tiny_sam_pretrain.py')
+    assert sa2va_stage0.model.mask_heads.mask_head.to_dict() == \
+        ref.model.seg_head.mask_head.to_dict()

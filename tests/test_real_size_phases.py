@@ -14,8 +14,8 @@ def _trainable_groups(config):
     groups = {}
     for name, param in model.named_parameters():
         key = component_of(name)
-        if key == 'neck':
-            key = 'neck.' + name.split('.')[1]
+        if key == 'seg_head.neck':
+            key = 'seg_head.neck.' + name.split('.')[2]
         if key == 'mllm.language_model' and 'embed_tokens' in name:
             key = 'mllm.embed_tokens'
         groups.setdefault(key, set()).add(param.requires_grad)
@@ -28,14 +28,16 @@ FROZEN_BACKBONE = ('mllm.vision_tower', 'mllm.language_model', 'sam2.image_encod
 
 @pytest.mark.parametrize('config,trainable', [
     # docs/method.md §11, phase 1: only W_e and D_t.
-    ('desa2va_1b_pretrain.py', {'neck.anchor_proj', 'text_head'}),
+    ('desa2va_1b_pretrain.py', {'seg_head.neck.anchor_proj', 'seg_head.text_head'}),
     # Phase 2 (phase 3 trains the same set): D_t and W_e frozen.
     ('desa2va_1b_decouple.py', {'mllm.projector', 'mllm.language_model.lora', 'mllm.lm_head',
-                                'mllm.embed_tokens', 'neck.text_proj', 'neck.visual_proj',
-                                'visual_head', 'fusion', 'adversarial_loss', 'club_loss'}),
+                                'mllm.embed_tokens', 'seg_head.neck.text_proj',
+                                'seg_head.neck.visual_proj', 'seg_head.visual_head',
+                                'seg_head.fusion', 'seg_head.adversarial_loss',
+                                'seg_head.club_loss'}),
     # Sa2VA (§4): LoRA, projector, embeddings / LM head, SAM-2 decoder, text_hidden_fcs.
     ('sa2va_1b.py', {'mllm.projector', 'mllm.language_model.lora', 'mllm.lm_head',
-                     'mllm.embed_tokens', 'mask_head', 'text_hidden_fcs'}),
+                     'mllm.embed_tokens', 'seg_head.mask_head', 'seg_head.text_hidden_fcs'}),
 ])
 def test_phase_trains_exactly_its_set(config, trainable):
     groups = _trainable_groups(config)

@@ -11,7 +11,8 @@ import os.path as osp
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
+
+from desa2va_mm.structures import encode_mask
 
 H, W = 24, 32
 VIDEOS = {'vid_a': 4, 'vid_b': 3}  # video -> number of frames
@@ -43,10 +44,7 @@ def frame_names(video: str):
 
 
 def _rle(mask: np.ndarray):
-    if not mask.any():
-        return None
-    rle = mask_utils.encode(np.asfortranarray(mask))
-    return {'size': [int(v) for v in rle['size']], 'counts': rle['counts'].decode('ascii')}
+    return encode_mask(mask) if mask.any() else None
 
 
 def _write_frames(image_root: str) -> None:

@@ -5,5 +5,6 @@ from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .mllm import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
+from .seg_heads import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .wrappers import *  # noqa: F401,F403

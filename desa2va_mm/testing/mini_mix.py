@@ -225,7 +225,7 @@ def _write_mevis(root: str, seed: int, texts: List[str]) -> int:
 
 def _write_revos(root: str, seed: int, texts: List[str]) -> int:
     """ReVOS: one folder for both splits, nested video ids, type_id, foreground masks."""
-    from pycocotools import mask as mask_utils
+    from desa2va_mm.structures import decode_rle, merge_rles, to_json_rle
 
     from desa2va_mm.synthetic import make_synthetic_mevis
     with tempfile.TemporaryDirectory() as tmp:
@@ -253,10 +253,7 @@ def _write_revos(root: str, seed: int, texts: List[str]) -> int:
                     rles = [split_masks[str(a)][t] for a in anno_ids
                             if split_masks[str(a)][t] is not None]
                     if rles:
-                        union = mask_utils.merge(
-                            [dict(r, counts=r['counts'].encode()) for r in rles])
-                        union['counts'] = union['counts'].decode('ascii')
-                        per_frame.append(union)
+                        per_frame.append(to_json_rle(merge_rles(rles)))
                     else:
                         per_frame.append(None)
                 foreground[new_id] = {'masks_rle': per_frame}
@@ -271,7 +268,7 @@ def _write_ref_ytvos(root: str, seed: int, texts: List[str]) -> int:
     """Ref-YouTube-VOS train: frames every 5th, palette PNGs (index = obj_id)."""
     import cv2
     from PIL import Image
-    from pycocotools import mask as mask_utils
+    from desa2va_mm.structures import decode_rle, merge_rles, to_json_rle
 
     from desa2va_mm.synthetic import make_synthetic_mevis
     with tempfile.TemporaryDirectory() as tmp:
@@ -297,7 +294,7 @@ def _write_ref_ytvos(root: str, seed: int, texts: List[str]) -> int:
                 for a in anno_ids:
                     rle = masks[str(a)][t]
                     if rle is not None:
-                        m = mask_utils.decode(dict(rle, counts=rle['counts'].encode()))
+                        m = decode_rle(rle)
                         index[m.astype(bool)] = obj_of[a]
                 png = Image.fromarray(index, mode='P')
                 png.putpalette(palette)

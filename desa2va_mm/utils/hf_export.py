@@ -8,12 +8,15 @@ Folder layout (``desa2va-export-v1``)::
       internvl/                native transformers InternVL (``save_pretrained``), LoRA
                                merged into the weights, + the tokenizer with [SEG]
       desa2va_model.safetensors  every other weight: SAM-2 (encoder, prompt encoder,
-                               memory), the mask head(s), neck, fusion gate, projection
+                               memory) and the seg head (its SAM-2 decoder(s), neck,
+                               fusion gate or projection)
 
 The exported config has no LoRA, no gradient checkpointing and no training-only modules
-(adversarial discriminators, CLUB estimator): :func:`load_desa2va_export` builds an
-inference model that the Inferencer can use directly, without the training code paths.
-Loading is strict: any missing, unexpected or mis-shaped key is an error.
+(the seg head's adversarial discriminators and CLUB estimator): :func:`load_desa2va_export`
+builds an inference model that the Inferencer can use directly, without the training code
+paths. Loading is strict: any missing, unexpected or mis-shaped key is an error. A folder
+written before the seg head was one module (head keys at the top of the config and the
+weights) is read in today's layout.
 """
 import copy
 import json
@@ -30,8 +33,9 @@ _MODEL_FILE = 'desa2va_model.safetensors'
 _CONFIG_FILE = 'desa2va_config.json'
 _META_FILE = 'desa2va_export.json'
 _INTERNVL_DIR = 'internvl'
-#: Modules only training uses; not exported.
+#: Seg-head modules only training uses; not exported.
 TRAINING_ONLY = ('adversarial_loss', 'club_loss')
+_TRAINING_ONLY_KEYS = tuple(f'seg_head.{m}.' for m in TRAINING_ONLY)
 
 
 def merge_lora_(module: torch.nn.Module) -> int:
@@ -80,7 +84,7 @@ def export_desa2va(model, model_cfg: dict, out_dir: str, *,
     mllm.tokenizer.save_pretrained(hf_dir)
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-             if not k.startswith(('mllm.',) + tuple(f'{m}.' for m in TRAINING_ONLY))}
+             if not k.startswith(('mllm.', ) + _TRAINING_ONLY_KEYS)}
     save_file(state, osp.join(out_dir, _MODEL_FILE), metadata={'format': EXPORT_FORMAT})
 
     cfg = copy.deepcopy(_to_plain(model_cfg))
@@ -89,14 +93,16 @@ def export_desa2va(model, model_cfg: dict, out_dir: str, *,
                        tokenizer=dict(type='HFPretrainedTokenizer', path=_INTERNVL_DIR))
     cfg['grounding_encoder']['checkpoint'] = None
     for name in TRAINING_ONLY:
-        if name in cfg:
-            cfg[name] = None
+        if name in cfg['seg_head']:
+            cfg['seg_head'][name] = None
     # The heads' weights are in the file: no copy from SAM-2's template decoder needed.
     cfg['init_head_from_sam2'] = False
     with open(osp.join(out_dir, _CONFIG_FILE), 'w', encoding='utf-8') as f:
         json.dump(cfg, f, indent=2)
     meta = dict(format=EXPORT_FORMAT, model_type=cfg.get('type', 'DeSa2VA'),
-                decoupled=cfg.get('neck') is not None, train_phase=cfg.get('train_phase'),
+                seg_head=cfg['seg_head'].get('type'),
+                decoupled=cfg['seg_head'].get('type') == 'DecoupledSegHead',
+                train_phase=cfg.get('train_phase'),
                 lora_layers_merged=merged, files=[_CONFIG_FILE, _MODEL_FILE, _INTERNVL_DIR],
                 source=source)
     with open(osp.join(out_dir, _META_FILE), 'w', encoding='utf-8') as f:
@@ -117,7 +123,8 @@ def load_desa2va_export(folder: str, device: str = 'cpu', torch_dtype: Optional[
     """
     from safetensors.torch import load_file
 
-    import desa2va_mm  # noqa: F401  (registers the modules)
+    from desa2va_mm.models.segmentors.checkpoint_layout import (upgrade_model_config,
+                                                                upgrade_seg_head_keys)
     from desa2va_mm.registry import MODELS
     from mmengine.registry import DefaultScope
     from .state_dict_check import check_state_dict
@@ -130,7 +137,7 @@ def load_desa2va_export(folder: str, device: str = 'cpu', torch_dtype: Optional[
     if meta.get('format') != EXPORT_FORMAT:
         raise ValueError(f'{meta_path}: format {meta.get("format")!r}, expected {EXPORT_FORMAT!r}')
     with open(osp.join(folder, _CONFIG_FILE), encoding='utf-8') as f:
-        cfg = json.load(f)
+        cfg = upgrade_model_config(json.load(f))
     hf_dir = osp.join(folder, _INTERNVL_DIR)
     cfg['mllm']['pretrained'] = hf_dir
     cfg['mllm']['tokenizer']['path'] = hf_dir
@@ -138,7 +145,7 @@ def load_desa2va_export(folder: str, device: str = 'cpu', torch_dtype: Optional[
         cfg['mllm']['torch_dtype'] = torch_dtype
     with DefaultScope.overwrite_default_scope('desa2va_mm'):
         model = MODELS.build(cfg)
-    state = load_file(osp.join(folder, _MODEL_FILE))
+    state = upgrade_seg_head_keys(load_file(osp.join(folder, _MODEL_FILE)))[0]
     expected = {k: v for k, v in model.state_dict().items() if not k.startswith('mllm.')}
     check_state_dict(expected, state, source=osp.join(folder, _MODEL_FILE))
     model.load_state_dict(state, strict=False)

@@ -13,10 +13,10 @@ Both become our state dict: InternVL keys through :mod:`internvl_conversion` und
 ``mllm.model.`` (LoRA adapters kept as LoRA when present: peft's names are ours too; a
 merged LLM loads into ``base_layer`` and our fresh LoRA starts at B = 0, i.e. as the
 identity), ``grounding_encoder.sam2_model.*`` -> ``grounding_encoder.sam2.*``, and SAM-2's
-mask decoder into the baseline's ``mask_head`` or into both DeSa2VA heads
-(``text_head`` = D_t and ``visual_head`` = D_v start from Sa2VA's decoder). Sa2VA's
-``text_hidden_fcs`` maps to the baseline's projection; DeSa2VA has no counterpart (its
-``W_t`` / ``W_v`` start fresh) and the report says so.
+mask decoder into the baseline's ``seg_head.mask_head`` or into both DeSa2VA decoders
+(``seg_head.text_head`` = D_t and ``seg_head.visual_head`` = D_v start from Sa2VA's
+decoder). Sa2VA's ``text_hidden_fcs`` maps to the baseline's ``seg_head.text_hidden_fcs``;
+DeSa2VA has no counterpart (its ``W_t`` / ``W_v`` start fresh) and the report says so.
 """
 import re
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -28,7 +28,8 @@ from .internvl_conversion import convert_internvl_state_dict
 __all__ = ['convert_sa2va_state_dict', 'adapt_to_model_keys', 'NEW_IN_DESA2VA']
 
 #: DeSa2VA modules with no Sa2VA counterpart (start from their own initialisation).
-NEW_IN_DESA2VA = ('neck.', 'fusion.', 'adversarial_loss.', 'club_loss.')
+NEW_IN_DESA2VA = ('seg_head.neck.', 'seg_head.fusion.', 'seg_head.adversarial_loss.',
+                  'seg_head.club_loss.')
 
 _LORA = re.compile(r'^(.*)\.(lora_A|lora_B)\.default\.weight$')
 
@@ -155,13 +156,13 @@ def convert_sa2va_state_dict(
         out['grounding_encoder.sam2.' + key] = value
         if key.startswith('sam_mask_decoder.'):
             for head in heads:
-                out[f'{head}.decoder.' + key[len('sam_mask_decoder.'):]] = value
+                out[f'seg_head.{head}.decoder.' + key[len('sam_mask_decoder.'):]] = value
     for key, value in fcs.items():
         m = re.match(r'^text_hidden_fcs\.(\d+)\.(weight|bias)$', key)
         if m is None:
             raise ValueError(f'unexpected Sa2VA projection key {key!r}')
         if target == 'sa2va':
-            out[f'text_hidden_fcs.mlp.{m.group(1)}.{m.group(2)}'] = value
+            out[f'seg_head.text_hidden_fcs.mlp.{m.group(1)}.{m.group(2)}'] = value
         else:
             dropped[key] = ('Sa2VA text_hidden_fcs (H -> H -> C MLP) has no DeSa2VA '
                             'counterpart: W_t / W_v start fresh')

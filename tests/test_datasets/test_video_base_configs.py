@@ -51,7 +51,10 @@ def test_video_test_pipelines_pack_the_contract_keys(tmp_path, name, key, write)
     assert meta['key_frame_ids'] == [0, 1, 2, 3]  # 4-frame video, 5 key frames asked
     assert tuple(meta['ori_shape']) == (H, W) and len(meta['frame_paths']) == 4
     assert tuple(packed['data_samples'].pixel_values.shape) == (4, 3, 448, 448)
-    assert packed['inputs'].shape[0] == 0  # test frames are streamed by the model
+    # Test frames are a lazy source the model streams (nothing read at packing).
+    source = packed['inputs']
+    assert len(source) == 4 and source.frame_paths == meta['frame_paths']
+    assert source.video_id == 'vid_a' and source.frame_names == meta['frame_names']
     if write == 'ytvos_online':
         assert 'gt_rles' not in meta
     else:

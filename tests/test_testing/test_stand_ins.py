@@ -263,6 +263,6 @@ def test_sa2va_release_names(qwen2_folder, tmp_path):
     text_cfg = dict(STAND_IN_DIMS['text'])
     converted, dropped = convert_sa2va_state_dict(
         {k: v.float() for k, v in state.items()}, target='sa2va', text_cfg=text_cfg)
-    assert 'text_hidden_fcs.mlp.2.weight' in converted
+    assert 'seg_head.text_hidden_fcs.mlp.2.weight' in converted
     assert 'grounding_encoder.sam2.image_encoder.trunk.pos_embed' in converted
     assert not os.path.exists(osp.join(out, '__pycache__'))

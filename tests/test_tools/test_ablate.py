@@ -38,12 +38,12 @@ def test_same_budget_and_phase_two_shared_where_identical(tmp_path):
     assert stages.count('desa2va_decouple') == 2  # planned for desa2va, reused by no_reprompt
     assert 'no_reprompt_decouple' not in stages
     assert 'desa2va_decouple/iter_50.pth' in cmds['no_reprompt_fusion']
-    assert 'model.reprompt_iters_test=0' in cmds['no_reprompt_test']
+    assert 'model.seg_head.reprompt_iters_test=0' in cmds['no_reprompt_test']
     # no_pretrain starts phase 2 from stage 0 and lets D_t train; no_adv drops the loss.
     assert 'desa2va_stage0/iter_30.pth' in cmds['no_pretrain_decouple']
-    assert "model.frozen_modules=['neck.anchor_proj']" in cmds['no_pretrain_decouple']
+    assert "model.frozen_modules=['seg_head.neck.anchor_proj']" in cmds['no_pretrain_decouple']
     assert 'desa2va_pretrain/iter_20.pth' in cmds['no_adv_decouple']
-    assert 'model.adversarial_loss=None' in cmds['no_adv_decouple']
+    assert 'model.seg_head.adversarial_loss=None' in cmds['no_adv_decouple']
     # Every stage runs with the same seed.
     assert all('randomness.seed=0' in c for s, c in cmds.items() if not s.endswith('_test'))
 

@@ -21,7 +21,7 @@ def test_tiny_counts_match_a_hand_count():
     h, vocab, c = 128, len(model.mllm.tokenizer), 64
     # Untied LM head: H x V; Sa2VA projection: Linear(H, H) + Linear(H, C).
     assert counts['mllm.lm_head'] == (h * vocab, h * vocab)
-    assert counts['text_hidden_fcs'] == (h * h + h + h * c + c,) * 2
+    assert counts['seg_head.text_hidden_fcs'] == (h * h + h + h * c + c,) * 2
     # Tiny ViT: hidden 64, MLP 128, 2 layers, 112 px / patch 14 -> 64 patches + CLS.
     d, mlp, layers, patches = 64, 128, 2, (112 // 14) ** 2
     # attention_bias=False (config default): q/k/v without bias, projection with.

@@ -79,7 +79,7 @@ def test_fsdp_and_zero2_train_save_and_chain_on_cpu(synthetic_refcoco, tmp_path)
     state = torch.load(tmp_path / 'fsdp' / 'iter_2.pth', map_location='cpu')['state_dict']
     # Trainable weights inside FSDP-wrapped layers (InternViT / LLM layers) are saved.
     assert any('vision_tower.encoder.layer.0.' in k for k in state)
-    assert any(k.startswith('text_head.') for k in state)  # frozen, trained in phase 1
+    assert any(k.startswith('seg_head.text_head.') for k in state)  # frozen, trained in phase 1
 
     # DeepSpeed phase from the FSDP / DDP `.pth`, then a DeepSpeed phase from its folder.
     log = _train(zero_cfg, tmp_path / 'zero2', f"load_from={tmp_path / 'fsdp' / 'iter_2.pth'}")
@@ -88,9 +88,9 @@ def test_fsdp_and_zero2_train_save_and_chain_on_cpu(synthetic_refcoco, tmp_path)
     ds_state = torch.load(glob.glob(str(folder / '*model_states.pt'))[0],
                           map_location='cpu', weights_only=True)
     kept = ds_state['kept_frozen_state_dict']
-    text_head = [k for k in state if k.startswith('text_head.')]
+    text_head = [k for k in state if k.startswith('seg_head.text_head.')]
     assert text_head and set(text_head) <= set(kept)
-    assert not any(k.startswith('text_head.') for k in ds_state['module'])
+    assert not any(k.startswith('seg_head.text_head.') for k in ds_state['module'])
     # Frozen in this phase, so still exactly the values the FSDP run saved.
     assert all(torch.equal(kept[k], state[k]) for k in text_head)
     _train(zero_cfg, tmp_path / 'zero2b', f'load_from={folder}')

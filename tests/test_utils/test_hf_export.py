@@ -21,7 +21,8 @@ def _tiny_model():
     # and saving every part matter.
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if 'lora_B' in name or name.startswith(('visual_head.', 'neck.', 'fusion.')):
+            if 'lora_B' in name or name.startswith(('seg_head.visual_head.', 'seg_head.neck.',
+                                                    'seg_head.fusion.')):
                 p.add_(torch.randn_like(p) * 0.05)
     return model.eval(), cfg
 
@@ -42,19 +43,48 @@ def test_export_reload_gives_identical_predictions(tmp_path):
     assert meta['lora_layers_merged'] > 0
     exported_cfg = json.load(open(tmp_path / 'export' / 'desa2va_config.json'))
     assert exported_cfg['mllm']['lora'] is None
-    assert exported_cfg['adversarial_loss'] is None and exported_cfg['club_loss'] is None
+    head_cfg = exported_cfg['seg_head']
+    assert head_cfg['adversarial_loss'] is None and head_cfg['club_loss'] is None
+    assert meta['seg_head'] == 'DecoupledSegHead' and meta['decoupled']
 
     loaded = load_desa2va_export(str(tmp_path / 'export'))
     assert not any('lora_' in n for n, _ in loaded.named_parameters())
-    assert loaded.adversarial_loss is None and loaded.club_loss is None
+    assert loaded.seg_head.adversarial_loss is None and loaded.seg_head.club_loss is None
     batch2 = loaded.data_preprocessor(data, True)
     with torch.no_grad():
         after = loaded(**batch2, mode='tensor')
         after_gen = loaded.mllm.generate(ids, torch.ones_like(ids), loaded.mllm.encode_images(
             batch2['inputs']['pixel_values']).flatten(0, 1), max_new_tokens=4)[0]
-    for key in ('hidden_states', 'text_logits', 'visual_logits', 'fused_logits', 'final_logits'):
-        torch.testing.assert_close(after[key], before[key], atol=1e-5, rtol=1e-5)
+    for key in ('text_prompt', 'visual_prompt', 'text_logits', 'visual_logits',
+                'fused_logits', 'final_logits'):
+        torch.testing.assert_close(getattr(after, key), getattr(before, key), atol=1e-5,
+                                   rtol=1e-5)
     assert after_gen == before_gen
+
+
+def test_export_of_the_earlier_layout_loads(tmp_path):
+    """A folder written when the heads sat at the top of the model (config and weights)."""
+    from safetensors.torch import load_file, save_file
+
+    from desa2va_mm.utils.hf_export import export_desa2va, load_desa2va_export
+    model, cfg = _tiny_model()
+    folder = tmp_path / 'export'
+    export_desa2va(model, cfg.model.to_dict(), str(folder))
+    cfg_path = folder / 'desa2va_config.json'
+    old = json.load(open(cfg_path))
+    head = old.pop('seg_head')
+    head.pop('type')
+    old.update(head, seg_projector=None, mask_head=None)
+    old['frozen_modules'] = [p[len('seg_head.'):] for p in old['frozen_modules']]
+    json.dump(old, open(cfg_path, 'w'))
+    path = str(folder / 'desa2va_model.safetensors')
+    state = {k.replace('seg_head.', '', 1): v for k, v in load_file(path).items()}
+    assert 'neck.text_proj.weight' in state
+    save_file(state, path, metadata={'format': 'desa2va-export-v1'})
+    loaded = load_desa2va_export(str(folder))
+    assert type(loaded.seg_head).__name__ == 'DecoupledSegHead'
+    assert torch.equal(loaded.seg_head.neck.text_proj.weight, model.seg_head.neck.text_proj.weight)
+    assert loaded.frozen_modules == ('seg_head.text_head', 'seg_head.neck.anchor_proj')
 
 
 def test_export_folder_rejects_a_tampered_weight_file(tmp_path):
@@ -68,10 +98,11 @@ def test_export_folder_rejects_a_tampered_weight_file(tmp_path):
     export_desa2va(model, cfg.model.to_dict(), str(folder))
     path = str(folder / 'desa2va_model.safetensors')
     state = load_file(path)
-    key = 'neck.text_proj.weight'
+    key = 'seg_head.neck.text_proj.weight'
     state[key] = torch.zeros(3, 3)
     save_file(state, path)
-    with pytest.raises(StateDictMismatchError, match=r'neck\.text_proj\.weight: checkpoint '
+    with pytest.raises(StateDictMismatchError,
+                       match=r'seg_head\.neck\.text_proj\.weight: checkpoint '
                        r"\(3, 3\) vs model \(64, 128\)"):
         load_desa2va_export(str(folder))
     assert osp.isdir(folder / 'internvl')

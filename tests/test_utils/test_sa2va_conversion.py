@@ -18,9 +18,10 @@ from conftest import REPO_ROOT
 def _cfg(config, multimask=True, lora=None):
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
-    heads = ('mask_head', ) if cfg.model.get('mask_head') else ('text_head', 'visual_head')
+    head_cfg = cfg.model.seg_head
+    heads = ('mask_head', ) if head_cfg.type == 'Sa2VASegHead' else ('text_head', 'visual_head')
     for head in heads:
-        cfg.model[head].multimask_output = multimask
+        head_cfg[head].multimask_output = multimask
     cfg.model.mllm.lora = lora
     return cfg
 
@@ -161,7 +162,8 @@ def test_sa2va_to_baseline_gives_sa2va_mask_logits(sa2va_checkpoint, tmp_path):
     image_idx = torch.tensor([0, 1, 1])
     with torch.no_grad():
         feats = model.grounding_encoder.encode_image(images)
-        ours = model._decode_heads(feats, seg_hidden, image_idx, 0)['final_logits']
+        ours = model.seg_head.decode(model.grounding_encoder, feats, seg_hidden,
+                                     image_idx).final_logits
         reference = sa2va_direct_mask_logits(state, sam2, images[image_idx], seg_hidden)
     assert ours.shape == reference.shape == (3, 1, 32, 32)
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
@@ -175,14 +177,15 @@ def test_sa2va_to_desa2va_starts_both_heads_from_sa2va_decoder(sa2va_checkpoint,
     assert set(report['dropped']) == {f'text_hidden_fcs.{i}.{p}' for i in (0, 2)
                                       for p in ('weight', 'bias')}
     assert report['missing_explained'] and all(
-        k.startswith(('neck.', 'fusion.', 'adversarial_loss.', 'club_loss.'))
+        k.startswith(('seg_head.neck.', 'seg_head.fusion.', 'seg_head.adversarial_loss.',
+                      'seg_head.club_loss.'))
         for k in report['missing_explained'])
     model = _build(cfg)
     result = model.load_state_dict(converted, strict=False)
     assert not result.unexpected_keys
     assert set(result.missing_keys) == set(report['missing_explained'])
     decoder = sam2.sam_mask_decoder.state_dict()
-    for head in (model.text_head, model.visual_head):
+    for head in (model.seg_head.text_head, model.seg_head.visual_head):
         for key, value in head.decoder.state_dict().items():
             assert torch.equal(value, decoder[key]), key
 

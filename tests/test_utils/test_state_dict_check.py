@@ -40,8 +40,9 @@ def test_model_load_fails_on_a_mis_shaped_key_even_non_strict(tmp_path):
     from mmengine.runner import load_checkpoint
     model = _tiny_model()
     state = model.state_dict()
-    state['text_hidden_fcs.mlp.2.weight'] = torch.zeros(7, 128)
-    expected = r'text_hidden_fcs\.mlp\.2\.weight: checkpoint \(7, 128\) vs model \(64, 128\)'
+    state['seg_head.text_hidden_fcs.mlp.2.weight'] = torch.zeros(7, 128)
+    expected = (r'seg_head\.text_hidden_fcs\.mlp\.2\.weight: checkpoint \(7, 128\) vs model '
+                r'\(64, 128\)')
     with pytest.raises(StateDictMismatchError, match=expected):
         model.load_state_dict(state, strict=False)
     # The same through MMEngine's load_from path (non-strict CheckpointLoader).
@@ -54,8 +55,8 @@ def test_model_load_fails_on_a_mis_shaped_key_even_non_strict(tmp_path):
 def test_model_load_strict_reports_the_missing_key():
     model = _tiny_model()
     state = model.state_dict()
-    del state['text_hidden_fcs.mlp.0.bias']
-    with pytest.raises(RuntimeError, match=r'text_hidden_fcs\.mlp\.0\.bias'):
+    del state['seg_head.text_hidden_fcs.mlp.0.bias']
+    with pytest.raises(RuntimeError, match=r'seg_head\.text_hidden_fcs\.mlp\.0\.bias'):
         model.load_state_dict(state, strict=True)
 
 

@@ -16,9 +16,10 @@ Stages (iterations are arguments; batch, lr schedule and seed come from the tiny
   baseline (the text pre-training is DeSa2VA's addition, as in the paper).
 
 Variants: ``sa2va`` (baseline), ``desa2va`` (everything), ``no_pretrain`` (phase 2 starts
-from stage 0; ``D_t`` trains in phase 2), ``no_adv`` (``model.adversarial_loss=None``),
-``no_mi`` (``model.club_loss=None``), ``no_fusion`` (``model.fusion=None``: the visual mask is
-final), ``no_reprompt`` (no re-prompting in phase 3 or at test).
+from stage 0; ``D_t`` trains in phase 2), ``no_adv``
+(``model.seg_head.adversarial_loss=None``), ``no_mi`` (``model.seg_head.club_loss=None``),
+``no_fusion`` (``model.seg_head.fusion=None``: the visual mask is final), ``no_reprompt`` (no
+re-prompting in phase 3 or at test).
 
     python tools/analysis_tools/ablate.py --work-dir work_dirs/ablate \
         [--variants sa2va desa2va no_adv] [--decouple-iters 600] [--test-images 200]
@@ -42,10 +43,10 @@ VARIANTS = OrderedDict([
     ('sa2va', dict(arch='sa2va', pretrain=False, opts=[])),
     ('desa2va', dict(arch='desa2va', pretrain=True, opts=[])),
     ('no_pretrain', dict(arch='desa2va', pretrain=False,
-                         opts=["model.frozen_modules=['neck.anchor_proj']"])),
-    ('no_adv', dict(arch='desa2va', pretrain=True, opts=['model.adversarial_loss=None'])),
-    ('no_mi', dict(arch='desa2va', pretrain=True, opts=['model.club_loss=None'])),
-    ('no_fusion', dict(arch='desa2va', pretrain=True, opts=['model.fusion=None'])),
+                         opts=["model.frozen_modules=['seg_head.neck.anchor_proj']"])),
+    ('no_adv', dict(arch='desa2va', pretrain=True, opts=['model.seg_head.adversarial_loss=None'])),
+    ('no_mi', dict(arch='desa2va', pretrain=True, opts=['model.seg_head.club_loss=None'])),
+    ('no_fusion', dict(arch='desa2va', pretrain=True, opts=['model.seg_head.fusion=None'])),
     ('no_reprompt', dict(arch='desa2va', pretrain=True, reprompt=False, opts=[])),
 ])
 
@@ -185,7 +186,8 @@ class Ablation:
         phase2 = self.train(run, cfgs['decouple'], a.decouple_iters, start, spec['opts'])
         opts = list(spec['opts'])
         if not spec.get('reprompt', True):
-            opts += ['model.reprompt_iters_train=0', 'model.reprompt_iters_test=0',
+            opts += ['model.seg_head.reprompt_iters_train=0',
+                     'model.seg_head.reprompt_iters_test=0',
                      'custom_hooks.0.train_iters=0', 'custom_hooks.0.val_iters=0',
                      'custom_hooks.0.test_iters=0']
         phase3 = self.train(f'{name}_fusion', cfgs['fusion'], a.fusion_iters, phase2, opts)

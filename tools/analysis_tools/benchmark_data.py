@@ -46,8 +46,8 @@ def write_coco_like_refcoco(root: str, num_images: int) -> None:
     InternVL tiles), masks re-encoded at the new size."""
     import cv2
     import numpy as np
-    import pycocotools.mask as mask_utils
 
+    from desa2va_mm.structures import decode_rle, encode_mask
     from desa2va_mm.synthetic import make_synthetic_refcoco
     make_synthetic_refcoco(root, num_images=num_images, seed=0, image_size=480,
                            split_fractions=(('train', 0.5), ('val', 0.5)))
@@ -61,11 +61,8 @@ def write_coco_like_refcoco(root: str, num_images: int) -> None:
     for ann in instances['annotations']:
         segm = ann['segmentation']
         if isinstance(segm, dict):  # RLE at 480 x 480: pad to 480 x 640
-            mask = mask_utils.decode(segm if isinstance(segm['counts'], bytes) else dict(
-                size=segm['size'], counts=segm['counts'].encode()))
-            mask = np.pad(mask, ((0, 0), (0, 160)))
-            rle = mask_utils.encode(np.asfortranarray(mask))
-            ann['segmentation'] = dict(size=rle['size'], counts=rle['counts'].decode())
+            mask = np.pad(decode_rle(segm), ((0, 0), (0, 160)))
+            ann['segmentation'] = encode_mask(mask)
     json.dump(instances, open(ann_path, 'w'))
 
 

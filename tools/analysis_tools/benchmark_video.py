@@ -90,7 +90,7 @@ def run_child(args) -> dict:
         del out
     per_frame = sum(times) / len(times) if times else float('nan')
     return dict(frames=num, per_frame_s=per_frame, peak_rss_mb=_peak_rss_mb(),
-                bank=len(model._last_memory_bank))
+                bank=len(model.video_tracker.memory_bank))
 
 
 def main():

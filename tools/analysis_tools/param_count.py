@@ -60,11 +60,13 @@ def parse_args():
 
 
 def component_of(name: str) -> str:
-    """The component a parameter belongs to (LoRA adapters: ``<component>.lora``)."""
+    """The component a parameter belongs to (LoRA adapters: ``<component>.lora``; the seg
+    head's parts one by one: ``seg_head.text_hidden_fcs``, ``seg_head.neck`` ...)."""
     for component, prefix in COMPONENTS:
         if name.startswith(prefix):
             return component + ('.lora' if '.lora_' in name else '')
-    return name.split('.', 1)[0]
+    parts = name.split('.')
+    return '.'.join(parts[:2]) if parts[0] == 'seg_head' else parts[0]
 
 
 def count_parameters(model) -> 'OrderedDict[str, Tuple[int, int]]':

@@ -60,10 +60,8 @@ def main():
     from mmengine.structures import InstanceData
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
-    from pycocotools import mask as mask_utils
-
-    import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS, METRICS
+    from desa2va_mm.structures import decode_rle, rle_from_polygons
 
     cfg = Config.fromfile(args.config)
     for item in args.cfg_options:
@@ -81,13 +79,8 @@ def main():
         anns_per_image.setdefault(ann['image_id'], []).append(ann)
 
     def decode(seg, h, w):
-        if isinstance(seg, list):
-            rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
-        elif isinstance(seg['counts'], list):
-            rle = mask_utils.frPyObjects(seg, h, w)
-        else:
-            rle = seg
-        return mask_utils.decode(rle).astype(bool)
+        rle = rle_from_polygons(seg, h, w) if isinstance(seg, list) else seg
+        return decode_rle(rle).astype(bool)
 
     rng = np.random.default_rng(args.seed)
     names = ('whole image', 'largest object', 'random object', 'empty')

@@ -32,8 +32,8 @@ def parse_args():
 def empty_rle(height: int, width: int) -> dict:
     import numpy as np
 
-    from desa2va_mm.models.segmentors.video_segmentation_mixin import encode_rle
-    return encode_rle(np.zeros((1, height, width), dtype=bool))[0]
+    from desa2va_mm.structures import encode_mask
+    return encode_mask(np.zeros((height, width), dtype=bool))
 
 
 def baseline_predictions(sample: dict) -> dict:

@@ -35,8 +35,8 @@ def convert(index_file: str, image_dir: str, mask_dir: str, out_dir: str) -> dic
     """Write the RefCOCO layout; returns counts per split."""
     import cv2
     import numpy as np
-    import pycocotools.mask as mask_utils
 
+    from desa2va_mm.structures import encode_mask, rle_area, rle_bbox
     entries = json.load(open(index_file, encoding='utf-8'))
     if not isinstance(entries, list) or not entries:
         raise ValueError(f'{index_file}: expected a non-empty JSON list of objects')
@@ -72,12 +72,11 @@ def convert(index_file: str, image_dir: str, mask_dir: str, out_dir: str) -> dic
         mask = (mask > 0).astype(np.uint8)
         if not mask.any():
             raise ValueError(f'{where}: the mask is empty')
-        rle = mask_utils.encode(np.asfortranarray(mask))
+        rle = encode_mask(mask)
         ann_id = len(annotations) + 1
         annotations.append(dict(
             id=ann_id, image_id=image['id'], category_id=1, iscrowd=0,
-            area=float(mask_utils.area(rle)), bbox=list(map(float, mask_utils.toBbox(rle))),
-            segmentation=dict(size=rle['size'], counts=rle['counts'].decode())))
+            area=float(rle_area(rle)), bbox=rle_bbox(rle), segmentation=rle))
         split = entry.get('split', 'train')
         counts[split] = counts.get(split, 0) + 1
         sent_base = sum(len(r['sentences']) for r in refs)

@@ -59,7 +59,7 @@ def main(argv=None):
     args = parse_args(argv)
     from desa2va_mm.apis import DeSa2VAInferencer
     from desa2va_mm.apis.desa2va_inferencer import VIDEO_TEMPLATE
-    from desa2va_mm.models.segmentors.video_segmentation_mixin import encode_rle
+    from desa2va_mm.structures import encode_masks
     inferencer = DeSa2VAInferencer(args.config, args.checkpoint, device=args.device,
                                    max_new_tokens=args.max_new_tokens)
     result = inferencer.predict_video(
@@ -70,7 +70,7 @@ def main(argv=None):
     record = dict(video_id=result['video_id'], frame_names=result['frame_names'],
                   key_frame_ids=result['key_frame_ids'], texts=result['texts'],
                   answers=result['answers'], scores=result['scores'].tolist(),
-                  masks=[encode_rle(m) for m in result['masks']])
+                  masks=[encode_masks(m) for m in result['masks']])
     os.makedirs(args.out_dir, exist_ok=True)
     with open(osp.join(args.out_dir, f'{result["video_id"]}.json'), 'w') as f:
         json.dump(record, f)

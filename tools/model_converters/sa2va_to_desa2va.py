@@ -48,6 +48,7 @@ def convert(src, out: str, cfg, partial: bool = False) -> dict:
     write ``out``; return the report."""
     import torch
 
+    from desa2va_mm.models.seg_heads import DecoupledSegHead
     from desa2va_mm.utils.internvl_conversion import load_state_dict_files
     from desa2va_mm.utils.sa2va_conversion import (adapt_to_model_keys,
                                                    convert_sa2va_state_dict,
@@ -56,7 +57,7 @@ def convert(src, out: str, cfg, partial: bool = False) -> dict:
     from tools.analysis_tools.param_count import build_on_meta
 
     model = build_on_meta(cfg)
-    target = 'desa2va' if getattr(model, 'decoupled', False) else 'sa2va'
+    target = 'desa2va' if isinstance(model.seg_head, DecoupledSegHead) else 'sa2va'
     expected = model.state_dict()
     source = src if isinstance(src, dict) else load_state_dict_files(src)
     src = src if isinstance(src, str) else '<state dict>'

@@ -5,22 +5,28 @@
 #   _base_ = ['sa2va_1b.py', 'desa2va_real_size_heads.py']
 #   model = {{_base_.desa2va_heads}}
 desa2va_heads = dict(
-    seg_projector=None,
-    mask_head=None,
-    neck=dict(type='SegTokenDecoupler'),
-    # Multimask + best IoU, as Sa2VA decodes its [SEG] prompt.
-    text_head=dict(type='SAM2TextHead', multimask_output=True),
-    visual_head=dict(type='SAM2VisualHead', multimask_output=True),
-    fusion=dict(type='MaskFusion', hidden_channels=16),
-    adversarial_loss=dict(type='ModalityAdversarialLoss', hidden_channels=256,
-                          loss_weight=0.1, lambda_schedule='dann'),
-    # Scale-invariant, non-negative bound; q's NLL kept out of the global clip (CLUBLoss).
-    club_loss=dict(type='CLUBLoss', hidden_dim=256, estimator='auto', loss_weight=0.1,
-                   estimator_weight=0.01, standardize=True, nonnegative=True),
-    mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
-    num_point_samples=1,
-    # Re-prompting iterations (RepromptHook sets them per loop when present).
-    reprompt_iters_train=0,
-    reprompt_iters_test=1,
+    seg_head=dict(
+        _delete_=True,
+        type='DecoupledSegHead',
+        neck=dict(type='SegTokenDecoupler'),
+        # Multimask + best IoU, as Sa2VA decodes its [SEG] prompt.
+        text_head=dict(type='SAM2TextHead', multimask_output=True),
+        visual_head=dict(type='SAM2VisualHead', multimask_output=True),
+        fusion=dict(type='MaskFusion', hidden_channels=16),
+        adversarial_loss=dict(type='ModalityAdversarialLoss', hidden_channels=256,
+                              loss_weight=0.1, lambda_schedule='dann'),
+        # Scale-invariant, non-negative bound; q's NLL kept out of the global clip (CLUBLoss).
+        club_loss=dict(type='CLUBLoss', hidden_dim=256, estimator='auto', loss_weight=0.1,
+                       estimator_weight=0.01, standardize=True, nonnegative=True),
+        mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
+        num_point_samples=1,
+        # Re-prompting iterations (RepromptHook sets them per loop when present).
+        reprompt_iters_train=0,
+        reprompt_iters_test=1,
+        # Sa2VA's losses: BCE x2.0 + Dice x0.5.
+        loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
+                       loss_weight=2.0),
+        loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
+                       naive_dice=True, eps=1.0, loss_weight=0.5)),
     train_phase='decouple',
-    frozen_modules=['text_head', 'neck.anchor_proj'])
+    frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])

@@ -4,23 +4,27 @@
 _base_ = ['sa2va_tiny.py']
 
 model = dict(
-    seg_projector=None,
-    mask_head=None,
-    neck=dict(type='SegTokenDecoupler'),
-    text_head=dict(type='SAM2TextHead', multimask_output=False),
-    visual_head=dict(type='SAM2VisualHead', multimask_output=False),
-    fusion=dict(type='MaskFusion', hidden_channels=16),
-    adversarial_loss=dict(type='ModalityAdversarialLoss', hidden_channels=64, loss_weight=0.1,
-                          lambda_schedule='dann'),
-    # standardize: a scale-invariant bound (the decoupler cannot game q's bounded variance by
-    # growing h_v); nonnegative: no chasing q's error below 0; estimator_weight: q's NLL sums
-    # 256 dims and would otherwise dominate the global gradient clip (Adam is invariant to it).
-    club_loss=dict(type='CLUBLoss', hidden_dim=64, estimator='auto', loss_weight=0.1,
-                   estimator_weight=0.01, standardize=True, nonnegative=True),
-    mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
-    num_point_samples=1,
-    # Re-prompting iterations (RepromptHook sets them per loop when present).
-    reprompt_iters_train=0,
-    reprompt_iters_test=1,
+    seg_head=dict(
+        _delete_=True,
+        type='DecoupledSegHead',
+        neck=dict(type='SegTokenDecoupler'),
+        text_head=dict(type='SAM2TextHead', multimask_output=False),
+        visual_head=dict(type='SAM2VisualHead', multimask_output=False),
+        fusion=dict(type='MaskFusion', hidden_channels=16),
+        adversarial_loss=dict(type='ModalityAdversarialLoss', hidden_channels=64,
+                              loss_weight=0.1, lambda_schedule='dann'),
+        # standardize: a scale-invariant bound (the decoupler cannot game q's bounded
+        # variance by growing h_v); nonnegative: no chasing q's error below 0;
+        # estimator_weight: q's NLL sums 256 dims and would otherwise dominate the global
+        # gradient clip (Adam is invariant to it).
+        club_loss=dict(type='CLUBLoss', hidden_dim=64, estimator='auto', loss_weight=0.1,
+                       estimator_weight=0.01, standardize=True, nonnegative=True),
+        mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
+        num_point_samples=1,
+        # Re-prompting iterations (RepromptHook sets them per loop when present).
+        reprompt_iters_train=0,
+        reprompt_iters_test=1,
+        loss_mask={{_base_.tiny_loss_mask}},
+        loss_dice={{_base_.tiny_loss_dice}}),
     train_phase='decouple',
-    frozen_modules=['text_head', 'neck.anchor_proj'])
+    frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])

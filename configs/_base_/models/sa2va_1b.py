@@ -69,12 +69,15 @@ model = dict(
         freeze_image_encoder=True,
         freeze_prompt_encoder=True,
         freeze_memory=True),
-    seg_projector=dict(type='Sa2VAProjection'),
-    mask_head=dict(type='SAM2MaskHead', multimask_output=True),
-    # Sa2VA's losses: BCE x2.0 + Dice x0.5.
-    loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
-                   loss_weight=2.0),
-    loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
-                   naive_dice=True, eps=1.0, loss_weight=0.5),
+    # Sa2VA: [SEG] -> text_hidden_fcs -> one prompt token -> one SAM-2 decoder (multimask,
+    # highest predicted IoU kept); BCE x2.0 + Dice x0.5.
+    seg_head=dict(
+        type='Sa2VASegHead',
+        text_hidden_fcs=dict(type='Sa2VAProjection'),
+        mask_head=dict(type='SAM2MaskHead', multimask_output=True),
+        loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
+                       loss_weight=2.0),
+        loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
+                       naive_dice=True, eps=1.0, loss_weight=0.5)),
     init_head_from_sam2=True,
     max_new_tokens=32)

@@ -21,6 +21,13 @@ tiny_sam2_overrides = dict(
         mask_downsampler=dict(embed_dim=64), fuser=dict(layer=dict(dim=64))),
 )
 
+# Sa2VA's BCE x2; Dice x2 instead of Sa2VA's x0.5: with x0.5 a from-scratch model settles
+# on empty masks. Shared by every tiny seg head (desa2va_tiny.py) and stage 0.
+tiny_loss_mask = dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
+                      loss_weight=2.0)
+tiny_loss_dice = dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
+                      naive_dice=True, eps=1.0, loss_weight=2.0)
+
 model = dict(
     type='DeSa2VA',
     data_preprocessor=dict(type='ReferringDataPreprocessor'),
@@ -45,11 +52,12 @@ model = dict(
         # not the colours and shapes that expressions name (frozen, the tiny model stays at
         # the "some object" plateau).
         overrides=tiny_sam2_overrides, freeze_image_encoder=False),
-    mask_head=dict(type='SAM2MaskHead', multimask_output=False),
-    seg_projector=dict(type='Sa2VAProjection'),
-    loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean', loss_weight=2.0),
-    # Dice x2 instead of Sa2VA's x0.5: with x0.5 a from-scratch model settles on empty masks.
-    loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
-                   naive_dice=True, eps=1.0, loss_weight=2.0),
+    # Sa2VA: [SEG] -> text_hidden_fcs -> one prompt token -> one SAM-2 decoder.
+    seg_head=dict(
+        type='Sa2VASegHead',
+        text_hidden_fcs=dict(type='Sa2VAProjection'),
+        mask_head=dict(type='SAM2MaskHead', multimask_output=False),
+        loss_mask=tiny_loss_mask,
+        loss_dice=tiny_loss_dice),
     init_head_from_sam2=True,
     max_new_tokens=8)

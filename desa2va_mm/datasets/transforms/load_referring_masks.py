@@ -3,11 +3,11 @@ from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import pycocotools.mask as mask_utils
 from mmcv.transforms import BaseTransform
 from mmdet.structures.mask import BitmapMasks
 
 from desa2va_mm.registry import TRANSFORMS
+from desa2va_mm.structures import decode_rle, rle_from_polygons
 
 #: Value LabelMe ``ignore`` regions take in LISA's ReasonSeg ground truth.
 IGNORE_VALUE = 255
@@ -42,12 +42,7 @@ def decode_segmentation(segm, height: int, width: int, where: str) -> np.ndarray
             # A mask of another image (or a transposed one) would be scored silently wrong.
             raise ValueError(f'{where}: RLE of size {size} on an image of size '
                              f'{[height, width]}')
-        rle = segm
-        if isinstance(segm['counts'], list):
-            rle = mask_utils.frPyObjects(segm, height, width)
-        elif isinstance(segm['counts'], str):
-            rle = dict(size=size, counts=segm['counts'].encode())
-        return mask_utils.decode(rle).astype(np.uint8)
+        return decode_rle(segm).astype(np.uint8)
     if isinstance(segm, (list, tuple)):
         if all(isinstance(v, (int, float)) for v in segm):
             segm = [segm]  # one flat polygon
@@ -56,8 +51,7 @@ def decode_segmentation(segm, height: int, width: int, where: str) -> np.ndarray
             polys = [p for p in segm if len(p) >= 6]
             if len(polys) != len(segm):
                 raise ValueError(f'{where}: a polygon needs at least 3 points')
-            rles = mask_utils.frPyObjects([list(map(float, p)) for p in polys], height, width)
-            return mask_utils.decode(mask_utils.merge(rles)).astype(np.uint8)
+            return decode_rle(rle_from_polygons(polys, height, width)).astype(np.uint8)
         # A list of whole segmentations: the union (gRefCOCO multi-object targets).
         out = np.zeros((height, width), np.uint8)
         for part in segm:

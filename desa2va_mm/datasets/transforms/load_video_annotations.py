@@ -3,9 +3,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
-from pycocotools import mask as mask_utils
 
 from desa2va_mm.registry import TRANSFORMS
+from desa2va_mm.structures import rle as rle_utils
 
 
 def _where(video_id, exp_id=None, frame=None, frame_name=None) -> str:
@@ -32,26 +32,16 @@ def check_rle(rle, height: int, width: int, where: str) -> dict:
     if size != [height, width]:
         raise ValueError(f'{where}: RLE size {size[0]}x{size[1]} does not match the video '
                          f'size {height}x{width}')
-    if isinstance(rle['counts'], list):
-        rle = mask_utils.frPyObjects(rle, height, width)
-    return rle
+    return rle_utils.to_coco_rle(rle)
 
 
 def decode_rle(rle: dict, where: str) -> np.ndarray:
     """Decode one RLE to ``(H, W)`` uint8 {0, 1}; errors name ``where``."""
     try:
-        mask = mask_utils.decode(rle)
+        mask = rle_utils.decode_rle(rle)
     except Exception as e:  # noqa: BLE001  (pycocotools raises bare errors on bad counts)
         raise ValueError(f'{where}: RLE does not decode ({e})') from e
-    if mask.ndim == 3:  # a list of RLEs decodes to (H, W, N)
-        mask = mask.max(axis=2)
     return mask.astype(np.uint8)
-
-
-def _json_rle(rle: dict) -> dict:
-    counts = rle['counts']
-    return {'size': [int(v) for v in rle['size']],
-            'counts': counts.decode('ascii') if isinstance(counts, bytes) else counts}
 
 
 def read_index_png(path: str, where: str, shape: Optional[tuple] = None) -> np.ndarray:
@@ -187,17 +177,16 @@ class LoadVideoAnnotations(BaseTransform):
                 rles = self._frame_rles(results, info['mask_source']['anno_ids'], frame,
                                         info['exp_id'])
                 if len(rles) == 1:
-                    out[e][frame] = _json_rle(rles[0])
+                    out[e][frame] = rle_utils.to_json_rle(rles[0])
                 elif rles:
-                    out[e][frame] = _json_rle(mask_utils.merge(rles, intersect=False))
+                    out[e][frame] = rle_utils.to_json_rle(rle_utils.merge_rles(rles))
         if png_infos:
             for frame in range(num_frames):
                 index = self._png(results, frame, {})  # one PNG alive at a time
                 for e, info in png_infos:
                     mask = np.isin(index, info['mask_source']['obj_ids'])
                     if mask.any():
-                        out[e][frame] = _json_rle(
-                            mask_utils.encode(np.asfortranarray(mask.astype(np.uint8))))
+                        out[e][frame] = rle_utils.encode_mask(mask)
         return out
 
     def __repr__(self) -> str:

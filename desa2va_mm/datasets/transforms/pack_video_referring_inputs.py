@@ -7,6 +7,7 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData
 
 from desa2va_mm.registry import TRANSFORMS
+from ..video_io import open_frame_source
 
 DEFAULT_META_KEYS = ('video_id', 'exp_ids', 'expressions', 'type_ids', 'frame_names',
                      'ori_shape', 'img_shape', 'frame_ids', 'key_frame_ids', 'frame_paths',
@@ -21,8 +22,10 @@ class PackVideoReferringInputs(BaseTransform):
     :class:`ResizeVideoFrames`), ``gt_instances.masks`` = ``BitmapMasks`` (E * T, S, S),
     expression-major (row ``e * T + t``), one expression per ``[SEG]`` in conversation order.
 
-    Test: the frames are streamed by the model from ``frame_paths``, so ``inputs`` is an
-    empty (0, 3, 1, 1) tensor; the key frames reach the model as ``pixel_values`` only.
+    Test: ``inputs`` is the video's lazy frame source (``video_source`` when given, else
+    ``frame_paths``; see :func:`~desa2va_mm.datasets.video_io.open_frame_source`): nothing
+    is read here; the data preprocessor prepares the frames as the model streams them
+    (``FrameStream``). The key frames reach the MLLM as ``pixel_values``.
 
     Both: the data sample carries ``pixel_values`` (K, 3, s, s), ``input_ids``, ``labels``
     (training) and ``expression_ids`` fields, and the metainfo keys of the video prediction
@@ -58,11 +61,17 @@ class PackVideoReferringInputs(BaseTransform):
             sample.gt_instances = instances
             num_frames = len(frames)
         else:
-            if 'frame_paths' not in results:
-                raise KeyError(f'video {name!r}: a test sample needs frame_paths (the model '
-                               f'streams every frame)')
-            inputs = torch.zeros(0, 3, 1, 1, dtype=torch.uint8)
-            num_frames = len(results['frame_paths'])
+            if results.get('video_source') is None and 'frame_paths' not in results:
+                raise KeyError(f'video {name!r}: a test sample needs frame_paths or '
+                               'video_source (the model streams every frame)')
+            source = results.get('video_source')
+            if source is None:
+                inputs = open_frame_source(results['frame_paths'],
+                                           video_id=results.get('video_id'),
+                                           frame_names=results.get('frame_names'))
+            else:
+                inputs = open_frame_source(source, video_id=results.get('video_id'))
+            num_frames = len(inputs)
         meta = {k: results[k] for k in self.meta_keys if k in results}
         meta['num_frames'] = num_frames
         meta['is_video'] = True

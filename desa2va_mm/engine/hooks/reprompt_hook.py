@@ -11,9 +11,10 @@ from desa2va_mm.registry import HOOKS
 class RepromptHook(Hook):
     """Set how many times the fused mask re-prompts the visual head (docs/method.md §6).
 
-    Before training / validation / testing it sets the model's ``reprompt_iters_train`` and
-    ``reprompt_iters_test`` (validation and testing may differ: the test value is restored
-    after each validation), and ``reprompt_iou_threshold``.
+    Before training / validation / testing it sets the seg head's ``reprompt_iters_train``
+    and ``reprompt_iters_test`` (validation and testing may differ: the test value is
+    restored after each validation), and ``reprompt_iou_threshold`` (a
+    ``DecoupledSegHead``'s settings).
 
     Args:
         train_iters: Re-prompting iterations in training (0 off; phase 3 uses >= 1).
@@ -37,21 +38,25 @@ class RepromptHook(Hook):
         self.iou_threshold = iou_threshold
 
     @staticmethod
-    def _model(runner):
+    def _seg_head(runner):
         model = runner.model
         if is_model_wrapper(model):
             model = model.module
+        head = getattr(model, 'seg_head', None)
         for attr in ('reprompt_iters_train', 'reprompt_iters_test'):
-            if not hasattr(model, attr):
-                raise TypeError(f'RepromptHook needs a model with {attr} (DeSa2VA), got '
-                                f'{type(model).__name__}')
-        return model
+            if not hasattr(head, attr):
+                raise TypeError(
+                    f'RepromptHook needs a model whose seg_head re-prompts ({attr}: a DeSa2VA '
+                    f"with seg_head=dict(type='DecoupledSegHead')), got "
+                    f'{type(model).__name__} with {type(head).__name__}; remove the hook '
+                    'from custom_hooks')
+        return head
 
     def _apply(self, runner, test_iters: int) -> None:
-        model = self._model(runner)
-        model.reprompt_iters_train = self.train_iters
-        model.reprompt_iters_test = test_iters
-        model.reprompt_iou_threshold = self.iou_threshold
+        head = self._seg_head(runner)
+        head.reprompt_iters_train = self.train_iters
+        head.reprompt_iters_test = test_iters
+        head.reprompt_iou_threshold = self.iou_threshold
 
     def before_train(self, runner) -> None:
         self._apply(runner, self.test_iters)

@@ -15,7 +15,8 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import pycocotools.mask as mask_utils
+
+from desa2va_mm.structures import decode_rle, rle_area as coco_rle_area, to_coco_rle
 
 __all__ = ['get_meta', 'iter_expressions', 'iter_frame_pairs', 'decode_frame', 'rle_area',
            'write_submission_pngs', 'zip_folder']
@@ -56,12 +57,7 @@ def _check_rle(rle: Any, shape: Tuple[int, int], where: str) -> Optional[dict]:
     if size != [int(shape[0]), int(shape[1])]:
         raise ValueError(f'{where}: RLE of size {size} but the video is '
                          f'{int(shape[0])}x{int(shape[1])} (ori_shape)')
-    counts = rle['counts']
-    if isinstance(counts, list):  # uncompressed RLE
-        return mask_utils.frPyObjects(rle, size[0], size[1])
-    if isinstance(counts, str):
-        counts = counts.encode('ascii')
-    return {'size': size, 'counts': counts}
+    return to_coco_rle(rle)
 
 
 def decode_frame(rle: Any, shape: Tuple[int, int], where: str = 'mask') -> np.ndarray:
@@ -75,7 +71,7 @@ def decode_frame(rle: Any, shape: Tuple[int, int], where: str = 'mask') -> np.nd
     checked = _check_rle(rle, shape, where)
     if checked is None:
         return np.zeros((int(shape[1]), int(shape[0])), np.uint8)
-    return mask_utils.decode(checked).T
+    return decode_rle(checked).T
 
 
 def rle_area(rle: Any, shape: Tuple[int, int], where: str = 'mask') -> int:
@@ -84,7 +80,7 @@ def rle_area(rle: Any, shape: Tuple[int, int], where: str = 'mask') -> int:
     if isinstance(rle, (list, tuple)):
         return int(sum(rle_area(r, shape, where) for r in rle))
     checked = _check_rle(rle, shape, where)
-    return 0 if checked is None else int(mask_utils.area(checked))
+    return 0 if checked is None else coco_rle_area(checked)
 
 
 def iter_expressions(sample: Any, need_gt: bool = True) -> Iterator[dict]:
@@ -167,7 +163,7 @@ def write_submission_pngs(out_dir: str, sample: Any) -> List[str]:
         for t, name in enumerate(exp['frame_names']):
             where = _where(exp['video_id'], exp['exp_id'], name)
             rle = _check_rle(exp['pred_rles'][t], exp['shape'], where + ' (prediction)')
-            mask = np.zeros(exp['shape'], np.uint8) if rle is None else mask_utils.decode(rle)
+            mask = np.zeros(exp['shape'], np.uint8) if rle is None else decode_rle(rle)
             path = _safe_join(root, [*str(exp['video_id']).split('/'), exp['exp_id'],
                                      f'{name}.png'], where)
             _write_png_atomic(path, np.ascontiguousarray(mask))

@@ -1,10 +1,12 @@
-"""Batch SAM-2 images, InternVL tiles and token sequences."""
-from typing import List, Sequence
+"""Batch SAM-2 images, InternVL tiles and token sequences; prepare streamed video frames."""
+from typing import Iterable, List, Optional, Sequence
 
+import numpy as np
 import torch
 from mmengine.model import BaseDataPreprocessor
 
 from desa2va_mm.registry import MODELS
+from .frame_stream import FrameStream
 
 IGNORE_INDEX = -100
 
@@ -37,11 +39,18 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
       tokens of each target's expression (right padded) and its sample, when the pipeline
       provides them (DeSa2VA's text anchor).
 
+    Video frames streamed at test time are prepared here too, one at a time as they are
+    read (:meth:`prepare_frame`, :meth:`stream_frames`): resized to ``frame_size`` and
+    normalised exactly as images are.
+
     Args:
         mean: Per-channel mean of 0-255 RGB images (ImageNet, SAM-2).
         std: Per-channel std.
         bgr_to_rgb: Images come from ``LoadImageFromFile`` in BGR order.
         pad_token_id: Id used for padding (masked out; set by the model from its tokenizer).
+        frame_size: Side S of the square SAM-2 input streamed frames are resized to; None
+            is set by the model to its SAM-2 ``image_size``.
+        non_blocking: Copy tensors to the device without blocking.
     """
 
     def __init__(self,
@@ -49,21 +58,69 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
                  std: Sequence[float] = (58.395, 57.12, 57.375),
                  bgr_to_rgb: bool = True,
                  pad_token_id: int = 0,
+                 frame_size: Optional[int] = None,
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking=non_blocking)
         self.register_buffer('mean', torch.tensor(mean).view(-1, 1, 1), False)
         self.register_buffer('std', torch.tensor(std).view(-1, 1, 1), False)
         self.bgr_to_rgb = bgr_to_rgb
         self.pad_token_id = pad_token_id
+        self.frame_size = frame_size
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) 0-255 images in the pipeline's channel order -> normalised RGB."""
+        images = images.float()
+        if self.bgr_to_rgb:
+            images = images[:, [2, 1, 0]]
+        return (images - self.mean) / self.std
+
+    def prepare_frame(self, frame: np.ndarray) -> torch.Tensor:
+        """One ``(H, W, 3)`` uint8 frame (BGR) -> ``(1, 3, S, S)`` normalised SAM-2 input.
+
+        Resized (bilinear, mmcv / OpenCV, aspect ratio not kept, as the image pipelines
+        resize) to ``frame_size`` on the CPU, then moved to the device and normalised.
+        """
+        import mmcv
+        if self.frame_size is None:
+            raise RuntimeError('ReferringDataPreprocessor.frame_size is not set: the model '
+                               'sets it to its SAM-2 image size when it is built')
+        resized = mmcv.imresize(frame, (self.frame_size, self.frame_size))
+        image = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device)
+        return self.normalize(image.permute(2, 0, 1).unsqueeze(0))
+
+    def stream_frames(self, frames: Iterable, *, video_id: Optional[str] = None,
+                      frame_names: Optional[Sequence[str]] = None,
+                      num_frames: Optional[int] = None) -> FrameStream:
+        """A lazy :class:`FrameStream` of ``frames`` prepared by :meth:`prepare_frame`.
+
+        Args:
+            frames: ``(H, W, 3)`` uint8 BGR arrays (a frame source, a list, a generator).
+            video_id, frame_names, num_frames: See :class:`FrameStream` (taken from the
+                source when it has them).
+        """
+        return FrameStream(frames, self.prepare_frame, video_id=video_id,
+                           frame_names=frame_names, num_frames=num_frames)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
         samples = data['data_samples']
-        images = torch.stack([img.float() for img in data['inputs']])
-        if self.bgr_to_rgb:
-            images = images[:, [2, 1, 0]]
-        images = (images - self.mean) / self.std
+        inputs = dict(images=self.normalize(torch.stack([img.float()
+                                                         for img in data['inputs']])))
+        inputs.update(self.mllm_inputs(samples))
+        return dict(inputs=inputs, data_samples=samples)
 
+    def mllm_inputs(self, samples: Sequence) -> dict:
+        """Everything but the SAM-2 images: InternVL tiles, token sequences, expressions.
+
+        Args:
+            samples: The batch's data samples (``pixel_values``, ``input_ids``, optional
+                ``labels`` and ``expression_ids`` fields).
+
+        Returns:
+            dict ``pixel_values``, ``num_tiles``, ``input_ids``, ``attention_mask``,
+            ``labels``, ``seq_image_idx`` and, when every sample has them,
+            ``expression_ids``, ``expression_mask``, ``target_image_idx`` (see the class).
+        """
         pixel_values = torch.cat([s.pixel_values for s in samples]).to(self.device)
         num_tiles = [len(s.pixel_values) for s in samples]
 
@@ -80,7 +137,6 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
         input_ids = pad_sequences(seqs, self.pad_token_id, side).to(self.device)
         attention_mask = pad_sequences([torch.ones_like(s) for s in seqs], 0, side).to(self.device)
         inputs = dict(
-            images=images,
             pixel_values=pixel_values,
             num_tiles=num_tiles,
             input_ids=input_ids,
@@ -98,4 +154,4 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
                 inputs['target_image_idx'] = torch.tensor(
                     [i for i, s in enumerate(samples) for _ in s.expression_ids],
                     dtype=torch.long, device=self.device)
-        return dict(inputs=inputs, data_samples=samples)
+        return inputs

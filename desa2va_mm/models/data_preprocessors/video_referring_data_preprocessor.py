@@ -16,8 +16,10 @@ class VideoReferringDataPreprocessor(ReferringDataPreprocessor):
       else (tiles, sequences, expressions) as for images: ``seq_image_idx`` maps
       sequences to samples. The model decodes every ``[SEG]`` of a sample on each of its
       frames.
-    * test (samples with no frames: the model streams them from ``frame_paths``):
-      ``videos=True``, ``images`` empty (0, 3, 1, 1), left-padded prompts.
+    * test (samples whose input is a frame source, not a tensor): ``video_frames``, one
+      lazy :class:`~.frame_stream.FrameStream` per sample, which prepares each frame
+      (:meth:`prepare_frame`) as the model pulls it; no ``images``. Prompts are left
+      padded for generation.
 
     Args: as :class:`ReferringDataPreprocessor`.
     """
@@ -26,30 +28,27 @@ class VideoReferringDataPreprocessor(ReferringDataPreprocessor):
         samples = data['data_samples']
         if not any(s.metainfo.get('is_video', False) for s in samples):
             return super().forward(data, training)
-        frames = [x if x.dim() == 4 else x.unsqueeze(0) for x in data['inputs']]
-        streamed = [len(f) == 0 for f in frames]
-        if any(streamed) and not all(streamed):
-            raise ValueError('a batch mixes streamed test videos with frame tensors; test '
-                             'batches hold video samples only')
-        # The parent batches tiles, sequences and expressions; it only needs one image per
-        # sample, so give it placeholders and put the frames in afterwards.
-        size = 1 if all(streamed) else frames[0].shape[-1]
-        placeholders = [torch.zeros(3, size, size, dtype=torch.uint8) for _ in frames]
-        out = super().forward(dict(inputs=placeholders, data_samples=samples), training)
-        inputs = out['inputs']
-        if all(streamed):
-            inputs['images'] = inputs['images'][:0]
-            inputs['videos'] = True
-            return out
+        data = self.cast_data(data)
+        samples, frames = data['data_samples'], data['inputs']
+        streamed = [not isinstance(f, torch.Tensor) for f in frames]
+        if any(streamed):
+            if not all(streamed):
+                raise ValueError('a batch mixes streamed test videos with frame tensors; test '
+                                 'batches hold video samples only')
+            inputs = self.mllm_inputs(samples)
+            inputs['video_frames'] = [
+                self.stream_frames(source, video_id=sample.metainfo.get('video_id'),
+                                   frame_names=sample.metainfo.get('frame_names'))
+                for source, sample in zip(frames, samples)]
+            return dict(inputs=inputs, data_samples=samples)
+        frames = [x if x.dim() == 4 else x.unsqueeze(0) for x in frames]
         sizes = {tuple(f.shape[-2:]) for f in frames}
         if len(sizes) > 1:
             raise ValueError(f'frames of one batch must share the SAM-2 input size, got '
                              f'{sorted(sizes)}')
-        images = torch.cat(frames).to(self.device).float()
-        if self.bgr_to_rgb:
-            images = images[:, [2, 1, 0]]
-        inputs['images'] = (images - self.mean) / self.std
+        inputs = dict(images=self.normalize(torch.cat(frames).to(self.device)))
+        inputs.update(self.mllm_inputs(samples))
         inputs['frame_sample_idx'] = torch.repeat_interleave(
             torch.arange(len(frames), device=self.device),
             torch.tensor([len(f) for f in frames], device=self.device))
-        return out
+        return dict(inputs=inputs, data_samples=samples)

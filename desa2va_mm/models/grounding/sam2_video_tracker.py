@@ -1,11 +1,13 @@
-"""SAM-2 memory tracking for video: a bounded memory bank around sam2's own functions."""
+"""SAM-2 memory tracking for video: the streaming loop around a bounded memory bank."""
 from collections import OrderedDict
-from typing import Dict, Optional
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from desa2va_mm.registry import MODELS
+from desa2va_mm.structures import SegDecodeResult
 
 #: SAM-2's "no object" logit (``sam2.modeling.sam2_base.NO_OBJ_SCORE``).
 NO_OBJ_SCORE = -1024.0
@@ -58,29 +60,54 @@ class SAM2MemoryBank:
         return len(self.cond) + len(self.non_cond)
 
 
+@dataclass
+class TrackedFrame:
+    """One frame of :meth:`SAM2VideoTracker.track`.
+
+    Attributes:
+        frame_idx: Index of the frame in the stream.
+        frame: The item the stream gave (e.g. the data preprocessor's ``PreparedFrame``).
+        is_key_frame: Decoded from the ``[SEG]`` states (a conditioning frame of the
+            memory) rather than tracked.
+        logits: (E, 1, 4h, 4w) SAM-2 low-res logits of the E objects, absent objects at
+            ``NO_OBJ_SCORE`` (what the memory was given).
+        iou_pred: (E,) predicted IoU of each mask.
+    """
+
+    frame_idx: int
+    frame: Any
+    is_key_frame: bool
+    logits: torch.Tensor
+    iou_pred: torch.Tensor
+
+
 @MODELS.register_module()
 class SAM2VideoTracker:
     """Track objects through a video with SAM-2's memory, one frame at a time.
 
-    Holds no parameters: it calls the memory functions of the grounding encoder's
+    The shape of sam2's ``SAM2VideoPredictor``: :meth:`track` streams a video (key frames
+    decoded from the ``[SEG]`` states, every other frame conditioned on the memory of
+    earlier frames), and :meth:`track_clip` runs the same loop on a training clip with the
+    memory kept in the graph. It holds the grounding encoder (``bind``, done by the
+    segmentor) and no parameters of its own: it calls the memory functions of its
     ``SAM2Base`` (``_prepare_backbone_features``, ``_prepare_memory_conditioned_features``,
     ``_encode_new_memory``, ``obj_ptr_proj``), so SAM-2 checkpoints and configs apply
-    unchanged. Mask decoding is left to the model's heads, which call the decoder directly
-    (the stock ``_forward_sam_heads`` overwrites logits with -1024 and uses the stock
-    decoder, not DeSa2VA's visual head).
+    unchanged. Masks are decoded by the segmentation head it is given (``decode`` on key
+    frames, ``decode_tracked`` on the others), which calls its decoders directly (the
+    stock ``_forward_sam_heads`` overwrites logits with -1024 and uses the stock decoder).
 
-    Several expressions of one video are SAM-2's "objects": the frame is encoded once (batch
-    1) and its features are expanded to E rows.
+    Several expressions of one video are SAM-2's "objects": the frame is encoded once
+    (batch 1) and its features are expanded to E rows.
 
     Args:
-        track_with_seg_prompt: Add the visual ``[SEG]`` prompt (``[pad; h_v]``) on every
-            tracked frame (DeSa2VA); False tracks with SAM-2's padding prompts only, as
+        track_with_seg_prompt: Add the ``[SEG]`` prompt token (DeSa2VA: ``[pad; h_v]``) on
+            every tracked frame; False tracks with SAM-2's padding prompts only, as
             SAM-2's video predictor does on frames without clicks.
-        object_score_source: ``'decoder'``: the visual head's object-score logit decides
-            whether the object is present (SAM-2: absent -> mask logits set to -1024 for
-            memory and output, ``no_obj_ptr`` pointer); ``'mask'``: the object is present
-            when the mask has a positive pixel (for models whose object-score head never
-            trained, e.g. the tiny from-scratch configs).
+        object_score_source: ``'decoder'``: the head's object-score logit decides whether
+            the object is present (SAM-2: absent -> mask logits set to -1024 for memory and
+            output, ``no_obj_ptr`` pointer); ``'mask'``: the object is present when the
+            mask has a positive pixel (for models whose object-score head never trained,
+            e.g. the tiny from-scratch configs).
         memory_window: Tracked frames kept in the bank; None derives the smallest window
             SAM-2 reads from its config (``num_maskmem``, the eval stride and
             ``max_obj_ptrs_in_encoder``).
@@ -97,27 +124,39 @@ class SAM2VideoTracker:
         self.track_with_seg_prompt = track_with_seg_prompt
         self.object_score_source = object_score_source
         self.memory_window = memory_window
+        self.grounding = None
+        #: The bank of the stream in progress (or the last one), for inspection.
+        self.memory_bank: Optional[SAM2MemoryBank] = None
+
+    def bind(self, grounding) -> 'SAM2VideoTracker':
+        """Use ``grounding`` (a ``SAM2Grounding``): its ``SAM2Base`` and prompt encoder."""
+        self.grounding = grounding
+        return self
+
+    @property
+    def sam2(self):
+        if self.grounding is None:
+            raise RuntimeError('SAM2VideoTracker has no SAM-2: bind(grounding_encoder) first '
+                               '(DeSa2VA does it when it builds the tracker)')
+        return self.grounding.sam2
 
     # ------------------------------------------------------------------ bank
-    @staticmethod
-    def required_window(sam2) -> int:
+    def required_window(self) -> int:
         """Furthest tracked frame ``_prepare_memory_conditioned_features`` can read."""
+        sam2 = self.sam2
         stride = max(1, int(sam2.memory_temporal_stride_for_eval))
         spatial = 1 + stride * max(0, sam2.num_maskmem - 2)
         pointers = sam2.max_obj_ptrs_in_encoder - 1 if sam2.use_obj_ptrs_in_encoder else 0
         return max(1, spatial, pointers)
 
-    def new_bank(self, sam2) -> SAM2MemoryBank:
-        window = self.memory_window or self.required_window(sam2)
-        return SAM2MemoryBank(window)
+    def new_bank(self) -> SAM2MemoryBank:
+        return SAM2MemoryBank(self.memory_window or self.required_window())
 
     # ------------------------------------------------------------------ features
-    @staticmethod
-    def encode_frames(sam2, images: torch.Tensor) -> dict:
+    def encode_frames(self, images: torch.Tensor) -> dict:
         """Encode frames once with the image encoder.
 
         Args:
-            sam2: The ``SAM2Base``.
             images: (B, 3, S, S) normalised frames.
 
         Returns:
@@ -125,6 +164,7 @@ class SAM2VideoTracker:
             flattened layout), ``feat_sizes``, ``high_res_feats`` raw FPN maps
             [(B, C, 4h, 4w), (B, C, 2h, 2w)] or None.
         """
+        sam2 = self.sam2
         backbone_out = sam2.image_encoder(images)
         _, vision_feats, vision_pos, feat_sizes = sam2._prepare_backbone_features(backbone_out)
         high_res = list(backbone_out['backbone_fpn'][:-1]) \
@@ -145,18 +185,16 @@ class SAM2VideoTracker:
                 f[frame:frame + 1].expand(num, -1, -1, -1) for f in
                 frame_feats['high_res_feats']])
 
-    @staticmethod
-    def head_features(sam2, feats: dict, pix_feat: torch.Tensor) -> dict:
+    def head_features(self, feats: dict, pix_feat: torch.Tensor) -> dict:
         """The ``image_feats`` dict the mask heads read, with ``pix_feat`` (E, C, h, w)."""
         return dict(image_embed=pix_feat, high_res_feats=feats['high_res_feats'],
-                    image_pe=sam2.sam_prompt_encoder.get_dense_pe())
+                    image_pe=self.sam2.sam_prompt_encoder.get_dense_pe())
 
-    def memory_conditioned(self, sam2, frame_idx: int, feats: dict, bank: SAM2MemoryBank,
+    def memory_conditioned(self, frame_idx: int, feats: dict, bank: SAM2MemoryBank,
                            num_frames: Optional[int] = None) -> dict:
         """Heads' features of a tracked frame: SAM-2 memory attention over the bank.
 
         Args:
-            sam2: The ``SAM2Base``.
             frame_idx: Index of the frame in the video.
             feats: The frame's features for E objects (:meth:`select`).
             bank: Memory of earlier frames (at least one key frame).
@@ -168,7 +206,7 @@ class SAM2VideoTracker:
         """
         if not bank.cond:
             raise RuntimeError(f'frame {frame_idx}: no key frame in the memory bank yet')
-        pix_feat = sam2._prepare_memory_conditioned_features(
+        pix_feat = self.sam2._prepare_memory_conditioned_features(
             frame_idx=frame_idx,
             is_init_cond_frame=False,
             # Only the lowest-resolution level is conditioned (as ``SAM2Base.track_step``).
@@ -177,17 +215,17 @@ class SAM2VideoTracker:
             feat_sizes=feats['feat_sizes'][-1:],
             output_dict=bank.output_dict,
             num_frames=num_frames if num_frames is not None else frame_idx + 2**30)
-        return self.head_features(sam2, feats, pix_feat)
+        return self.head_features(feats, pix_feat)
 
-    @staticmethod
-    def unconditioned(sam2, feats: dict) -> dict:
+    def unconditioned(self, feats: dict) -> dict:
         """Heads' features of a key frame: no memory (SAM-2's ``no_mem_embed``), as images."""
+        sam2 = self.sam2
         h, w = feats['feat_sizes'][-1]
         top = feats['vision_feats'][-1]
         if sam2.directly_add_no_mem_embed:
             top = top + sam2.no_mem_embed
         pix_feat = top.permute(1, 2, 0).reshape(top.shape[1], -1, h, w)
-        return SAM2VideoTracker.head_features(sam2, feats, pix_feat)
+        return self.head_features(feats, pix_feat)
 
     # ------------------------------------------------------------------ outputs
     def object_presence(self, low_res_logits: torch.Tensor,
@@ -197,24 +235,23 @@ class SAM2VideoTracker:
             return (low_res_logits.flatten(1) > 0).any(dim=1)
         return object_score_logits.reshape(-1) > 0
 
-    def finalize_logits(self, low_res_logits: torch.Tensor,
-                        present: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def finalize_logits(low_res_logits: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """SAM-2's hard choice: an absent object's mask is ``NO_OBJ_SCORE`` everywhere."""
         return torch.where(present.view(-1, 1, 1, 1), low_res_logits,
                            low_res_logits.new_full((), NO_OBJ_SCORE))
 
-    def memory_entry(self, sam2, feats: dict, low_res_logits: torch.Tensor,
-                     head_out: Dict[str, torch.Tensor], present: torch.Tensor,
+    def memory_entry(self, feats: dict, low_res_logits: torch.Tensor,
+                     result: SegDecodeResult, present: torch.Tensor,
                      detach: bool = True) -> dict:
         """Encode a frame's mask into SAM-2 memory and compute its object pointer.
 
         Args:
-            sam2: The ``SAM2Base``.
             feats: The frame's features for E objects.
             low_res_logits: (E, 1, 4h, 4w) the frame's final mask logits (fused on key
-                frames, visual head on tracked frames).
-            head_out: Output of the visual head's last decode (``mask_tokens``,
-                ``multi_iou``) for the object pointer.
+                frames, visual head on tracked frames), absent objects finalized.
+            result: The frame's decode (its last visual decode's ``mask_tokens`` and
+                ``multi_iou`` give the object pointer).
             present: (E,) object presence (:meth:`object_presence`).
             detach: Detach the memory (inference); False lets later frames' losses train
                 the memory encoder and pointer projection (memory-mode video training).
@@ -222,6 +259,7 @@ class SAM2VideoTracker:
         Returns:
             dict ``maskmem_features``, ``maskmem_pos_enc``, ``obj_ptr`` (E, C).
         """
+        sam2 = self.sam2
         # The mask enters memory as SAM-2 feeds it (sigmoid of the upsampled logits),
         # without a gradient path back into the prediction that produced it.
         low_res_logits = low_res_logits.detach()
@@ -235,10 +273,10 @@ class SAM2VideoTracker:
             pred_masks_high_res=high_res,
             object_score_logits=score.view(-1, 1),
             is_mask_from_pts=False)
-        tokens = head_out['mask_tokens']
+        tokens = result.mask_tokens
         if tokens.shape[1] > 1:
             # Multimask decode: the pointer comes from the chosen candidate's token.
-            best = head_out['multi_iou'].argmax(dim=-1)
+            best = result.multi_iou.argmax(dim=-1)
             token = tokens[torch.arange(tokens.shape[0], device=tokens.device), best]
         else:
             token = tokens[:, 0]
@@ -253,6 +291,112 @@ class SAM2VideoTracker:
             maskmem_pos_enc = [p.detach() for p in maskmem_pos_enc]
         return dict(maskmem_features=maskmem_features, maskmem_pos_enc=maskmem_pos_enc,
                     obj_ptr=obj_ptr)
+
+    # ------------------------------------------------------------------ one frame
+    def decode_key_frame(self, seg_head, feats: dict,
+                         seg_hidden: torch.Tensor) -> SegDecodeResult:
+        """Every branch of the head on a key frame (its features for 1 row, no memory)."""
+        idx = torch.zeros(seg_hidden.shape[0], dtype=torch.long, device=seg_hidden.device)
+        return seg_head.decode(self.grounding, self.unconditioned(feats), seg_hidden, idx)
+
+    def decode_tracked_frame(self, seg_head, frame_idx: int, feats: dict,
+                             bank: SAM2MemoryBank, num_frames: Optional[int],
+                             track_prompt: torch.Tensor) -> SegDecodeResult:
+        """The head's tracking decoder on memory-conditioned features (E rows)."""
+        image_feats = self.memory_conditioned(frame_idx, feats, bank, num_frames)
+        idx = torch.arange(track_prompt.shape[0], device=track_prompt.device)
+        return seg_head.decode_tracked(self.grounding, image_feats, track_prompt, idx,
+                                       with_prompt=self.track_with_seg_prompt)
+
+    def remember(self, bank: SAM2MemoryBank, frame_idx: int, feats: dict,
+                 result: SegDecodeResult, is_key_frame: bool,
+                 detach: bool = True) -> torch.Tensor:
+        """Write a decoded frame into the bank; returns its finalized logits (E, 1, 4h, 4w)."""
+        present = self.object_presence(result.final_logits, result.object_score_logits)
+        logits = self.finalize_logits(result.final_logits, present)
+        bank.add(frame_idx, self.memory_entry(feats, logits, result, present, detach=detach),
+                 is_cond=is_key_frame)
+        return logits
+
+    # ------------------------------------------------------------------ loops
+    def track(self, frames: Iterable, seg_head, seg_hidden: torch.Tensor,
+              key_frame_ids: Sequence[int], *,
+              num_frames: Optional[int] = None) -> Iterator[TrackedFrame]:
+        """Stream a video: key frames decoded from ``[SEG]``, the rest tracked by memory.
+
+        Frames are pulled one at a time and only the bank (key frames + the last
+        ``window`` tracked frames) is kept, so memory does not grow with the video.
+
+        Args:
+            frames: Iterable of prepared frames: items with an ``image`` attribute, the
+                (1, 3, S, S) normalised SAM-2 input (``ReferringDataPreprocessor``'s
+                ``PreparedFrame``).
+            seg_head: The segmentation head (``BaseSegHead``).
+            seg_hidden: (E, H) one ``[SEG]`` state per tracked expression.
+            key_frame_ids: Frames decoded from the ``[SEG]`` states (conditioning frames).
+                The first frame of the stream is always decoded this way (SAM-2 cannot
+                track before a conditioning frame).
+            num_frames: Video length when known (SAM-2's object-pointer range).
+
+        Yields:
+            One :class:`TrackedFrame` per frame (E = 0: empty logits, nothing encoded).
+        """
+        keys = set(int(k) for k in key_frame_ids)
+        bank = self.memory_bank = self.new_bank()
+        num = seg_hidden.shape[0]
+        track_prompt = seg_head.tracking_prompt(seg_hidden) if num else None
+        for frame_idx, frame in enumerate(frames):
+            is_key = frame_idx in keys or not bank.cond
+            if num == 0:
+                yield TrackedFrame(frame_idx, frame, is_key, torch.zeros(0, 1, 1, 1),
+                                   torch.zeros(0))
+                continue
+            encoded = self.encode_frames(frame.image)
+            feats = self.select(encoded, 0, num)
+            if is_key:
+                result = self.decode_key_frame(seg_head, self.select(encoded, 0, 1),
+                                               seg_hidden)
+            else:
+                result = self.decode_tracked_frame(seg_head, frame_idx, feats, bank,
+                                                   num_frames, track_prompt)
+            logits = self.remember(bank, frame_idx, feats, result, is_key)
+            del encoded, feats
+            yield TrackedFrame(frame_idx, frame, is_key, logits, result.iou_pred)
+
+    def track_clip(self, seg_head, frame_feats: dict, frame_ids: Sequence[int],
+                   seg_hidden: torch.Tensor) -> Tuple[SegDecodeResult, List[torch.Tensor]]:
+        """Memory-mode training on one clip: frame 0 is the key frame, the rest tracked.
+
+        The memory stays in the graph (``detach=False``), so the tracked frames' losses
+        train the memory encoder, memory attention and pointer projection when they are
+        not frozen.
+
+        Args:
+            seg_head: The segmentation head.
+            frame_feats: :meth:`encode_frames` of the batch's frames.
+            frame_ids: The clip's rows of ``frame_feats``, in time order (T >= 1).
+            seg_hidden: (E, H) the clip's ``[SEG]`` states.
+
+        Returns:
+            The key frame's decode and the T - 1 tracked frames' raw logits
+            (E, 1, 4h, 4w) each.
+        """
+        num, num_t = seg_hidden.shape[0], len(frame_ids)
+        bank = self.new_bank()
+        key_result, tracked, track_prompt = None, [], None
+        for t in range(num_t):
+            feats = self.select(frame_feats, int(frame_ids[t]), num)
+            if t == 0:
+                result = key_result = self.decode_key_frame(
+                    seg_head, self.select(frame_feats, int(frame_ids[t]), 1), seg_hidden)
+                track_prompt = seg_head.tracking_prompt(seg_hidden)
+            else:
+                result = self.decode_tracked_frame(seg_head, t, feats, bank, num_t,
+                                                   track_prompt)
+                tracked.append(result.final_logits)
+            if t < num_t - 1:
+                self.remember(bank, t, feats, result, is_key_frame=(t == 0), detach=False)
+        return key_result, tracked
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(track_with_seg_prompt='

@@ -1,5 +1,5 @@
 """Learned per-pixel gate between the text and visual mask logits (docs/method.md §5)."""
-from typing import Dict, Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -36,10 +36,10 @@ class MaskFusion(BaseModule):
         nn.init.zeros_(self.gate[-1].bias)
 
     def forward(self, text_logits: torch.Tensor,
-                visual_logits: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Fuse two (N, 1, h, w) logit maps; returns ``fused_logits`` and ``gate``."""
+                visual_logits: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Fuse two (N, 1, h, w) logit maps into ``(M_f, a)``, each (N, 1, h, w)."""
         # The gate reads logits clamped like SAM-2 mask prompts: -1024 "no object" fills
         # would otherwise saturate it.
         stacked = torch.cat([text_logits, visual_logits], dim=1).clamp(-32.0, 32.0)
         gate = torch.sigmoid(self.gate(stacked))
-        return dict(fused_logits=gate * text_logits + (1 - gate) * visual_logits, gate=gate)
+        return gate * text_logits + (1 - gate) * visual_logits, gate

@@ -1,6 +1,7 @@
-"""The DeSa2VA model: InternVL reads, [SEG] states prompt SAM-2 mask heads."""
-from typing import Dict, List, Optional, Sequence
+"""The DeSa2VA model: InternVL reads, its [SEG] states prompt SAM-2 through a seg head."""
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmdet.structures import DetDataSample
@@ -8,77 +9,69 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
 from desa2va_mm.registry import MODELS
+from desa2va_mm.structures import SegDecodeResult, encode_mask, encode_masks
 from desa2va_mm.utils.pretrained_sources import raise_on_frozen_weights_without_source
 from desa2va_mm.utils.state_dict_check import raise_on_shape_mismatch
-from .video_segmentation_mixin import VideoSegmentationMixin
+from ..data_preprocessors.frame_stream import FrameStream
+from .checkpoint_layout import upgrade_on_load
 
-PHASES = ('sam_pretrain', 'pretrain', 'decouple', 'fusion')
+PHASES = ('pretrain', 'decouple', 'fusion')
+VIDEO_TRAIN_MODES = ('per_frame', 'memory')
 
 
 @MODELS.register_module()
-class DeSa2VA(VideoSegmentationMixin, BaseModel):
-    """Referring segmentation with an MLLM and SAM-2 (docs/method.md §1-11).
+class DeSa2VA(BaseModel):
+    """Referring segmentation of images and videos with an MLLM and SAM-2 (docs/method.md).
 
-    SAM-2 encodes each image once (``grounding_encoder``); InternVL reads the image tiles and
-    the conversation (``mllm``); the last-layer state ``h`` at each ``[SEG]`` prompts SAM-2.
+    Parts, in the order data flows through them:
 
-    * **Sa2VA baseline** (``neck=None``): ``seg_projector`` (Sa2VA's ``text_hidden_fcs``,
-      ``h -> H -> C``) gives one prompt token, decoded by ``mask_head`` after SAM-2's two
-      padding tokens. Losses ``loss_lm``, ``loss_mask`` (BCE), ``loss_dice``.
-    * **DeSa2VA** (``neck=SegTokenDecoupler``): ``h_t, h_v = W_t h, W_v h``;
-      ``M_t = D_t(F, [pad; h_t])`` (``text_head``), ``M_v = D_v(F, [pad; h_v])``
-      (``visual_head``), ``M_f = fusion(M_t, M_v)``, then ``k`` re-prompting iterations
-      ``M_r = D_v(F, [pad; h_v], P(clamp(M_f)))``. Losses ``loss_lm``, ``loss_mask_text``,
-      ``loss_mask_visual``, ``loss_mask_fused``, ``loss_mask_reprompt`` (each
-      ``L_seg = loss_mask + loss_dice``), ``loss_adv`` (gradient reversal + discriminators
-      against the text anchor ``e`` and SAM-2 point embeddings), ``loss_mi`` and
-      ``loss_club_est`` (CLUB), each switchable.
+    * ``grounding_encoder`` (``SAM2Grounding``): SAM-2 encodes each image (video frame)
+      once and provides the prompt embeddings;
+    * ``mllm`` (``InternVLMLLM``): reads the InternVL tiles and the conversation; the
+      last-layer state ``h`` at each ``[SEG]`` is the segmentation query;
+    * ``seg_head``: ``h`` -> SAM-2 prompts -> masks, and the mask / prompt losses.
+      ``Sa2VASegHead`` is the Sa2VA baseline, ``DecoupledSegHead`` is DeSa2VA (decoupled
+      prompts, two decoders, fusion, re-prompting, adversarial and CLUB losses);
+    * ``video_tracker`` (``SAM2VideoTracker``): on video, key frames are decoded by the
+      seg head and the other frames tracked through SAM-2's memory.
 
-    ``train_phase``: ``'sam_pretrain'`` (tiny configs only: the heads learn SAM-2's own
-    task, one positive click inside each ground-truth mask -> that mask, standing in for the
-    pretrained SAM-2 that real configs load), ``'pretrain'`` (phase 1: ``L_seg(D_t(F, [pad; e]), G)`` only, no LLM
-    forward beyond the embedding lookup), ``'decouple'`` (phase 2) or ``'fusion'`` (phase 3:
-    re-prompting in training). Which parameters train is set by the sub-modules' ``freeze``
-    flags and ``frozen_modules``.
+    ``train_phase`` (docs/method.md §11): ``'pretrain'`` (phase 1: the text decoder learns
+    from the ground-truth expressions' text anchors, ``L_seg(D_t(F, [pad; e]), G)``; no LLM
+    forward beyond the embedding lookup; needs a ``DecoupledSegHead``), ``'decouple'``
+    (phase 2) or ``'fusion'`` (phase 3; what differs from phase 2 is re-prompting in
+    training, ``seg_head.reprompt_iters_train``). Which parameters train is set by the
+    parts' own ``freeze`` flags and ``frozen_modules``.
 
-    ``predict`` generates each sentence's answer, decodes its first ``[SEG]`` and returns one
-    ``DetDataSample`` per image with ``pred_instances.masks`` (N, H, W) at original
-    resolution in sentence order (no ``[SEG]``: an empty mask) and ``scores``.
+    Images and videos train in one batch (an image is a 1-frame video,
+    ``VideoReferringDataPreprocessor``); one checkpoint serves both. Prediction returns one
+    ``DetDataSample`` per image with ``pred_instances.masks`` (N, H, W) at the original
+    resolution in sentence order (an answer without ``[SEG]``: an empty mask), ``scores``
+    and ``pred_answers``; per video, ``pred_rles`` (E lists of T COCO RLEs) and
+    ``pred_answers`` in the metainfo (:meth:`predict`).
+
+    Public video API (also used without a data pipeline, e.g. by an inferencer):
+    :meth:`read_video_prompts` (answers and ``[SEG]`` states over key frames) and
+    :meth:`segment_video` (streamed masks of every frame).
 
     Args:
         mllm: ``InternVLMLLM`` config.
         grounding_encoder: ``SAM2Grounding`` config.
-        neck: ``SegTokenDecoupler`` config (DeSa2VA) or None (Sa2VA baseline).
-        seg_projector: Baseline [SEG] -> prompt mapping (default ``Sa2VAProjection``).
-        mask_head: Baseline head (``SAM2MaskHead``).
-        text_head: ``SAM2TextHead`` config (DeSa2VA).
-        visual_head: ``SAM2VisualHead`` config (DeSa2VA).
-        fusion: ``MaskFusion`` config, or None (no fusion: the visual mask is final and is the
-            one re-prompted).
-        adversarial_loss: ``ModalityAdversarialLoss`` config or None.
-        club_loss: ``CLUBLoss`` config or None.
-        loss_mask: Per-pixel mask loss (mmdet ``CrossEntropyLoss`` with sigmoid; Sa2VA x2.0).
-        loss_dice: Dice loss (mmdet ``DiceLoss``; Sa2VA x0.5).
-        mask_loss_weights: Weights of the triple (+ re-prompt) supervision,
-            ``dict(text=, visual=, fused=, reprompt=)``; 0 switches a term off.
+        seg_head: ``DecoupledSegHead`` or ``Sa2VASegHead`` config (``in_channels`` and
+            ``decoder_kwargs`` are filled from the MLLM and SAM-2).
         loss_lm_weight: Weight of the language-model loss.
-        train_phase: One of ``'sam_pretrain'``, ``'pretrain'``, ``'decouple'``,
-            ``'fusion'``.
-        frozen_modules: Attribute paths frozen on top of the sub-modules' own flags, e.g.
-            ``['text_head', 'neck.anchor_proj']`` in phase 2.
-        reprompt_iters_train: Re-prompting iterations in training (phase 3: >= 1).
-        reprompt_iters_test: Re-prompting iterations at val / test (default 1).
-        reprompt_iou_threshold: Skip re-prompting a mask whose predicted IoU is below this.
-        num_point_samples: Points sampled inside each ground-truth mask for ``d_v``'s real
-            visual prompts.
-        init_head_from_sam2: Initialise every head's decoder from SAM-2's decoder.
+        train_phase: ``'pretrain'``, ``'decouple'`` or ``'fusion'``.
+        frozen_modules: Attribute paths frozen on top of the parts' own flags, e.g.
+            ``['seg_head.text_head', 'seg_head.neck.anchor_proj']`` in phase 2.
+        init_head_from_sam2: Copy SAM-2's decoder into every SAM-2 decoder of the seg head.
         max_new_tokens: Generation budget per sentence at test.
-        mask_threshold: Logit threshold of the final masks.
+        mask_threshold: Logit threshold of the output masks.
         data_preprocessor: ``ReferringDataPreprocessor`` config
             (``VideoReferringDataPreprocessor`` for video data).
-        video_tracker: ``SAM2VideoTracker`` config (video tracking options).
+        video_tracker: ``SAM2VideoTracker`` config.
         video_train: Video training, ``dict(mode='per_frame' | 'memory',
-            track_loss_weight=1.0)`` (see ``VideoSegmentationMixin``).
+            track_loss_weight=1.0)``: ``'per_frame'`` (Sa2VA) decodes every sampled frame
+            as an image; ``'memory'`` decodes frame 0 as the key frame and tracks frames
+            1..T-1 through SAM-2's memory (``loss_mask_track``), docs/method.md §12.
         init_cfg: MMEngine init config.
     """
 
@@ -86,24 +79,10 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
                  *,
                  mllm: dict,
                  grounding_encoder: dict,
-                 neck: Optional[dict] = None,
-                 seg_projector: Optional[dict] = None,
-                 mask_head: Optional[dict] = None,
-                 text_head: Optional[dict] = None,
-                 visual_head: Optional[dict] = None,
-                 fusion: Optional[dict] = None,
-                 adversarial_loss: Optional[dict] = None,
-                 club_loss: Optional[dict] = None,
-                 loss_mask: Optional[dict] = None,
-                 loss_dice: Optional[dict] = None,
-                 mask_loss_weights: Optional[dict] = None,
+                 seg_head: dict,
                  loss_lm_weight: float = 1.0,
                  train_phase: str = 'decouple',
                  frozen_modules: Sequence[str] = (),
-                 reprompt_iters_train: int = 0,
-                 reprompt_iters_test: int = 1,
-                 reprompt_iou_threshold: Optional[float] = None,
-                 num_point_samples: int = 1,
                  init_head_from_sam2: bool = True,
                  max_new_tokens: int = 16,
                  mask_threshold: float = 0.0,
@@ -119,79 +98,48 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if train_phase not in PHASES:
-            raise ValueError(f'train_phase must be one of {PHASES}, got {train_phase!r}')
+            raise ValueError(f'train_phase must be one of {PHASES}, got {train_phase!r} (the '
+                             "tiny click pre-training is its own model, SAM2ClickPretrainer: "
+                             'configs/*_tiny_sam_pretrain.py)')
         self.mllm = MODELS.build(mllm)
         self.grounding_encoder = MODELS.build(grounding_encoder)
         self.data_preprocessor.pad_token_id = self.mllm.tokenizer.pad_token_id
-        hidden, prompt_dim = self.mllm.hidden_size, self.grounding_encoder.hidden_dim
+        if getattr(self.data_preprocessor, 'frame_size', 0) is None:
+            self.data_preprocessor.frame_size = self.grounding_encoder.image_size
 
-        self.decoupled = neck is not None
-        if self.decoupled:
-            if text_head is None or visual_head is None:
-                raise ValueError('DeSa2VA with a neck needs text_head and visual_head')
-            if mask_head is not None or seg_projector is not None:
-                raise ValueError('mask_head / seg_projector belong to the Sa2VA baseline '
-                                 '(neck=None); DeSa2VA uses text_head and visual_head')
-            neck = dict(neck)
-            neck.setdefault('in_channels', hidden)
-            neck.setdefault('out_channels', prompt_dim)
-            self.neck = MODELS.build(neck)
-            self.text_head = self._build_head(text_head, init_head_from_sam2)
-            self.visual_head = self._build_head(visual_head, init_head_from_sam2)
-            self.fusion = MODELS.build(fusion) if fusion is not None else None
-            self.adversarial_loss = None
-            if adversarial_loss is not None:
-                adversarial_loss = dict(adversarial_loss)
-                adversarial_loss.setdefault('in_channels', prompt_dim)
-                self.adversarial_loss = MODELS.build(adversarial_loss)
-            self.club_loss = None
-            if club_loss is not None:
-                club_loss = dict(club_loss)
-                club_loss.setdefault('x_dim', prompt_dim)
-                club_loss.setdefault('y_dim', prompt_dim)
-                self.club_loss = MODELS.build(club_loss)
-        else:
-            if mask_head is None:
-                raise ValueError('the Sa2VA baseline (neck=None) needs mask_head')
-            if train_phase == 'pretrain':
-                raise ValueError("train_phase='pretrain' needs the DeSa2VA neck and text head")
-            for name, cfg in (('text_head', text_head), ('visual_head', visual_head),
-                              ('fusion', fusion), ('adversarial_loss', adversarial_loss),
-                              ('club_loss', club_loss)):
-                if cfg is not None:
-                    raise ValueError(f'{name} needs neck=SegTokenDecoupler (DeSa2VA)')
-            seg_projector = dict(seg_projector or dict(type='Sa2VAProjection'))
-            seg_projector.setdefault('in_channels', hidden)
-            seg_projector.setdefault('out_channels', prompt_dim)
-            # Attribute name kept from Sa2VA so its checkpoints map key for key.
-            self.text_hidden_fcs = MODELS.build(seg_projector)
-            self.mask_head = self._build_head(mask_head, init_head_from_sam2)
-            self.fusion = None
+        seg_head = dict(seg_head)
+        seg_head.setdefault('in_channels', self.mllm.hidden_size)
+        seg_head.setdefault('decoder_kwargs', self.grounding_encoder.mask_decoder_kwargs())
+        self.seg_head = MODELS.build(seg_head)
+        if init_head_from_sam2:
+            self.seg_head.init_from_decoder(self.grounding_encoder.mask_decoder)
+        if train_phase == 'pretrain' and not hasattr(self.seg_head, 'decode_anchor'):
+            raise ValueError("train_phase='pretrain' pre-trains the text decoder on text "
+                             'anchors: it needs seg_head=dict(type=\'DecoupledSegHead\'), got '
+                             f'{type(self.seg_head).__name__}')
 
-        self.loss_mask = MODELS.build(loss_mask or dict(
-            type='CrossEntropyLoss', use_sigmoid=True, reduction='mean', loss_weight=2.0))
-        self.loss_dice = MODELS.build(loss_dice or dict(
-            type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
-            naive_dice=True, eps=1.0, loss_weight=0.5))
-        weights = dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0)
-        unknown = set(mask_loss_weights or {}) - set(weights)
+        tracker = dict(type='SAM2VideoTracker')
+        tracker.update(video_tracker or {})
+        self.video_tracker = MODELS.build(tracker).bind(self.grounding_encoder)
+        video_train = {'mode': 'per_frame', 'track_loss_weight': 1.0, **(video_train or {})}
+        unknown = set(video_train) - {'mode', 'track_loss_weight'}
         if unknown:
-            raise ValueError(f'unknown mask_loss_weights keys {sorted(unknown)}; options: '
-                             f'{sorted(weights)}')
-        weights.update(mask_loss_weights or {})
-        self.mask_loss_weights = weights
+            raise ValueError(f'unknown video_train keys {sorted(unknown)}; options: '
+                             f"['mode', 'track_loss_weight']")
+        if video_train['mode'] not in VIDEO_TRAIN_MODES:
+            raise ValueError(f'video_train mode must be one of {VIDEO_TRAIN_MODES}, got '
+                             f"{video_train['mode']!r}")
+        self.video_train = video_train
+
         self.loss_lm_weight = loss_lm_weight
         self.train_phase = train_phase
-        self.reprompt_iters_train = reprompt_iters_train
-        self.reprompt_iters_test = reprompt_iters_test
-        self.reprompt_iou_threshold = reprompt_iou_threshold
-        self.num_point_samples = num_point_samples
         self.max_new_tokens = max_new_tokens
         self.mask_threshold = mask_threshold
         self.frozen_modules = tuple(frozen_modules)
-        self._init_video(video_tracker, video_train)
         for path in self.frozen_modules:
             self._module_at(path).requires_grad_(False)
+        # Checkpoints of the earlier layout (heads at the top level) load as they are.
+        self.register_load_state_dict_pre_hook(upgrade_on_load)
         # A mis-shaped checkpoint entry is an error naming both shapes (non-strict loads,
         # e.g. MMEngine's load_from, would only warn and keep the model's value).
         self.register_load_state_dict_pre_hook(raise_on_shape_mismatch)
@@ -203,16 +151,6 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
         return {'mllm.': (self.mllm.pretrained, 'model.mllm.pretrained'),
                 'grounding_encoder.': (self.grounding_encoder.checkpoint,
                                        'model.grounding_encoder.checkpoint')}
-
-    # ------------------------------------------------------------------ construction
-    def _build_head(self, cfg: dict, init_from_sam2: bool):
-        cfg = dict(cfg)
-        for key, value in self.grounding_encoder.mask_decoder_kwargs().items():
-            cfg.setdefault(key, value)
-        head = MODELS.build(cfg)
-        if init_from_sam2:
-            head.init_from_decoder(self.grounding_encoder.mask_decoder)
-        return head
 
     def _module_at(self, path: str) -> torch.nn.Module:
         module = self
@@ -226,15 +164,18 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
     # ------------------------------------------------------------------ entry point
     def forward(self, inputs: dict, data_samples: Optional[List[DetDataSample]] = None,
                 mode: str = 'tensor'):
+        """MMEngine's entry point: ``'loss'`` -> :meth:`loss`, ``'predict'`` ->
+        :meth:`predict`, ``'tensor'`` -> the teacher-forced ``SegDecodeResult`` of an image
+        batch's targets (no losses)."""
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
-            return self._forward(inputs, data_samples)
+            return self._decode_targets(inputs)[0]
         raise ValueError(f"Invalid mode {mode!r}; options: 'loss', 'predict', 'tensor'")
 
-    # ------------------------------------------------------------------ shared pieces
+    # ------------------------------------------------------------------ reading
     @staticmethod
     def _image_tokens_per_sequence(image_embeds: torch.Tensor, num_tiles: Sequence[int],
                                    seq_image_idx: torch.Tensor) -> torch.Tensor:
@@ -249,53 +190,13 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
             return image_embeds.flatten(0, 1)
         return torch.cat([per_sample[i].flatten(0, 1) for i in seq_image_idx.tolist()])
 
-    def _prompt(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Sparse prompts ``[pad; pad; token]`` (N, 3, C) for (N, C) tokens."""
-        pad = self.grounding_encoder.padding_prompts(tokens.shape[0]).to(tokens.dtype)
-        return torch.cat([pad, tokens.unsqueeze(1)], dim=1)
+    def _read_seg_states(self, inputs: dict) -> Tuple[dict, torch.Tensor, torch.Tensor]:
+        """Teacher-forced MLLM pass.
 
-    def _decode_heads(self, image_feats: dict, seg_hidden: torch.Tensor,
-                      image_idx: torch.Tensor, reprompt_iters: int) -> Dict[str, torch.Tensor]:
-        """[SEG] states (N, H) -> every branch's low-res logits (N, 1, h, w)."""
-        n = seg_hidden.shape[0]
-        dense = self.grounding_encoder.dense_prompts(n)
-        if not self.decoupled:
-            out = self.mask_head(image_feats, self._prompt(self.text_hidden_fcs(seg_hidden)),
-                                 dense, image_idx)
-            return dict(final_logits=out['low_res_logits'], low_res_logits=out['low_res_logits'],
-                        iou_pred=out['iou_pred'], visual_out=out)
-        text_prompt, visual_prompt = self.neck(seg_hidden)
-        out_t = self.text_head(image_feats, self._prompt(text_prompt), dense, image_idx)
-        visual_sparse = self._prompt(visual_prompt)
-        out_v = self.visual_head(image_feats, visual_sparse, dense, image_idx)
-        result = dict(text_prompt=text_prompt, visual_prompt=visual_prompt,
-                      text_logits=out_t['low_res_logits'],
-                      visual_logits=out_v['low_res_logits'], iou_pred=out_v['iou_pred'],
-                      visual_out=out_v)
-        final = out_v['low_res_logits']
-        if self.fusion is not None:
-            fused = self.fusion(out_t['low_res_logits'], out_v['low_res_logits'])
-            result.update(fused_logits=fused['fused_logits'], fusion_gate=fused['gate'])
-            final = fused['fused_logits']
-        first_iou = out_v['iou_pred']
-        for _ in range(reprompt_iters):
-            # The prompt is the previous mask as SAM-2 sees a mask input: detached, clamped.
-            dense_r = self.grounding_encoder.dense_prompts(n, final.detach())
-            out_r = self.visual_head(image_feats, visual_sparse, dense_r, image_idx)
-            reprompted = out_r['low_res_logits']
-            if self.reprompt_iou_threshold is not None and not self.training:
-                keep = (first_iou < self.reprompt_iou_threshold).view(-1, 1, 1, 1)
-                reprompted = torch.where(keep, final, reprompted)
-            result['reprompt_logits'] = reprompted
-            result['iou_pred'] = out_r['iou_pred']
-            result['visual_out'] = out_r  # the last visual decode (video memory pointer)
-            final = reprompted
-        result['final_logits'] = final
-        return result
-
-    def _read(self, inputs: dict) -> dict:
-        """SAM-2 features + teacher-forced MLLM pass: [SEG] states in sequence order."""
-        image_feats = self.grounding_encoder.encode_image(inputs['images'])
+        Returns:
+            The MLLM output (``loss_lm`` when labels are given, ``hidden_states``), the
+            ``[SEG]`` states (N, H) in sequence order and the sample of each (N,).
+        """
         image_embeds = self.mllm.encode_images(inputs['pixel_values'])
         mllm_out = self.mllm(
             inputs['input_ids'], inputs['attention_mask'],
@@ -305,9 +206,8 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
         seg_mask = (inputs['input_ids'] == self.mllm.seg_token_id) & \
             inputs['attention_mask'].bool()
         seq_idx = seg_mask.nonzero()[:, 0]
-        return dict(image_feats=image_feats, mllm_out=mllm_out,
-                    seg_hidden=mllm_out['hidden_states'][seg_mask],
-                    image_idx=inputs['seq_image_idx'][seq_idx])
+        return (mllm_out, mllm_out['hidden_states'][seg_mask],
+                inputs['seq_image_idx'][seq_idx])
 
     def _text_anchor(self, inputs: dict) -> torch.Tensor:
         """``e`` (N, C) for every target from its expression's frozen input embeddings."""
@@ -316,52 +216,18 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
                            'and PackReferringInputs from desa2va_mm')
         with torch.no_grad():
             embeds = self.mllm.input_embeddings()(inputs['expression_ids'])
-        return self.neck.text_anchor(embeds.detach(), inputs['expression_mask'])
+        return self.seg_head.text_anchor(embeds.detach(), inputs['expression_mask'])
 
-    def _dummy_anchor(self) -> torch.Tensor:
-        """A zero text anchor (1, C) computed through ``W_e`` (batches with no target)."""
-        weight = self.neck.anchor_proj.weight
-        embeds = weight.new_zeros(1, 1, self.mllm.hidden_size)
-        mask = torch.ones(1, 1, dtype=torch.long, device=weight.device)
-        return self.neck.text_anchor(embeds, mask) * 0
+    def _lm_loss(self, mllm_out: dict) -> Dict[str, torch.Tensor]:
+        if 'loss_lm' not in mllm_out:
+            return {}
+        return dict(loss_lm=mllm_out['loss_lm'] * self.loss_lm_weight)
 
-    def _forward(self, inputs: dict, data_samples=None) -> Dict[str, torch.Tensor]:
-        """Teacher-forced pass: every branch's low-res logits for every target."""
-        if self.train_phase == 'pretrain':
-            image_feats = self.grounding_encoder.encode_image(inputs['images'])
-            dummy = 'expression_ids' not in inputs
-            if dummy:
-                # No referring target in the batch (pure QA): one zero anchor through W_e
-                # and D_t, weighted 0 by the loss, so every rank runs the same graph.
-                anchor, image_idx = self._dummy_anchor(), \
-                    inputs['seq_image_idx'][:1]
-            else:
-                anchor, image_idx = self._text_anchor(inputs), inputs['target_image_idx']
-            out = self.text_head(image_feats, self._prompt(anchor),
-                                 self.grounding_encoder.dense_prompts(anchor.shape[0]),
-                                 image_idx)
-            return dict(image_feats=image_feats, image_idx=image_idx, text_anchor=anchor,
-                        text_logits=out['low_res_logits'], final_logits=out['low_res_logits'],
-                        iou_pred=out['iou_pred'], dummy_seg=dummy)
-        read = self._read(inputs)
-        seg_hidden, image_idx = read['seg_hidden'], read['image_idx']
-        out = dict(read['mllm_out'])
-        if seg_hidden.shape[0] == 0:
-            # No [SEG] in the batch (e.g. pure QA): decode one zero state and weight it 0 so
-            # every rank runs the same graph (DDP needs every trained parameter used).
-            seg_hidden = read['mllm_out']['hidden_states'][:1, 0] * 0
-            image_idx = inputs['seq_image_idx'][:1]
-            out['dummy_seg'] = True
-        iters = self.reprompt_iters_train if self.training else self.reprompt_iters_test
-        out.update(self._decode_heads(read['image_feats'], seg_hidden, image_idx, iters))
-        out.update(image_feats=read['image_feats'], seg_hidden=seg_hidden, image_idx=image_idx)
-        # Sa2VA-compatible alias of the final logits.
-        out['low_res_logits'] = out['final_logits']
-        return out
-
-    # ------------------------------------------------------------------ loss
-    def _gt_masks(self, data_samples: List[DetDataSample], image_idx: torch.Tensor,
+    # ------------------------------------------------------------------ targets
+    @staticmethod
+    def _gt_masks(data_samples: List[DetDataSample], image_idx: torch.Tensor,
                   device) -> torch.Tensor:
+        """(N, H, W) float masks of N targets sorted by sample; counts checked per sample."""
         counts = torch.bincount(image_idx, minlength=len(data_samples)).tolist()
         masks = []
         for i, sample in enumerate(data_samples):
@@ -373,115 +239,202 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
             masks.append(gt.to_tensor(torch.float32, device))
         return torch.cat(masks)
 
-    def _seg_losses(self, logits: torch.Tensor, gt: torch.Tensor) -> Dict[str, torch.Tensor]:
-        pred = F.interpolate(logits, size=gt.shape[-2:], mode='bilinear',
-                             align_corners=False).squeeze(1)
-        return dict(mask=self.loss_mask(pred, gt), dice=self.loss_dice(pred, gt))
+    @staticmethod
+    def _video_gt(data_samples: List[DetDataSample], counts: Sequence[int],
+                  frames_of: Sequence[torch.Tensor], device, what: str) -> List[torch.Tensor]:
+        """Per sample, its targets' masks on its frames, (n, T, H, W) float."""
+        gts = []
+        for b, sample in enumerate(data_samples):
+            gt = sample.gt_instances.masks.to_tensor(torch.float32, device)
+            num_t = len(frames_of[b])
+            if len(gt) != counts[b] * num_t:
+                raise ValueError(
+                    f"{sample.metainfo.get('video_id', sample.metainfo.get('img_path', b))}: "
+                    f'{len(gt)} target masks but {counts[b]} {what} x {num_t} frames')
+            gts.append(gt.view(counts[b], num_t, *gt.shape[-2:]))
+        return gts
 
-    def _sample_points(self, gt: torch.Tensor) -> torch.Tensor:
-        """Uniform random points inside each mask, (N * k, 2) xy at the SAM-2 input size."""
-        n, h, w = gt.shape
-        scale = self.grounding_encoder.image_size / torch.tensor([w, h], device=gt.device)
-        flat = gt.flatten(1)
-        weights = flat + (flat.sum(1, keepdim=True) == 0).float()  # empty mask: anywhere
-        idx = torch.multinomial(weights, self.num_point_samples, replacement=True)
-        xy = torch.stack([idx % w, idx // w], dim=-1).float() + 0.5
-        return (xy * scale).reshape(-1, 2)
+    @staticmethod
+    def _frames_of(inputs: dict, num_samples: int) -> List[torch.Tensor]:
+        """Rows of ``images`` that are each sample's frames (an image: one row)."""
+        frame_sample_idx = inputs['frame_sample_idx']
+        return [torch.nonzero(frame_sample_idx == b)[:, 0] for b in range(num_samples)]
 
-    def _click_loss(self, inputs: dict,
-                    data_samples: List[DetDataSample]) -> Dict[str, torch.Tensor]:
-        """SAM-2's task: one positive click inside each target mask must give that mask."""
+    # ------------------------------------------------------------------ decoding targets
+    def _decode_targets(self, inputs: dict, data_samples: Optional[list] = None
+                        ) -> Tuple[SegDecodeResult, Optional[torch.Tensor], dict]:
+        """Decode every target of a batch decoded frame by frame as images.
+
+        Phases 2-3: the ``[SEG]`` states of a teacher-forced MLLM pass (image batches).
+        Phase 1: the text anchors of the ground-truth expressions (image or video batches;
+        a video target on each of its frames).
+
+        Returns:
+            The decode, the targets' (N, H, W) masks when ``data_samples`` are given (None
+            for a batch without targets, whose one zero prompt is decoded so every rank
+            runs the same graph) and the MLLM output (empty in phase 1).
+        """
         image_feats = self.grounding_encoder.encode_image(inputs['images'])
-        counts = [len(s.gt_instances.masks) for s in data_samples]
-        device = inputs['images'].device
-        image_idx = torch.repeat_interleave(torch.arange(len(counts), device=device),
-                                            torch.tensor(counts, device=device))
-        gt = self._gt_masks(data_samples, image_idx, device)
-        points = self._sample_points(gt)[::self.num_point_samples]
-        sparse = self.grounding_encoder.point_prompts(
-            points[:, None], torch.ones(len(points), 1, device=device))
-        dense = self.grounding_encoder.dense_prompts(len(points))
-        heads = [('mask', self.mask_head)] if not self.decoupled else [
-            ('text', self.text_head), ('visual', self.visual_head)]
-        losses = {}
-        for name, head in heads:
-            terms = self._seg_losses(head(image_feats, sparse, dense, image_idx)
-                                     ['low_res_logits'], gt)
-            losses[f'loss_click_{name}'] = terms['mask'] + terms['dice']
+        if self.train_phase == 'pretrain':
+            return self._decode_anchors(inputs, data_samples, image_feats)
+        mllm_out, seg_hidden, image_idx = self._read_seg_states(inputs)
+        empty = seg_hidden.shape[0] == 0
+        if empty:
+            seg_hidden = mllm_out['hidden_states'][:1, 0] * 0
+            image_idx = inputs['seq_image_idx'][:1]
+        result = self.seg_head.decode(self.grounding_encoder, image_feats, seg_hidden,
+                                      image_idx)
+        gt = None
+        if data_samples is not None and not empty:
+            gt = self._gt_masks(data_samples, image_idx, result.final_logits.device)
+        return result, gt, mllm_out
+
+    def _decode_anchors(self, inputs: dict, data_samples: Optional[list],
+                        image_feats: dict) -> Tuple[SegDecodeResult, Optional[torch.Tensor],
+                                                    dict]:
+        """Phase 1: ``D_t(F, [pad; e])`` of every target (see :meth:`_decode_targets`)."""
+        grounding = self.grounding_encoder
+        if 'expression_ids' not in inputs:
+            anchor = self.seg_head.empty_text_anchor()
+            idx = torch.zeros(1, dtype=torch.long, device=anchor.device)
+            return self.seg_head.decode_anchor(grounding, image_feats, anchor, idx), None, {}
+        anchor = self._text_anchor(inputs)
+        image_idx, gt = inputs['target_image_idx'], None
+        if 'frame_sample_idx' in inputs:
+            # Each video target's anchor prompts every frame of its video (row e * T + t).
+            frames_of = self._frames_of(inputs, len(data_samples))
+            counts = torch.bincount(image_idx, minlength=len(data_samples)).tolist()
+            gts = self._video_gt(data_samples, counts, frames_of, anchor.device, 'expressions')
+            anchors, frame_idx = [], []
+            for b in range(len(data_samples)):
+                targets = torch.nonzero(image_idx == b)[:, 0]
+                if len(targets):
+                    anchors.append(anchor[targets].repeat_interleave(len(frames_of[b]), dim=0))
+                    frame_idx.append(frames_of[b].repeat(len(targets)))
+            anchor, image_idx = torch.cat(anchors), torch.cat(frame_idx)
+            gt = torch.cat([g.flatten(0, 1) for g, n in zip(gts, counts) if n])
+        result = self.seg_head.decode_anchor(grounding, image_feats, anchor, image_idx)
+        if data_samples is not None and gt is None:
+            gt = self._gt_masks(data_samples, image_idx, result.final_logits.device)
+        return result, gt, {}
+
+    # ------------------------------------------------------------------ loss
+    def loss(self, inputs: dict, data_samples: List[DetDataSample]) -> Dict[str, torch.Tensor]:
+        """Losses of a training batch (images, videos, QA, or a mix).
+
+        Args:
+            inputs: The data preprocessor's dict; a batch with ``frame_sample_idx`` holds
+                video frames (images as 1-frame videos).
+            data_samples: One per sample, with ``gt_instances.masks`` (one mask per
+                ``[SEG]``; a video: E x T, expression-major).
+
+        Returns:
+            ``loss_lm`` (not in phase 1), the seg head's mask losses (``loss_mask`` /
+            ``loss_dice``, or ``loss_mask_<branch>``), ``loss_mask_track`` (memory-mode
+            video), its prompt losses (``loss_adv``, ``loss_mi``, ``loss_club_est``) and
+            their logged values. A batch with nothing to segment gives zero mask losses
+            connected to the same parameters.
+        """
+        if 'frame_sample_idx' in inputs and self.train_phase != 'pretrain':
+            return self._video_loss(inputs, data_samples)
+        result, gt, mllm_out = self._decode_targets(inputs, data_samples)
+        losses = self._lm_loss(mllm_out)
+        losses.update(self.seg_head.mask_losses(result, gt))
+        losses.update(self._prompt_losses(inputs, result, gt))
         return losses
 
-    def loss(self, inputs: dict, data_samples: List[DetDataSample]) -> Dict[str, torch.Tensor]:
-        if self.is_video_batch(inputs):
-            return self.loss_video(inputs, data_samples)
-        if self.train_phase == 'sam_pretrain':
-            return self._click_loss(inputs, data_samples)
-        out = self._forward(inputs, data_samples)
-        losses = {}
-        if 'loss_lm' in out:
-            losses['loss_lm'] = out['loss_lm'] * self.loss_lm_weight
-        dummy = out.get('dummy_seg', False)
-        gt = None if dummy else self._gt_masks(data_samples, out['image_idx'],
-                                               out['final_logits'].device)
+    def _prompt_losses(self, inputs: dict, result: SegDecodeResult,
+                       gt: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The seg head's losses on its prompts, one row per ``[SEG]``."""
+        anchor = None
+        if gt is not None and self.seg_head.needs_text_anchor:
+            anchor = self._text_anchor(inputs)
+        return self.seg_head.prompt_losses(self.grounding_encoder, result, gt, anchor)
 
-        def seg(logits):
-            if dummy:
-                zero = logits.sum() * 0.0
-                return dict(mask=zero, dice=zero)
-            return self._seg_losses(logits, gt)
+    def _video_loss(self, inputs: dict, data_samples: List[DetDataSample]
+                    ) -> Dict[str, torch.Tensor]:
+        """Phases 2-3 on a batch with video frames: every ``[SEG]`` on each of its frames.
 
-        if not self.decoupled:
-            terms = seg(out['final_logits'])
-            losses.update(loss_mask=terms['mask'], loss_dice=terms['dice'])
+        ``'per_frame'``: each frame decoded as an image, mask losses over all frames.
+        ``'memory'``: frame 0 decoded as the key frame, frames 1..T-1 tracked through SAM-2
+        memory (``loss_mask_track``). Prompt losses once per ``[SEG]`` (its first frame):
+        the prompts are the same on every frame.
+        """
+        tracker, grounding = self.video_tracker, self.grounding_encoder
+        frame_feats = tracker.encode_frames(inputs['images'])
+        mllm_out, seg_hidden, sample_idx = self._read_seg_states(inputs)
+        losses = self._lm_loss(mllm_out)
+        frames_of = self._frames_of(inputs, len(data_samples))
+        counts = torch.bincount(sample_idx, minlength=len(data_samples)).tolist()
+        gts = self._video_gt(data_samples, counts, frames_of, seg_hidden.device,
+                             '[SEG] tokens')
+        if seg_hidden.shape[0] == 0:
+            # No [SEG] anywhere (pure QA batch): keep every trained parameter in the graph.
+            losses['loss_mask_visual'] = mllm_out['hidden_states'].sum() * 0.0
             return losses
-        w = self.mask_loss_weights
-        branches = [('text', 'text_logits')]
-        if self.train_phase != 'pretrain':
-            branches += [('visual', 'visual_logits'), ('fused', 'fused_logits'),
-                         ('reprompt', 'reprompt_logits')]
-        for name, key in branches:
-            if key in out and w[name] > 0:
-                terms = seg(out[key])
-                losses[f'loss_mask_{name}'] = w[name] * (terms['mask'] + terms['dice'])
-        if self.train_phase == 'pretrain':
-            return losses
-        text_prompt, visual_prompt = out['text_prompt'], out['visual_prompt']
-        if dummy:
-            text_prompt, visual_prompt = text_prompt * 0, visual_prompt * 0
-        if self.adversarial_loss is not None:
-            # A batch without [SEG] (pure QA) has no expression: no real text prompts.
-            anchor = text_prompt.new_zeros(0, text_prompt.shape[-1]) if dummy else \
-                self._text_anchor(inputs)
-            points = text_prompt.new_zeros(0, 2) if dummy else self._sample_points(gt)
-            with torch.no_grad():
-                point_embeds = self.grounding_encoder.point_prompts(
-                    points[:, None], torch.ones(len(points), 1, device=points.device))[:, 0]
-            adv = self.adversarial_loss(text_prompt, visual_prompt, anchor.detach(),
-                                        point_embeds)
-            losses.update(adv)
-            if dummy:
-                losses['loss_adv'] = losses['loss_adv'] * 0
-        if self.club_loss is not None:
-            club = self.club_loss(text_prompt, visual_prompt)
-            if dummy:
-                club = {k: v * 0 if k.startswith('loss') else v for k, v in club.items()}
-            losses.update(club)
+
+        per_frame = self.video_train['mode'] == 'per_frame'
+        image_feats = tracker.unconditioned(frame_feats) if per_frame else None
+        decoded, decoded_gt, firsts, first_gt, tracked, tracked_gt = [], [], [], [], [], []
+        offset = 0
+        for b, (frames, gt) in enumerate(zip(frames_of, gts)):  # gt: (n, T, H, W)
+            n, num_t = counts[b], len(frames)
+            if n == 0:
+                continue
+            hidden = seg_hidden[offset:offset + n]
+            offset += n
+            if per_frame:
+                result = self.seg_head.decode(grounding, image_feats,
+                                              hidden.repeat_interleave(num_t, dim=0),
+                                              frames.repeat(n))
+                decoded_gt.append(gt.flatten(0, 1))
+                first_rows = torch.arange(n, device=hidden.device) * num_t
+            else:
+                result, tracked_logits = tracker.track_clip(self.seg_head, frame_feats,
+                                                            frames, hidden)
+                decoded_gt.append(gt[:, 0])
+                first_rows = torch.arange(n, device=hidden.device)
+                for t, logits in enumerate(tracked_logits, start=1):
+                    tracked.append(logits)
+                    tracked_gt.append(gt[:, t])
+            decoded.append(result)
+            firsts.append(result.select(first_rows))
+            first_gt.append(gt[:, 0])
+        losses.update(self.seg_head.mask_losses(SegDecodeResult.cat(decoded),
+                                                torch.cat(decoded_gt)))
+        if tracked:
+            losses['loss_mask_track'] = self.video_train['track_loss_weight'] * \
+                self.seg_head.segmentation_loss(torch.cat(tracked), torch.cat(tracked_gt))
+        losses.update(self._prompt_losses(inputs, SegDecodeResult.cat(firsts),
+                                          torch.cat(first_gt)))
         return losses
 
     # ------------------------------------------------------------------ predict
     @torch.no_grad()
     def predict(self, inputs: dict, data_samples: List[DetDataSample]) -> List[DetDataSample]:
-        if self.is_video_batch(inputs):
-            return self.predict_video(inputs, data_samples)
+        """Answers and masks of a test batch of images or of videos.
+
+        Images: each sentence's answer is generated; its first ``[SEG]`` is decoded
+        (phase 1: the ground-truth expression's text anchor). ``pred_instances.masks``
+        (N, H, W) bool at ``ori_shape``, ``scores`` (N,) predicted IoU, metainfo
+        ``pred_answers`` (N texts), in sentence order.
+
+        Videos (``inputs['video_frames']``): per video, the expressions' answers over the
+        key frames (:meth:`read_video_prompts`), then every frame streamed through
+        :meth:`segment_video`. Metainfo ``pred_answers`` (E texts), ``pred_rles`` (E lists
+        of T COCO RLEs ``{'size': [H, W], 'counts': str}``, an empty mask included) and
+        ``frame_names``.
+        """
+        if 'video_frames' in inputs:
+            return self._predict_video(inputs, data_samples)
         device = inputs['images'].device
         if self.train_phase == 'pretrain':
             # A phase-1 model has no trained [SEG] path: evaluate the text decoder on the
             # ground-truth expression's anchor (what phase 1 optimises).
-            out = self._forward(inputs)
-            n = out['final_logits'].shape[0]
-            logits = dict(enumerate(out['final_logits']))
-            iou = dict(enumerate(out['iou_pred']))
-            answers = [[] for _ in range(n)]
+            result = self._decode_targets(inputs)[0]
             seq_image_idx = inputs['target_image_idx']
+            answers = [[] for _ in range(len(result))]
+            rows = list(range(len(result)))
         else:
             image_feats = self.grounding_encoder.encode_image(inputs['images'])
             image_embeds = self.mllm.encode_images(inputs['pixel_values'])
@@ -493,13 +446,13 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
                 max_new_tokens=self.max_new_tokens)
             # The first [SEG] of each answer decides its mask (one mask per sentence).
             rows = [i for i, s in enumerate(seg_states) if len(s) > 0]
-            logits, iou = {}, {}
+            result = None
             if rows:
                 hidden = torch.stack([seg_states[i][0] for i in rows])
-                out = self._decode_heads(image_feats, hidden, seq_image_idx[rows],
-                                         self.reprompt_iters_test)
-                logits = dict(zip(rows, out['final_logits']))
-                iou = dict(zip(rows, out['iou_pred']))
+                result = self.seg_head.decode(self.grounding_encoder, image_feats, hidden,
+                                              seq_image_idx[rows])
+        logits = dict(zip(rows, result.final_logits)) if rows else {}
+        iou = dict(zip(rows, result.iou_pred)) if rows else {}
 
         seq_of_sample = [[] for _ in data_samples]
         for m, b in enumerate(seq_image_idx.tolist()):
@@ -510,9 +463,7 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
             for m in seq_of_sample[b]:
                 texts.append(self.mllm.decode(answers[m]))
                 if m in logits:
-                    logit = F.interpolate(logits[m][None], size=(h, w), mode='bilinear',
-                                          align_corners=False)[0, 0]
-                    masks.append(logit > self.mask_threshold)
+                    masks.append(self._masks_at(logits[m][None], (h, w))[0])
                     scores.append(iou[m].float())
                 else:
                     masks.append(torch.zeros(h, w, dtype=torch.bool, device=device))
@@ -524,3 +475,111 @@ class DeSa2VA(VideoSegmentationMixin, BaseModel):
             sample.pred_instances = pred
             sample.set_metainfo(dict(pred_answers=texts))
         return list(data_samples)
+
+    def _masks_at(self, logits: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+        """(E, 1, h', w') low-res logits -> (E, H, W) bool masks at ``size``."""
+        return F.interpolate(logits, size=size, mode='bilinear',
+                             align_corners=False)[:, 0] > self.mask_threshold
+
+    def _predict_video(self, inputs: dict, data_samples: list) -> list:
+        """Video test step (see :meth:`predict`)."""
+        tiles = torch.split(inputs['pixel_values'], list(inputs['num_tiles']))
+        seq_idx = inputs['seq_image_idx'].tolist()
+        for b, (sample, stream) in enumerate(zip(data_samples, inputs['video_frames'])):
+            meta = sample.metainfo
+            rows = [m for m, v in enumerate(seq_idx) if v == b]
+            answers, states = self.read_video_prompts(
+                tiles[b], inputs['input_ids'][rows], inputs['attention_mask'][rows])
+            valid = [i for i, s in enumerate(states) if s is not None]
+            seg_hidden = torch.stack([states[i] for i in valid]) if valid else \
+                inputs['pixel_values'].new_zeros(0, self.mllm.hidden_size)
+            h, w = meta['ori_shape'][:2]
+            pred_rles: List[List[dict]] = [[] for _ in rows]
+            frame_names = []
+            empty = encode_mask(np.zeros((h, w), dtype=bool))
+            for frame in self.segment_video(stream, seg_hidden, meta['key_frame_ids'],
+                                            num_frames=stream.num_frames, ori_shape=(h, w)):
+                frame_names.append(frame['frame_name'])
+                rles = encode_masks(frame['masks'].numpy())
+                for j, i in enumerate(valid):
+                    pred_rles[i].append(rles[j])
+                for i in sorted(set(range(len(rows))) - set(valid)):
+                    pred_rles[i].append(dict(empty))
+            sample.set_metainfo(dict(
+                pred_rles=pred_rles,
+                pred_answers=[self.mllm.decode(a) for a in answers],
+                frame_names=frame_names))
+        return list(data_samples)
+
+    # ------------------------------------------------------------------ video API
+    @torch.no_grad()
+    def read_video_prompts(self, pixel_values: torch.Tensor, input_ids: torch.Tensor,
+                           attention_mask: torch.Tensor
+                           ) -> Tuple[List[List[int]], List[Optional[torch.Tensor]]]:
+        """Generate each expression's answer over a video's key frames.
+
+        Args:
+            pixel_values: (K, 3, s, s) key-frame tiles (one InternVL tile per key frame).
+            input_ids: (E, L) left-padded prompts, one per expression (``<img>`` +
+                K x n ``<IMG_CONTEXT>`` + ``</img>`` + question).
+            attention_mask: (E, L).
+
+        Returns:
+            E answers (generated ids) and E first-``[SEG]`` states (H,) or None when the
+            answer has no ``[SEG]``.
+        """
+        image_embeds = self.mllm.encode_images(pixel_values).flatten(0, 1)
+        image_embeds = image_embeds.repeat(input_ids.shape[0], 1)
+        answers, seg_states = self.mllm.generate(input_ids, attention_mask, image_embeds,
+                                                 max_new_tokens=self.max_new_tokens)
+        return answers, [s[0] if len(s) else None for s in seg_states]
+
+    @torch.no_grad()
+    def segment_video(self,
+                      frames: Iterable,
+                      seg_hidden: torch.Tensor,
+                      key_frame_ids: Sequence[int],
+                      *,
+                      num_frames: Optional[int] = None,
+                      video_id: str = 'video',
+                      frame_names: Optional[Sequence[str]] = None,
+                      ori_shape: Optional[Tuple[int, int]] = None) -> Iterator[dict]:
+        """Stream a video's masks: key frames decoded from ``[SEG]``, the rest tracked.
+
+        Frames are pulled, prepared (``data_preprocessor.prepare_frame``), encoded and
+        released one at a time; only SAM-2's bounded memory bank is kept
+        (``video_tracker.memory_bank``), so memory does not grow with the video.
+
+        Args:
+            frames: A ``FrameStream`` (what the data preprocessor packs for test videos) or
+                any iterable of (H, W, 3) uint8 BGR arrays (a frame source of
+                ``desa2va_mm.datasets.video_io``, a list, a generator). Paths are refused:
+                the model reads frames, not files.
+            seg_hidden: (E, H) one ``[SEG]`` state per tracked expression (E may be 0).
+            key_frame_ids: The frames the MLLM saw: decoded by the seg head (all branches)
+                and written to SAM-2's memory as conditioning frames; the first frame of
+                the stream always is one.
+            num_frames: Video length when known (SAM-2's object-pointer range).
+            video_id: Name for error messages.
+            frame_names: Frame names for results and error messages.
+            ori_shape: (H, W) of the output masks; default each frame's own size.
+
+        Yields:
+            dict ``frame_idx``, ``frame_name``, ``is_key_frame``, ``masks`` (E, H, W) bool,
+            ``scores`` (E,) predicted IoU, ``logits`` (E, 1, h', w') SAM-2 low-res logits
+            (absent objects at -1024), all on the CPU.
+        """
+        stream = frames if isinstance(frames, FrameStream) else \
+            self.data_preprocessor.stream_frames(frames, video_id=video_id,
+                                                 frame_names=frame_names,
+                                                 num_frames=num_frames)
+        num = seg_hidden.shape[0]
+        for tracked in self.video_tracker.track(stream, self.seg_head, seg_hidden,
+                                                key_frame_ids, num_frames=num_frames):
+            frame = tracked.frame
+            h, w = ori_shape if ori_shape is not None else frame.ori_shape
+            masks = self._masks_at(tracked.logits, (h, w)) if num else \
+                torch.zeros(0, h, w, dtype=torch.bool)
+            yield dict(frame_idx=tracked.frame_idx, frame_name=frame.name,
+                       is_key_frame=tracked.is_key_frame, masks=masks.cpu(),
+                       scores=tracked.iou_pred.float().cpu(), logits=tracked.logits.cpu())

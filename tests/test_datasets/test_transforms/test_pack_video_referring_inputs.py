@@ -50,11 +50,19 @@ def test_pack_train_and_test_samples():
         PackVideoReferringInputs()(dict(video_id='v', frames=frames, gt_masks=masks[..., :8]))
 
     test = PackVideoReferringInputs()(dict(video_id='w', frames=frames[:2],
-                                           frame_paths=['a.jpg'] * 9, key_frame_ids=[0, 1],
-                                           gt_rles=None, ori_shape=(16, 16)))
-    assert test['inputs'].shape[0] == 0
+                                           frame_paths=[f'{i}.jpg' for i in range(9)],
+                                           key_frame_ids=[0, 1], gt_rles=None,
+                                           ori_shape=(16, 16)))
+    # The frames stay on disk: a lazy source (no file is opened here: none exists).
+    source = test['inputs']
+    assert type(source).__name__ == 'FolderFrameSource' and len(source) == 9
+    assert source.video_id == 'w' and source.frame_names[:2] == ['0', '1']
     assert test['data_samples'].metainfo['num_frames'] == 9
-    with pytest.raises(KeyError, match="video 'w'"):
+    # A video_source (here frames in memory) is packed the same way.
+    arrays = PackVideoReferringInputs()(dict(video_id='w', video_source=frames,
+                                             key_frame_ids=[0]))
+    assert len(arrays['inputs']) == 4 and np.array_equal(arrays['inputs'][1], frames[1])
+    with pytest.raises(KeyError, match="video 'w'.*frame_paths or video_source"):
         PackVideoReferringInputs()(dict(video_id='w', frames=frames))
 
 

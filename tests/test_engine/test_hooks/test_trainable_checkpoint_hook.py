@@ -39,8 +39,8 @@ def test_drops_only_frozen_pretrained_entries():
     assert any('lora_A' in k for k in saved)
     assert 'mllm.model.lm_head.weight' in saved
     # Frozen in phase 2 but trained in phase 1 (no pretrained file has them): kept.
-    assert any(k.startswith('text_head.') for k in saved)
-    assert 'neck.anchor_proj.weight' in saved
+    assert any(k.startswith('seg_head.text_head.') for k in saved)
+    assert 'seg_head.neck.anchor_proj.weight' in saved
     # Frozen pretrained: left out.
     assert not any(k.startswith('grounding_encoder.sam2.image_encoder.') for k in saved)
     assert not any('vision_tower' in k for k in saved)

@@ -32,12 +32,13 @@ def _model(name: str):
     cfg.video_train = dict(mode='per_frame')  # Sa2VA's (what the real-size configs use)
     if name != 'sa2va':
         cfg.train_phase = name
-        cfg.reprompt_iters_train = 1 if name == 'fusion' else 0
+        cfg.seg_head.reprompt_iters_train = 1 if name == 'fusion' else 0
         if name == 'pretrain':
-            cfg.frozen_modules = ['mllm', 'neck.text_proj', 'neck.visual_proj',
-                                  'visual_head', 'fusion', 'adversarial_loss', 'club_loss']
+            cfg.frozen_modules = ['mllm'] + [f'seg_head.{m}' for m in (
+                'neck.text_proj', 'neck.visual_proj', 'visual_head', 'fusion',
+                'adversarial_loss', 'club_loss')]
         else:
-            cfg.frozen_modules = ['text_head', 'neck.anchor_proj']
+            cfg.frozen_modules = ['seg_head.text_head', 'seg_head.neck.anchor_proj']
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     model.train()
@@ -142,9 +143,11 @@ def test_every_batch_kind_trains(models, name, kind):
     if name == 'pretrain':
         # Phase 1 trains W_e and D_t only (and, in the tiny configs only, the SAM-2 image
         # encoder), and only on targets.
-        assert {n.split('.')[0] for n in has_grad} <= {'neck', 'text_head',
-                                                      'grounding_encoder'}
-        assert all(n.startswith('neck.anchor_proj') for n in has_grad if n.startswith('neck.'))
+        parts = {'.'.join(n.split('.')[:2]) if n.startswith('seg_head.') else n.split('.')[0]
+                 for n in has_grad}
+        assert parts <= {'seg_head.neck', 'seg_head.text_head', 'grounding_encoder'}
+        assert all(n.startswith('seg_head.neck.anchor_proj') for n in has_grad
+                   if n.startswith('seg_head.neck.'))
         assert bool(has_grad) != nothing_to_segment
     else:
         # The LM loss reaches the LLM whenever the batch has answers.
@@ -152,4 +155,4 @@ def test_every_batch_kind_trains(models, name, kind):
         assert any(n.startswith('mllm.') for n in has_grad)
     if name in ('decouple', 'fusion') and not nothing_to_segment:
         assert 'loss_adv' in losses and 'loss_mi' in losses
-        assert any(n.startswith('visual_head.') for n in has_grad)
+        assert any(n.startswith('seg_head.visual_head.') for n in has_grad)

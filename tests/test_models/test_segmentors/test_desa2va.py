@@ -1,4 +1,4 @@
-"""DeSa2VA (Sa2VA path) on the tiny config: loss / predict / tensor modes."""
+"""DeSa2VA with the Sa2VA seg head on the tiny config: loss / predict / tensor modes."""
 import pytest
 import torch
 
@@ -18,9 +18,9 @@ def test_loss_mode_gives_finite_losses_and_gradients(tiny_cfg, tiny_model):
     # The mask loss reaches the LLM through the [SEG] state, and the head decoder trains.
     lm_layer = model.mllm.model.model.language_model.layers[-1].mlp.down_proj.weight
     assert lm_layer.grad is not None and lm_layer.grad.abs().sum() > 0
-    assert model.text_hidden_fcs.mlp[0].weight.grad.abs().sum() > 0
-    assert model.mask_head.decoder.output_hypernetworks_mlps[0].layers[0].weight.grad \
-        .abs().sum() > 0
+    assert model.seg_head.text_hidden_fcs.mlp[0].weight.grad.abs().sum() > 0
+    assert model.seg_head.mask_head.decoder.output_hypernetworks_mlps[0].layers[0] \
+        .weight.grad.abs().sum() > 0
     # The stock SAM-2 decoder is only the template the head copies: it never trains.
     assert all(not p.requires_grad
                for p in model.grounding_encoder.sam2.sam_mask_decoder.parameters())
@@ -32,11 +32,12 @@ def test_one_mask_per_seg_token_in_order(tiny_cfg, tiny_model):
     out = tiny_model(**batch, mode='tensor')
     n_seg = int((batch['inputs']['input_ids'] == tiny_model.mllm.seg_token_id).sum())
     n_gt = sum(len(s.gt_instances.masks) for s in batch['data_samples'])
-    assert n_seg == n_gt == out['low_res_logits'].shape[0]
+    assert n_seg == n_gt == out.final_logits.shape[0] == len(out)
     # 128 px SAM-2 input -> 8x8 image embedding -> 32x32 low-res logits.
-    assert out['low_res_logits'].shape[1:] == (1, 32, 32)
+    assert out.final_logits.shape[1:] == (1, 32, 32)
     # seq/image bookkeeping: masks of sample 0 come first.
-    assert out['image_idx'].tolist() == sorted(out['image_idx'].tolist())
+    _, _, image_idx = tiny_model._read_seg_states(batch['inputs'])
+    assert image_idx.tolist() == sorted(image_idx.tolist())
 
 
 def test_seg_count_mismatch_names_the_sample(tiny_cfg, tiny_model):
@@ -58,7 +59,7 @@ def test_batch_without_seg_runs_same_graph_with_zero_mask_loss(tiny_cfg, tiny_mo
     assert losses['loss_mask'].item() == 0 and losses['loss_dice'].item() == 0
     sum(losses.values()).backward()
     # The head still took part in the graph (zero gradients, not None): DDP-safe.
-    grad = tiny_model.mask_head.decoder.iou_token.weight.grad
+    grad = tiny_model.seg_head.mask_head.decoder.iou_token.weight.grad
     assert grad is not None and grad.abs().sum() == 0
 
 
@@ -108,11 +109,11 @@ def test_predict_decodes_generated_seg_state(tiny_cfg, tiny_model, monkeypatch):
     feats = model.grounding_encoder.encode_image(
         model.data_preprocessor(data)['inputs']['images'])
     sample = model.test_step(data)[0]
-    direct = model._decode_heads(feats, states[0], torch.zeros(1, dtype=torch.long),
-                                 reprompt_iters=0)
+    direct = model.seg_head.decode(model.grounding_encoder, feats, states[0],
+                                   torch.zeros(1, dtype=torch.long))
     h0, w0 = sample.metainfo['ori_shape'][:2]
     expected = torch.nn.functional.interpolate(
-        direct['final_logits'], size=(h0, w0), mode='bilinear', align_corners=False)[0, 0] > 0
+        direct.final_logits, size=(h0, w0), mode='bilinear', align_corners=False)[0, 0] > 0
     assert torch.equal(sample.pred_instances.masks[0], expected)
 
 
@@ -121,22 +122,13 @@ def test_invalid_mode(tiny_model):
         tiny_model({}, None, mode='bogus')
 
 
-def test_sam_pretrain_phase_trains_heads_from_clicks_without_the_llm(tiny_cfg, tiny_model):
-    """Tiny-only stage 0: a positive click in each target mask -> that mask."""
-    tiny_model.train_phase = 'sam_pretrain'
-    data, _ = build_batch(tiny_cfg, 'train_dataloader', indices=(0, 1))
-    batch = tiny_model.data_preprocessor(data, training=True)
-    losses = tiny_model(**batch, mode='loss')
-    assert set(losses) == {'loss_click_mask'} and torch.isfinite(losses['loss_click_mask'])
-    losses['loss_click_mask'].backward()
-    assert tiny_model.mask_head.decoder.iou_token.weight.grad is not None
-    assert all(p.grad is None for p in tiny_model.mllm.parameters())
-    # Clicks land inside their masks.
-    gt = torch.cat([s.gt_instances.masks.to_tensor(torch.float32, 'cpu')
-                    for s in batch['data_samples']])
-    tiny_model.num_point_samples = 3
-    pts = tiny_model._sample_points(gt).reshape(len(gt), 3, 2)
-    scale = gt.shape[-1] / tiny_model.grounding_encoder.image_size
-    for mask, p in zip(gt, pts):
-        xy = (p * scale).long()
-        assert mask[xy[:, 1], xy[:, 0]].all()
+def test_sa2va_head_cannot_pretrain_on_text_anchors(tiny_cfg):
+    import desa2va_mm  # noqa: F401
+    from desa2va_mm.registry import MODELS
+    cfg = tiny_cfg.model.copy()
+    cfg.train_phase = 'pretrain'
+    with pytest.raises(ValueError, match="needs seg_head=dict\\(type='DecoupledSegHead'\\)"):
+        MODELS.build(cfg)
+    cfg.train_phase = 'sam_pretrain'
+    with pytest.raises(ValueError, match='SAM2ClickPretrainer'):
+        MODELS.build(cfg)

@@ -43,8 +43,14 @@ def _changed(model, before):
 
 
 def _prefixes(names):
-    return {n.split('.')[0] if not n.startswith('neck.') else '.'.join(n.split('.')[:2])
-            for n in names}
+    """``mllm``, ``grounding_encoder`` or the seg head's part (``seg_head.neck.text_proj``,
+    ``seg_head.visual_head`` ...) of each parameter name."""
+    def part(name):
+        parts = name.split('.')
+        if parts[0] != 'seg_head':
+            return parts[0]
+        return '.'.join(parts[:3] if parts[1] == 'neck' else parts[:2])
+    return {part(n) for n in names}
 
 
 def test_phase1_trains_only_anchor_proj_and_text_head(phase_cfgs):
@@ -55,7 +61,11 @@ def test_phase1_trains_only_anchor_proj_and_text_head(phase_cfgs):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     losses = _train_steps(model, cfg)
     assert set(losses) == {'loss_mask_text'}
-    assert _prefixes(_changed(model, before)) == {'neck.anchor_proj', 'text_head'}
+    assert _prefixes(_changed(model, before)) == {'seg_head.neck.anchor_proj',
+                                                  'seg_head.text_head'}
+    # The tiny phase 1 leaves the MLLM out of frozen_modules (stage 0 has none to load):
+    # it never receives a gradient.
+    assert all(p.grad is None for p in model.mllm.parameters())
 
 
 def test_phase2_keeps_text_head_and_anchor_bit_identical(phase_cfgs):
@@ -66,9 +76,11 @@ def test_phase2_keeps_text_head_and_anchor_bit_identical(phase_cfgs):
     _train_steps(model, cfg)
     changed = _changed(model, before)
     prefixes = _prefixes(changed)
-    assert not any(n.startswith(('text_head.', 'neck.anchor_proj.')) for n in changed)
-    assert {'mllm', 'neck.text_proj', 'neck.visual_proj', 'visual_head', 'fusion',
-            'adversarial_loss', 'club_loss'} <= prefixes
+    assert not any(n.startswith(('seg_head.text_head.', 'seg_head.neck.anchor_proj.'))
+                   for n in changed)
+    assert {'mllm', 'seg_head.neck.text_proj', 'seg_head.neck.visual_proj',
+            'seg_head.visual_head', 'seg_head.fusion', 'seg_head.adversarial_loss',
+            'seg_head.club_loss'} <= prefixes
     assert 'grounding_encoder' not in prefixes
 
 
@@ -81,6 +93,7 @@ def test_loss_keys_separate_and_each_switchable(phase_cfgs):
                 'loss_mask_reprompt', 'loss_adv', 'loss_mi', 'loss_club_est'}
     assert expected <= set(losses)
     assert {'acc_text_disc', 'acc_visual_disc', 'mi_estimate'} <= set(losses)
+    # The --cfg-options of docs/method.md §13 (model.seg_head.<key>=...).
     switches = {
         'loss_adv': dict(adversarial_loss=None),
         'loss_mi': dict(club_loss=None),
@@ -90,7 +103,7 @@ def test_loss_keys_separate_and_each_switchable(phase_cfgs):
     }
     for key, change in switches.items():
         cfg_model = copy.deepcopy(base.model)
-        cfg_model.update(change)
+        cfg_model.seg_head.update(change)
         model = _build(cfg_model)
         out = model(**model.data_preprocessor(data, True), mode='loss')
         assert key not in out, key
@@ -106,20 +119,23 @@ def test_dense_prompt_changes_visual_output_and_reprompt_loss_reaches_visual_hea
     data, _ = build_batch(cfg, 'train_dataloader', indices=(0, ))
     batch = model.data_preprocessor(data, True)
     out = model(**batch, mode='tensor')
-    assert not torch.allclose(out['reprompt_logits'], out['visual_logits'])
+    assert not torch.allclose(out.reprompt_logits, out.visual_logits)
     # Only the re-prompt loss: the visual head still gets gradients through M_r.
     cfg_model = copy.deepcopy(cfg.model)
-    cfg_model.update(mask_loss_weights=dict(text=0.0, visual=0.0, fused=0.0, reprompt=1.0),
-                     adversarial_loss=None, club_loss=None, loss_lm_weight=0.0)
+    cfg_model.seg_head.update(
+        mask_loss_weights=dict(text=0.0, visual=0.0, fused=0.0, reprompt=1.0),
+        adversarial_loss=None, club_loss=None)
+    cfg_model.update(loss_lm_weight=0.0)
     model = _build(cfg_model)
     losses = model(**model.data_preprocessor(data, True), mode='loss')
     assert set(k for k in losses if k.startswith('loss_mask')) == {'loss_mask_reprompt'}
     sum(v for k, v in losses.items() if 'loss' in k).backward()
-    grad = model.visual_head.decoder.output_hypernetworks_mlps[0].layers[0].weight.grad
+    grad = model.seg_head.visual_head.decoder.output_hypernetworks_mlps[0].layers[0] \
+        .weight.grad
     assert grad is not None and grad.abs().sum() > 0
     # The fused mask enters as a detached prompt: the gate gets no gradient from M_r.
-    assert model.fusion.gate[0].weight.grad is None or \
-        model.fusion.gate[0].weight.grad.abs().sum() == 0
+    gate_grad = model.seg_head.fusion.gate[0].weight.grad
+    assert gate_grad is None or gate_grad.abs().sum() == 0
 
 
 def test_zero_seg_batch_runs_same_graph_with_zero_losses(phase_cfgs):
@@ -157,20 +173,21 @@ def test_predict_every_phase_and_reprompt_iou_threshold(phase_cfgs):
     model = _build(phase_cfgs['fusion'].model).eval()
     data, _ = build_batch(phase_cfgs['fusion'], 'train_dataloader', indices=(0, ))
     batch = model.data_preprocessor(data, True)
-    model.reprompt_iou_threshold = 2.0
+    model.seg_head.reprompt_iou_threshold = 2.0
     with torch.no_grad():
         out = model(**batch, mode='tensor')
-    assert torch.equal(out['final_logits'], out['fused_logits'])
+    assert torch.equal(out.final_logits, out.fused_logits)
 
 
 def test_invalid_combinations_are_clear_errors(phase_cfgs):
+    # The Sa2VA head's keys do not exist on DeSa2VA's: the error names the key.
     cfg_model = copy.deepcopy(phase_cfgs['decouple'].model)
-    cfg_model.update(mask_head=dict(type='SAM2MaskHead'))
-    with pytest.raises(ValueError, match='baseline'):
+    cfg_model.seg_head.update(mask_head=dict(type='SAM2MaskHead'))
+    with pytest.raises(TypeError, match="DecoupledSegHead.*unexpected keyword.*'mask_head'"):
         _build(cfg_model)
     cfg_model = copy.deepcopy(phase_cfgs['decouple'].model)
-    cfg_model.update(frozen_modules=['neck.nope'])
-    with pytest.raises(ValueError, match='neck.nope'):
+    cfg_model.update(frozen_modules=['seg_head.neck.nope'])
+    with pytest.raises(ValueError, match='seg_head.neck.nope'):
         _build(cfg_model)
     cfg_model = copy.deepcopy(phase_cfgs['decouple'].model)
     cfg_model.update(train_phase='phase4')

@@ -44,6 +44,8 @@ def _run(model, frames, keys, seg_hidden=None, **kw):
 
 def test_key_frame_strategies():
     from desa2va_mm.models.segmentors.video_segmentation_mixin import key_frame_indices
+    from desa2va_mm.structures import select_key_frames
+    assert select_key_frames(10, 5, 'uniform').tolist() == key_frame_indices(10, 5, 'uniform')
     assert key_frame_indices(100, 5, 'first') == [0, 1, 2, 3, 4]
     # round(linspace(0, 9, 5)) = round([0, 2.25, 4.5, 6.75, 9]) (halves to even)
     assert key_frame_indices(10, 5, 'uniform') == [0, 2, 4, 7, 9]
@@ -60,8 +62,8 @@ def test_non_key_frames_come_from_memory(model):
     tracker = model.video_tracker
     original = tracker.memory_entry
 
-    def altered(sam2, feats, logits, head_out, present, detach=True):
-        entry = original(sam2, feats, logits, head_out, present, detach)
+    def altered(feats, logits, result, present, detach=True):
+        entry = original(feats, logits, result, present, detach)
         entry['maskmem_features'] = entry['maskmem_features'] + 3.0
         return entry
 
@@ -90,7 +92,7 @@ def test_tracked_frames_without_seg_prompt_still_use_memory(model):
 
 def test_memory_bank_stays_bounded(model):
     sam2 = model.grounding_encoder.sam2
-    window = model.video_tracker.required_window(sam2)
+    window = model.video_tracker.required_window()
     assert window == max(1 + (sam2.num_maskmem - 2) * sam2.memory_temporal_stride_for_eval,
                          sam2.max_obj_ptrs_in_encoder - 1)
     model.video_tracker.memory_window = 4
@@ -98,7 +100,7 @@ def test_memory_bank_stays_bounded(model):
         seen = []
         for frame in model.segment_video(_frames(20, 32, 32), torch.randn(1, 128), [0, 3],
                                          num_frames=20):
-            bank = model._last_memory_bank
+            bank = model.video_tracker.memory_bank
             seen.append((len(bank.cond), len(bank.non_cond)))
             assert all(frame['frame_idx'] - i < 4 for i in bank.non_cond)
     finally:
@@ -137,6 +139,8 @@ def test_streaming_reads_and_releases_one_frame_at_a_time(model):
 
 def test_missing_and_corrupt_frames_name_video_and_frame(model, tmp_path):
     import cv2
+
+    from desa2va_mm.datasets.video_io import open_frame_source
     paths = []
     for i, frame in enumerate(_frames(3, 32, 32)):
         paths.append(str(tmp_path / f'{i:05d}.jpg'))
@@ -144,11 +148,17 @@ def test_missing_and_corrupt_frames_name_video_and_frame(model, tmp_path):
     with open(paths[1], 'wb') as f:
         f.write(b'not a jpeg')
     names = ['00000', '00001', '00002']
+    # The frame source reads the files; the model only sees what it yields.
     with pytest.raises(ValueError, match=r"video 'vid7'.*frame 1 \('00001'\)"):
-        _run(model, paths, [0], video_id='vid7', frame_names=names)
+        _run(model, open_frame_source(paths, video_id='vid7', frame_names=names), [0])
     paths[1] = str(tmp_path / 'gone.jpg')
     with pytest.raises(FileNotFoundError, match=r"video 'vid7'.*'00001'"):
-        _run(model, paths, [0], video_id='vid7', frame_names=names)
+        _run(model, open_frame_source(paths, video_id='vid7', frame_names=names), [0])
+    # The model never opens a file.
+    with pytest.raises(TypeError, match=r"video 'vid7': frame 0 is a path.*open_frame_source"):
+        _run(model, paths, [0], video_id='vid7')
+    with pytest.raises(ValueError, match=r"video 'vid7': frame 0 \('a'\) has shape \(4, 4\)"):
+        _run(model, [np.zeros((4, 4), np.uint8)], [0], video_id='vid7', frame_names=['a'])
 
 
 def _video_sample(num_frames=5, mode='train', frame_paths=None, seed=0):
@@ -195,9 +205,11 @@ def test_training_on_five_frames_backpropagates(mode):
     assert ('loss_mask_track' in losses) == (mode == 'memory')
     total = sum(v for k, v in losses.items() if k.startswith('loss'))
     total.backward()
-    grads = {n.split('.')[0] for n, p in model.named_parameters()
+    grads = {'.'.join(n.split('.')[:2]) if n.startswith('seg_head.') else n.split('.')[0]
+             for n, p in model.named_parameters()
              if p.grad is not None and p.grad.abs().sum() > 0}
-    assert {'mllm', 'neck', 'visual_head', 'text_head', 'fusion'} <= grads
+    assert {'mllm', 'seg_head.neck', 'seg_head.visual_head', 'seg_head.text_head',
+            'seg_head.fusion'} <= grads
     mem = [p.grad for n, p in model.named_parameters()
            if 'memory_attention' in n and p.requires_grad]
     if mode == 'memory':
@@ -231,7 +243,12 @@ def test_predict_video_writes_rles_per_frame(model, tmp_path):
     sample, _ = _video_sample(7, mode='test', frame_paths=paths)
     data = dict(inputs=[sample['inputs']], data_samples=[sample['data_samples']])
     batch = model.data_preprocessor(data, training=False)
-    assert batch['inputs']['videos'] is True
+    # The pipeline packs a lazy frame source, the preprocessor a stream that prepares each
+    # frame as the model pulls it: nothing has been read yet.
+    from desa2va_mm.models.data_preprocessors import FrameStream
+    (stream, ) = batch['inputs']['video_frames']
+    assert isinstance(stream, FrameStream) and len(stream) == 7 and 'images' not in \
+        batch['inputs']
     # Force answers with a [SEG] for the first expression only.
     seg = torch.randn(model.mllm.hidden_size)
     model.read_video_prompts = lambda *a: ([[model.mllm.seg_token_id], []], [seg, None])
@@ -243,7 +260,9 @@ def test_predict_video_writes_rles_per_frame(model, tmp_path):
     assert len(rles) == 2 and all(len(r) == 7 for r in rles)
     assert all(r['size'] == [40, 56] for r in rles[0] + rles[1])
     assert all(mask_util.decode(r).sum() == 0 for r in rles[1])
-    direct = list(model.segment_video(paths, seg[None], [0, 1], num_frames=7))
+    from desa2va_mm.datasets.video_io import open_frame_source
+    direct = list(model.segment_video(open_frame_source(paths), seg[None], [0, 1],
+                                      num_frames=7))
     for t in range(7):
         np.testing.assert_array_equal(mask_util.decode(rles[0][t]).astype(bool),
                                       direct[t]['masks'][0].numpy())

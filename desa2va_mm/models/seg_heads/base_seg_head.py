@@ -1,0 +1,195 @@
+"""The interface every segmentation head of ``DeSa2VA`` implements, and its shared pieces."""
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from desa2va_mm.registry import MODELS
+from desa2va_mm.structures import SegDecodeResult
+
+#: Sa2VA's mask losses: BCE x2.0 + Dice x0.5 (docs/method.md §7).
+DEFAULT_LOSS_MASK = dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
+                         loss_weight=2.0)
+DEFAULT_LOSS_DICE = dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
+                         naive_dice=True, eps=1.0, loss_weight=0.5)
+
+
+def sample_points_in_masks(gt: torch.Tensor, num_points: int,
+                           image_size: int) -> torch.Tensor:
+    """Uniform random points inside each mask (anywhere in an empty one).
+
+    Args:
+        gt: (N, h, w) binary masks.
+        num_points: k points per mask.
+        image_size: S, the SAM-2 input side the points are expressed at.
+
+    Returns:
+        (N * k, 2) xy pixel coordinates at S x S, mask-major.
+    """
+    n, h, w = gt.shape
+    scale = image_size / torch.tensor([w, h], device=gt.device)
+    flat = gt.flatten(1)
+    weights = flat + (flat.sum(1, keepdim=True) == 0).float()
+    idx = torch.multinomial(weights, num_points, replacement=True)
+    xy = torch.stack([idx % w, idx // w], dim=-1).float() + 0.5
+    return (xy * scale).reshape(-1, 2)
+
+
+def segmentation_losses(logits: torch.Tensor, gt: torch.Tensor, loss_mask: nn.Module,
+                        loss_dice: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(L_mask, L_dice)`` of low-res logits (N, 1, h', w') against masks (N, H, W).
+
+    The logits are upsampled (bilinear) to the ground truth's size first.
+    """
+    pred = F.interpolate(logits, size=gt.shape[-2:], mode='bilinear',
+                         align_corners=False).squeeze(1)
+    return loss_mask(pred, gt), loss_dice(pred, gt)
+
+
+def build_sam2_head(cfg: dict, decoder_kwargs: dict) -> nn.Module:
+    """A ``SAM2MaskHead`` config completed with the SAM-2 decoder's constructor arguments."""
+    cfg = dict(cfg)
+    for key, value in decoder_kwargs.items():
+        cfg.setdefault(key, value)
+    return MODELS.build(cfg)
+
+
+class BaseSegHead(BaseModule):
+    """``[SEG]`` states -> masks, and the losses of those masks.
+
+    A segmentation head owns everything between the MLLM's ``[SEG]`` hidden states and
+    the mask logits: the mapping of a state to SAM-2 prompt tokens, its SAM-2 decoder(s)
+    and the losses on what they decode. SAM-2 itself (image features, prompt encoder)
+    stays in the grounding encoder, which every method receives as ``grounding``.
+
+    ``DeSa2VA`` calls, whatever the head:
+
+    * :meth:`decode` on images and video key frames (``SegDecodeResult``);
+    * :meth:`tracking_prompt` / :meth:`decode_tracked` on memory-conditioned video frames;
+    * :meth:`mask_losses` (the masks against the ground truth) and :meth:`prompt_losses`
+      (losses on the prompts themselves; none for Sa2VA) in training;
+    * :meth:`sam2_heads` / :meth:`init_from_decoder` when it is built.
+
+    Args:
+        in_channels: H, the MLLM hidden size (set by the segmentor).
+        decoder_kwargs: Constructor arguments of the SAM-2 mask decoder every SAM-2 head
+            of this head is built with (set by the segmentor from the grounding encoder).
+        loss_mask: Per-pixel mask loss (mmdet ``CrossEntropyLoss`` with sigmoid).
+        loss_dice: Dice loss (mmdet ``DiceLoss``).
+        init_cfg: MMEngine init config.
+    """
+
+    def __init__(self, *, in_channels: int, decoder_kwargs: Optional[dict] = None,
+                 loss_mask: Optional[dict] = None, loss_dice: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.decoder_kwargs = dict(decoder_kwargs or {})
+        self.loss_mask = MODELS.build(loss_mask or DEFAULT_LOSS_MASK)
+        self.loss_dice = MODELS.build(loss_dice or DEFAULT_LOSS_DICE)
+
+    # ------------------------------------------------------------------ construction
+    @property
+    def prompt_channels(self) -> int:
+        """C, the width of SAM-2's prompt tokens (the decoder's ``transformer_dim``)."""
+        return int(self.decoder_kwargs.get('transformer_dim', 256))
+
+    def sam2_heads(self) -> Dict[str, nn.Module]:
+        """``{attribute name: SAM2MaskHead}`` of the SAM-2 decoders this head owns."""
+        raise NotImplementedError
+
+    def init_from_decoder(self, decoder: nn.Module) -> None:
+        """Copy a pretrained SAM-2 mask decoder into every SAM-2 head."""
+        for head in self.sam2_heads().values():
+            head.init_from_decoder(decoder)
+
+    # ------------------------------------------------------------------ decoding
+    @staticmethod
+    def prompt_tokens(grounding, tokens: torch.Tensor) -> torch.Tensor:
+        """Sparse prompts ``[pad; pad; token]`` (N, 3, C) for (N, C) prompt tokens."""
+        pad = grounding.padding_prompts(tokens.shape[0]).to(tokens.dtype)
+        return torch.cat([pad, tokens.unsqueeze(1)], dim=1)
+
+    def decode(self, grounding, image_feats: Dict[str, torch.Tensor],
+               seg_hidden: torch.Tensor, image_idx: torch.Tensor) -> SegDecodeResult:
+        """Masks of N ``[SEG]`` states on images (or video key frames).
+
+        Args:
+            grounding: The ``SAM2Grounding`` (prompt encoder).
+            image_feats: ``SAM2Grounding.encode_image`` output for B images.
+            seg_hidden: (N, H) ``[SEG]`` hidden states.
+            image_idx: (N,) the image each state prompts.
+
+        Returns:
+            The decode of every branch the head has.
+        """
+        raise NotImplementedError
+
+    def tracking_prompt(self, seg_hidden: torch.Tensor) -> torch.Tensor:
+        """(N, H) ``[SEG]`` states -> (N, C) the prompt token tracked video frames carry."""
+        raise NotImplementedError
+
+    def decode_tracked(self, grounding, image_feats: Dict[str, torch.Tensor],
+                       track_prompt: torch.Tensor, image_idx: torch.Tensor,
+                       with_prompt: bool = True) -> SegDecodeResult:
+        """Masks of a memory-conditioned video frame (one head, no fusion).
+
+        Args:
+            grounding: The ``SAM2Grounding``.
+            image_feats: Memory-conditioned features of the frame for N objects.
+            track_prompt: (N, C) :meth:`tracking_prompt` of the objects.
+            image_idx: (N,) row of ``image_feats`` each object reads.
+            with_prompt: Add ``[pad; token]``; False decodes SAM-2's padding prompts only.
+        """
+        raise NotImplementedError
+
+    def _decode_with(self, head: nn.Module, grounding, image_feats: Dict[str, torch.Tensor],
+                     sparse: torch.Tensor, image_idx: torch.Tensor,
+                     mask_logits: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """One SAM-2 head on sparse prompts (+ a mask prompt when re-prompting)."""
+        dense = grounding.dense_prompts(sparse.shape[0], mask_logits)
+        return head(image_feats, sparse, dense, image_idx)
+
+    @staticmethod
+    def _result(final_logits: torch.Tensor, decoder_out: Dict[str, torch.Tensor],
+                **branches) -> SegDecodeResult:
+        """A ``SegDecodeResult`` whose score / memory fields come from ``decoder_out``."""
+        return SegDecodeResult(final_logits=final_logits, iou_pred=decoder_out['iou_pred'],
+                               object_score_logits=decoder_out['object_score_logits'],
+                               mask_tokens=decoder_out['mask_tokens'],
+                               multi_iou=decoder_out['multi_iou'], **branches)
+
+    # ------------------------------------------------------------------ losses
+    def segmentation_loss(self, logits: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        """``L_seg = L_mask + L_dice`` of logits (N, 1, h', w') against masks (N, H, W)."""
+        mask, dice = segmentation_losses(logits, gt, self.loss_mask, self.loss_dice)
+        return mask + dice
+
+    def mask_losses(self, result: SegDecodeResult,
+                    gt: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Losses of decoded masks against their ground truth.
+
+        Args:
+            result: N decoded prompts.
+            gt: (N, H, W) float masks, or None for a batch without targets (its one dummy
+                decode then gives zero losses connected to every decoder parameter, so
+                every rank runs the same graph).
+        """
+        raise NotImplementedError
+
+    def prompt_losses(self, grounding, result: SegDecodeResult, gt: Optional[torch.Tensor],
+                      text_anchor: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Losses on the prompt tokens themselves (one row per ``[SEG]``); none by default.
+
+        Args:
+            grounding: The ``SAM2Grounding`` (point prompts of the ground truth).
+            result: One decode per ``[SEG]``.
+            gt: (N, H, W) their masks, or None for a batch without targets.
+            text_anchor: (N, C) their text anchors ``e`` (when :attr:`needs_text_anchor`).
+        """
+        return {}
+
+    #: Whether :meth:`prompt_losses` reads the text anchors of the targets.
+    needs_text_anchor = False

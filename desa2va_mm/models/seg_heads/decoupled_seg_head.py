@@ -1,0 +1,242 @@
+"""DeSa2VA's segmentation head: decoupled prompts, two SAM-2 decoders, fusion, re-prompting."""
+from typing import Dict, Optional
+
+import torch
+import torch.nn as nn
+
+from desa2va_mm.registry import MODELS
+from desa2va_mm.structures import BRANCHES, SegDecodeResult
+from .base_seg_head import BaseSegHead, build_sam2_head, sample_points_in_masks
+
+
+@MODELS.register_module()
+class DecoupledSegHead(BaseSegHead):
+    """Decoupled ``[SEG]`` tokens (docs/method.md §2-10).
+
+    For N ``[SEG]`` states ``h`` (N, H) against image features ``F``::
+
+        h_t, h_v = W_t h, W_v h                      (neck, SegTokenDecoupler)
+        M_t = D_t(F, [pad; h_t])                     (text_head)
+        M_v = D_v(F, [pad; h_v])                     (visual_head)
+        M_f = a M_t + (1 - a) M_v                    (fusion, MaskFusion; M_f = M_v without)
+        M_r = D_v(F, [pad; h_v], P(clamp(M_f)))      (re-prompting, k times)
+
+    every mask (N, 1, 4h, 4w). Phase 1 decodes the text anchor instead,
+    ``M_t = D_t(F, [pad; e])`` with ``e = W_e mean_i E[x_i]`` (:meth:`decode_anchor`).
+
+    Losses: ``loss_mask_{text,visual,fused,reprompt}`` (``L_seg = L_mask + L_dice`` of each
+    branch present, weighted by ``mask_loss_weights``; 0 switches a term off), ``loss_adv``
+    (gradient reversal + discriminators, real samples the text anchors and SAM-2 point
+    embeddings of points inside the ground truth) and ``loss_mi`` / ``loss_club_est``
+    (CLUB), each off when its module is None.
+
+    Re-prompting runs ``reprompt_iters_train`` times in training and
+    ``reprompt_iters_test`` times otherwise (``RepromptHook`` sets both per loop); at
+    val / test a mask whose first predicted IoU is below ``reprompt_iou_threshold`` keeps
+    its fused mask. Tracked video frames are decoded by ``D_v`` alone from ``h_v``.
+
+    Args:
+        in_channels: H, the MLLM hidden size (set by the segmentor).
+        decoder_kwargs: SAM-2 decoder arguments (set by the segmentor).
+        neck: ``SegTokenDecoupler`` config (``in_channels`` / ``out_channels`` default to H
+            and the decoder width C).
+        text_head: ``SAM2TextHead`` config (``D_t``).
+        visual_head: ``SAM2VisualHead`` config (``D_v``).
+        fusion: ``MaskFusion`` config, or None (the visual mask is final and is the one
+            re-prompted).
+        adversarial_loss: ``ModalityAdversarialLoss`` config or None.
+        club_loss: ``CLUBLoss`` config or None.
+        mask_loss_weights: ``dict(text=, visual=, fused=, reprompt=)`` (default 1 each).
+        num_point_samples: Points sampled inside each ground-truth mask for the visual
+            discriminator's real samples.
+        reprompt_iters_train: Re-prompting iterations in training (phase 3: >= 1).
+        reprompt_iters_test: Re-prompting iterations at val / test.
+        reprompt_iou_threshold: At val / test, skip re-prompting a mask whose first
+            predicted IoU is below this (None: always re-prompt).
+        loss_mask: Per-pixel mask loss (Sa2VA: sigmoid BCE x2.0).
+        loss_dice: Dice loss (Sa2VA: x0.5).
+        init_cfg: MMEngine init config.
+    """
+
+    def __init__(self,
+                 *,
+                 in_channels: int,
+                 decoder_kwargs: Optional[dict] = None,
+                 neck: Optional[dict] = None,
+                 text_head: Optional[dict] = None,
+                 visual_head: Optional[dict] = None,
+                 fusion: Optional[dict] = None,
+                 adversarial_loss: Optional[dict] = None,
+                 club_loss: Optional[dict] = None,
+                 mask_loss_weights: Optional[dict] = None,
+                 num_point_samples: int = 1,
+                 reprompt_iters_train: int = 0,
+                 reprompt_iters_test: int = 1,
+                 reprompt_iou_threshold: Optional[float] = None,
+                 loss_mask: Optional[dict] = None,
+                 loss_dice: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(in_channels=in_channels, decoder_kwargs=decoder_kwargs,
+                         loss_mask=loss_mask, loss_dice=loss_dice, init_cfg=init_cfg)
+        weights = {name: 1.0 for name in BRANCHES}
+        unknown = set(mask_loss_weights or {}) - set(weights)
+        if unknown:
+            raise ValueError(f'seg_head.mask_loss_weights: unknown keys {sorted(unknown)}; '
+                             f'options: {sorted(weights)}')
+        weights.update(mask_loss_weights or {})
+        self.mask_loss_weights = weights
+        self.num_point_samples = num_point_samples
+        self.reprompt_iters_train = reprompt_iters_train
+        self.reprompt_iters_test = reprompt_iters_test
+        self.reprompt_iou_threshold = reprompt_iou_threshold
+
+        channels = self.prompt_channels
+        neck = dict(neck or dict(type='SegTokenDecoupler'))
+        neck.setdefault('in_channels', in_channels)
+        neck.setdefault('out_channels', channels)
+        self.neck = MODELS.build(neck)
+        self.text_head = build_sam2_head(text_head or dict(type='SAM2TextHead'),
+                                         self.decoder_kwargs)
+        self.visual_head = build_sam2_head(visual_head or dict(type='SAM2VisualHead'),
+                                           self.decoder_kwargs)
+        self.fusion = MODELS.build(fusion) if fusion is not None else None
+        self.adversarial_loss = None
+        if adversarial_loss is not None:
+            adversarial_loss = dict(adversarial_loss)
+            adversarial_loss.setdefault('in_channels', channels)
+            self.adversarial_loss = MODELS.build(adversarial_loss)
+        self.club_loss = None
+        if club_loss is not None:
+            club_loss = dict(club_loss)
+            club_loss.setdefault('x_dim', channels)
+            club_loss.setdefault('y_dim', channels)
+            self.club_loss = MODELS.build(club_loss)
+
+    def sam2_heads(self) -> Dict[str, nn.Module]:
+        return {'text_head': self.text_head, 'visual_head': self.visual_head}
+
+    @property
+    def needs_text_anchor(self) -> bool:
+        """The adversarial loss reads the targets' text anchors (its real text prompts)."""
+        return self.adversarial_loss is not None
+
+    # ------------------------------------------------------------------ decoding
+    def decode(self, grounding, image_feats: Dict[str, torch.Tensor],
+               seg_hidden: torch.Tensor, image_idx: torch.Tensor) -> SegDecodeResult:
+        """``M_t``, ``M_v``, ``M_f`` and ``M_r`` of N ``[SEG]`` states (see the class)."""
+        text_prompt, visual_prompt = self.neck(seg_hidden)
+        out_t = self._decode_with(self.text_head, grounding, image_feats,
+                                  self.prompt_tokens(grounding, text_prompt), image_idx)
+        visual_sparse = self.prompt_tokens(grounding, visual_prompt)
+        out_v = self._decode_with(self.visual_head, grounding, image_feats, visual_sparse,
+                                  image_idx)
+        final, fused, gate = out_v['low_res_logits'], None, None
+        if self.fusion is not None:
+            fused, gate = self.fusion(out_t['low_res_logits'], out_v['low_res_logits'])
+            final = fused
+        # Score and memory pointer come from the last visual decode.
+        last_visual, reprompted = out_v, None
+        iters = self.reprompt_iters_train if self.training else self.reprompt_iters_test
+        for _ in range(iters):
+            # The prompt is the previous mask as SAM-2 sees a mask input: detached, clamped.
+            out_r = self._decode_with(self.visual_head, grounding, image_feats, visual_sparse,
+                                      image_idx, mask_logits=final.detach())
+            reprompted = out_r['low_res_logits']
+            if self.reprompt_iou_threshold is not None and not self.training:
+                keep = (out_v['iou_pred'] < self.reprompt_iou_threshold).view(-1, 1, 1, 1)
+                reprompted = torch.where(keep, final, reprompted)
+            last_visual, final = out_r, reprompted
+        return self._result(final, last_visual, text_logits=out_t['low_res_logits'],
+                            visual_logits=out_v['low_res_logits'], fused_logits=fused,
+                            fusion_gate=gate, reprompt_logits=reprompted,
+                            text_prompt=text_prompt, visual_prompt=visual_prompt)
+
+    def text_anchor(self, token_embeds: torch.Tensor,
+                    token_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``e = W_e mean_i E[x_i]`` (N, C) of expressions' token embeddings (N, L, H)."""
+        return self.neck.text_anchor(token_embeds, token_mask)
+
+    def empty_text_anchor(self) -> torch.Tensor:
+        """A zero anchor (1, C) computed through ``W_e``: the one row a batch without
+        targets decodes in phase 1, so every rank runs the same graph."""
+        weight = self.neck.anchor_proj.weight
+        embeds = weight.new_zeros(1, 1, self.in_channels)
+        mask = torch.ones(1, 1, dtype=torch.long, device=weight.device)
+        return self.text_anchor(embeds, mask) * 0
+
+    def decode_anchor(self, grounding, image_feats: Dict[str, torch.Tensor],
+                      text_anchor: torch.Tensor, image_idx: torch.Tensor) -> SegDecodeResult:
+        """Phase 1: ``M_t = D_t(F, [pad; e])`` of N text anchors (N, C) (text branch only)."""
+        out = self._decode_with(self.text_head, grounding, image_feats,
+                                self.prompt_tokens(grounding, text_anchor), image_idx)
+        return self._result(out['low_res_logits'], out, text_logits=out['low_res_logits'],
+                            text_prompt=text_anchor)
+
+    def tracking_prompt(self, seg_hidden: torch.Tensor) -> torch.Tensor:
+        """``h_v`` (N, C): the visual prompt carries the object through the video."""
+        return self.neck(seg_hidden)[1]
+
+    def decode_tracked(self, grounding, image_feats: Dict[str, torch.Tensor],
+                       track_prompt: torch.Tensor, image_idx: torch.Tensor,
+                       with_prompt: bool = True) -> SegDecodeResult:
+        """``D_v`` on memory-conditioned features (``[pad; h_v]`` or SAM-2 padding only)."""
+        if with_prompt:
+            sparse = self.prompt_tokens(grounding, track_prompt)
+        else:
+            sparse = grounding.padding_prompts(track_prompt.shape[0]).to(track_prompt.dtype)
+        out = self._decode_with(self.visual_head, grounding, image_feats, sparse, image_idx)
+        return self._result(out['low_res_logits'], out)
+
+    # ------------------------------------------------------------------ losses
+    def mask_losses(self, result: SegDecodeResult,
+                    gt: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """``loss_mask_<branch>`` of every branch present whose weight is not 0."""
+        losses = {}
+        for name, logits in result.branch_logits().items():
+            weight = self.mask_loss_weights[name]
+            if weight <= 0:
+                continue
+            if gt is None:
+                zero = logits.sum() * 0.0
+                losses[f'loss_mask_{name}'] = weight * (zero + zero)
+            else:
+                losses[f'loss_mask_{name}'] = weight * self.segmentation_loss(logits, gt)
+        return losses
+
+    def prompt_losses(self, grounding, result: SegDecodeResult, gt: Optional[torch.Tensor],
+                      text_anchor: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """``loss_adv`` (+ discriminator accuracies, ``grl_lambda``) and ``loss_mi`` /
+        ``loss_club_est`` (+ ``mi_estimate``) on ``h_t`` / ``h_v``.
+
+        A phase-1 decode (no ``h_v``) has none. Without targets (``gt`` None) the prompts
+        are zeroed, there are no real samples and every ``loss*`` term is multiplied by 0:
+        the same graph, no gradient.
+        """
+        if result.visual_prompt is None:
+            return {}
+        empty = gt is None
+        text_prompt, visual_prompt = result.text_prompt, result.visual_prompt
+        if empty:
+            text_prompt, visual_prompt = text_prompt * 0, visual_prompt * 0
+        losses = {}
+        if self.adversarial_loss is not None:
+            if empty:
+                text_anchor = text_prompt.new_zeros(0, text_prompt.shape[-1])
+                points = text_prompt.new_zeros(0, 2)
+            else:
+                points = sample_points_in_masks(gt, self.num_point_samples,
+                                                grounding.image_size)
+            with torch.no_grad():
+                point_embeds = grounding.point_prompts(
+                    points[:, None], torch.ones(len(points), 1, device=points.device))[:, 0]
+            adv = self.adversarial_loss(text_prompt, visual_prompt, text_anchor.detach(),
+                                        point_embeds)
+            if empty:
+                adv['loss_adv'] = adv['loss_adv'] * 0
+            losses.update(adv)
+        if self.club_loss is not None:
+            club = self.club_loss(text_prompt, visual_prompt)
+            if empty:
+                club = {k: v * 0 if k.startswith('loss') else v for k, v in club.items()}
+            losses.update(club)
+        return losses

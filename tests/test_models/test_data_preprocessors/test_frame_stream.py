@@ -1,0 +1,100 @@
+"""Streamed video frames: the pipeline packs a lazy source, the preprocessor prepares frames."""
+import numpy as np
+import pytest
+import torch
+
+MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+
+
+def _preprocessor(cls='VideoReferringDataPreprocessor', frame_size=16):
+    import desa2va_mm  # noqa: F401
+    from desa2va_mm.registry import MODELS
+    return MODELS.build(dict(type=cls, frame_size=frame_size))
+
+
+def test_prepare_frame_resizes_and_normalises_like_the_image_path():
+    import mmcv
+    pre = _preprocessor()
+    frame = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    image = pre.prepare_frame(frame)
+    assert image.shape == (1, 3, 16, 16) and image.dtype == torch.float32
+    resized = torch.from_numpy(mmcv.imresize(frame, (16, 16))).permute(2, 0, 1).float()
+    expected = (resized[[2, 1, 0]] - MEAN) / STD  # BGR -> RGB, ImageNet mean / std
+    assert torch.equal(image[0], expected)
+    with pytest.raises(RuntimeError, match='frame_size is not set'):
+        _preprocessor(frame_size=None).prepare_frame(frame)
+
+
+def test_stream_is_lazy_and_prepares_each_frame_once():
+    pre = _preprocessor()
+    pulled = []
+
+    def frames():
+        for i in range(3):
+            pulled.append(i)
+            yield np.full((10, 12, 3), 40 * i, np.uint8)
+
+    stream = pre.stream_frames(frames(), video_id='v', frame_names=['a', 'b', 'c'],
+                               num_frames=3)
+    assert pulled == [] and len(stream) == 3
+    out = []
+    for frame in stream:
+        assert pulled[-1] == frame.index  # one frame read ahead of nothing
+        out.append((frame.index, frame.name, frame.ori_shape))
+        first = frame.image
+        assert frame.image is first  # prepared once, kept with the frame
+    assert out == [(0, 'a', (10, 12)), (1, 'b', (10, 12)), (2, 'c', (10, 12))]
+
+
+def test_stream_errors_name_the_video_and_the_frame():
+    pre = _preprocessor()
+    with pytest.raises(TypeError, match=r"video 'v': frame 0 is a path"):
+        list(pre.stream_frames(['x.jpg'], video_id='v'))
+    with pytest.raises(ValueError, match=r"video 'v': frame 1 \('b'\) has shape \(4, 4\)"):
+        list(pre.stream_frames([np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8)],
+                               video_id='v', frame_names=['a', 'b']))
+
+    def broken():
+        yield np.zeros((4, 4, 3), np.uint8)
+        raise OSError('decoder died')
+
+    with pytest.raises(RuntimeError, match=r"video 'v': cannot read frame 1 .*decoder died"):
+        list(pre.stream_frames(broken(), video_id='v'))
+    with pytest.raises(TypeError, match='unknown length'):
+        len(pre.stream_frames(iter([]), video_id='v'))
+
+
+def test_test_batch_streams_the_packed_frame_source(tmp_path):
+    import cv2
+    from mmengine.dataset import pseudo_collate
+
+    from desa2va_mm.datasets.transforms import PackVideoReferringInputs
+    from desa2va_mm.datasets.video_io import FolderFrameSource
+    from desa2va_mm.models.data_preprocessors import FrameStream
+    paths = []
+    for i in range(4):
+        paths.append(str(tmp_path / f'{i:05d}.png'))
+        cv2.imwrite(paths[-1], np.full((6, 8, 3), 30 * i, np.uint8))
+    results = dict(video_id='vid', frame_paths=paths, frame_names=['f0', 'f1', 'f2', 'f3'],
+                   key_frame_ids=[0], pixel_values=torch.zeros(1, 3, 4, 4),
+                   input_ids=[torch.tensor([1, 2, 3])], ori_shape=(6, 8))
+    packed = PackVideoReferringInputs()(results)
+    source = packed['inputs']
+    # A lazy source: nothing read, names and length known, picklable for data workers.
+    assert isinstance(source, FolderFrameSource) and len(source) == 4
+    assert source.frame_names == ['f0', 'f1', 'f2', 'f3']
+    assert packed['data_samples'].metainfo['num_frames'] == 4
+    pre = _preprocessor()
+    batch = pre(pseudo_collate([packed]))
+    (stream, ) = batch['inputs']['video_frames']
+    assert isinstance(stream, FrameStream) and 'images' not in batch['inputs']
+    assert batch['inputs']['input_ids'].tolist() == [[1, 2, 3]]
+    frames = list(stream)
+    assert [f.name for f in frames] == ['f0', 'f1', 'f2', 'f3']
+    assert torch.equal(frames[2].image, pre.prepare_frame(cv2.imread(paths[2])))
+    # Test videos and frame tensors do not mix in one batch.
+    train_like = dict(inputs=torch.zeros(2, 3, 16, 16, dtype=torch.uint8),
+                      data_samples=packed['data_samples'])
+    with pytest.raises(ValueError, match='mixes streamed test videos with frame tensors'):
+        pre(pseudo_collate([packed, train_like]))

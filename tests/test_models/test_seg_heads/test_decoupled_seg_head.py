@@ -1,0 +1,139 @@
+"""DecoupledSegHead: W_t / W_v, D_t, D_v, fusion, re-prompting and its own losses."""
+import pytest
+import torch
+
+from seg_head_fixtures import HIDDEN, image_feats, seg_head, tiny_grounding
+
+FULL = dict(
+    type='DecoupledSegHead',
+    text_head=dict(type='SAM2TextHead', multimask_output=False),
+    visual_head=dict(type='SAM2VisualHead', multimask_output=False),
+    fusion=dict(type='MaskFusion', hidden_channels=8),
+    adversarial_loss=dict(type='ModalityAdversarialLoss', hidden_channels=16),
+    club_loss=dict(type='CLUBLoss', hidden_dim=16, estimator='full'),
+    reprompt_iters_train=1, reprompt_iters_test=1)
+
+
+@pytest.fixture(scope='module')
+def grounding():
+    return tiny_grounding()
+
+
+def _hidden(n, seed=2):
+    return torch.randn(n, HIDDEN, generator=torch.Generator().manual_seed(seed)) * 3
+
+
+def _gt(n):
+    gt = torch.zeros(n, 64, 64)
+    gt[:, 8:40, 20:60] = 1
+    return gt
+
+
+def test_decode_runs_every_branch_in_order(grounding):
+    head = seg_head(grounding, **FULL).train()
+    feats = image_feats(grounding)
+    hidden, idx = _hidden(3), torch.tensor([0, 1, 1])
+    result = head.decode(grounding, feats, hidden, idx)
+    assert list(result.branch_logits()) == ['text', 'visual', 'fused', 'reprompt']
+    for logits in result.branch_logits().values():
+        assert logits.shape == (3, 1, 32, 32)
+    h_t, h_v = head.neck(hidden)
+    assert torch.equal(result.text_prompt, h_t) and torch.equal(result.visual_prompt, h_v)
+    dense = grounding.dense_prompts(3)
+    pad = grounding.padding_prompts(3)
+    m_t = head.text_head(feats, torch.cat([pad, h_t[:, None]], 1), dense, idx)
+    m_v = head.visual_head(feats, torch.cat([pad, h_v[:, None]], 1), dense, idx)
+    assert torch.equal(result.text_logits, m_t['low_res_logits'])
+    assert torch.equal(result.visual_logits, m_v['low_res_logits'])
+    fused, gate = head.fusion(m_t['low_res_logits'], m_v['low_res_logits'])
+    assert torch.equal(result.fused_logits, fused) and torch.equal(result.fusion_gate, gate)
+    # M_r = D_v(F, [pad; h_v], P(clamp(M_f))): the final mask, and its score.
+    m_r = head.visual_head(feats, torch.cat([pad, h_v[:, None]], 1),
+                           grounding.dense_prompts(3, fused.detach()), idx)
+    assert torch.equal(result.reprompt_logits, m_r['low_res_logits'])
+    assert torch.equal(result.final_logits, m_r['low_res_logits'])
+    assert torch.equal(result.iou_pred, m_r['iou_pred'])
+    # The tracked frames' prompt is h_v.
+    assert torch.equal(head.tracking_prompt(hidden), h_v)
+
+
+def test_switches_change_what_is_final(grounding):
+    feats, hidden, idx = image_feats(grounding), _hidden(2), torch.tensor([0, 1])
+    no_fusion = seg_head(grounding, **dict(FULL, fusion=None, reprompt_iters_train=0)).train()
+    result = no_fusion.decode(grounding, feats, hidden, idx)
+    assert list(result.branch_logits()) == ['text', 'visual']
+    assert torch.equal(result.final_logits, result.visual_logits)
+    # At test, a mask whose first IoU is below the threshold keeps its fused mask.
+    head = seg_head(grounding, **FULL).eval()
+    head.reprompt_iou_threshold = 2.0  # above any IoU
+    with torch.no_grad():
+        result = head.decode(grounding, feats, hidden, idx)
+    assert torch.equal(result.final_logits, result.fused_logits)
+    head.reprompt_iters_test = 0
+    with torch.no_grad():
+        assert head.decode(grounding, feats, hidden, idx).reprompt_logits is None
+
+
+def test_mask_losses_one_per_weighted_branch(grounding):
+    head = seg_head(grounding, **dict(FULL, mask_loss_weights=dict(visual=0.0, fused=2.0)))
+    head.train()
+    result = head.decode(grounding, image_feats(grounding), _hidden(2), torch.tensor([0, 1]))
+    gt = _gt(2)
+    losses = head.mask_losses(result, gt)
+    assert set(losses) == {'loss_mask_text', 'loss_mask_fused', 'loss_mask_reprompt'}
+    torch.testing.assert_close(losses['loss_mask_fused'],
+                               2.0 * head.segmentation_loss(result.fused_logits, gt))
+    torch.testing.assert_close(losses['loss_mask_text'],
+                               head.segmentation_loss(result.text_logits, gt))
+    empty = head.mask_losses(result, None)
+    assert set(empty) == set(losses) and all(v.item() == 0 for v in empty.values())
+    with pytest.raises(ValueError, match=r"mask_loss_weights.*\['txt'\]"):
+        seg_head(grounding, **dict(FULL, mask_loss_weights=dict(txt=1.0)))
+
+
+def test_prompt_losses_adversarial_and_club(grounding):
+    head = seg_head(grounding, **FULL).train()
+    result = head.decode(grounding, image_feats(grounding), _hidden(2), torch.tensor([0, 1]))
+    gt = _gt(2)
+    anchor = head.text_anchor(torch.randn(2, 4, HIDDEN), torch.ones(2, 4, dtype=torch.long))
+    assert anchor.shape == (2, 64) and head.needs_text_anchor
+    losses = head.prompt_losses(grounding, result, gt, anchor)
+    assert {'loss_adv', 'acc_text_disc', 'acc_visual_disc', 'grl_lambda', 'loss_mi',
+            'loss_club_est', 'mi_estimate'} <= set(losses)
+    assert losses['loss_adv'] > 0
+    # Without targets: zeroed prompts, no real samples, every loss term x 0.
+    empty = head.prompt_losses(grounding, result, None, None)
+    assert empty['loss_adv'].item() == 0 and empty['loss_mi'].item() == 0
+    assert empty['loss_club_est'].item() == 0
+    # Nothing to align without the losses.
+    bare = seg_head(grounding, **dict(FULL, adversarial_loss=None, club_loss=None))
+    assert not bare.needs_text_anchor
+    assert bare.prompt_losses(grounding, bare.decode(grounding, image_feats(grounding),
+                                                     _hidden(2), torch.tensor([0, 1])),
+                              gt, None) == {}
+
+
+def test_phase1_anchor_decode_is_the_text_branch_only(grounding):
+    head = seg_head(grounding, **FULL)
+    feats = image_feats(grounding)
+    anchor = head.text_anchor(torch.randn(2, 5, HIDDEN))
+    result = head.decode_anchor(grounding, feats, anchor, torch.tensor([1, 0]))
+    assert list(result.branch_logits()) == ['text']
+    assert torch.equal(result.final_logits, result.text_logits)
+    assert torch.equal(result.text_prompt, anchor)
+    assert head.prompt_losses(grounding, result, _gt(2), anchor) == {}
+    zero = head.empty_text_anchor()
+    assert zero.shape == (1, 64) and zero.abs().sum() == 0
+    zero.sum().backward()
+    assert head.neck.anchor_proj.weight.grad is not None  # W_e stays in the graph
+
+
+def test_sam2_heads_start_from_sam2_and_keys_live_under_the_head(grounding):
+    head = seg_head(grounding, **FULL)
+    assert set(head.sam2_heads()) == {'text_head', 'visual_head'}
+    for sub in head.sam2_heads().values():
+        for name, value in grounding.mask_decoder.state_dict().items():
+            assert torch.equal(sub.decoder.state_dict()[name], value), name
+    prefixes = {k.split('.')[0] for k in head.state_dict()}
+    assert prefixes == {'neck', 'text_head', 'visual_head', 'fusion', 'adversarial_loss',
+                        'club_loss'}
