@@ -23,7 +23,7 @@ other releases differ). As in the real REFER files, a RefCOCO sentence's ``raw``
 original text (capitalised, with punctuation) and ``sent`` its lower-case tokenised form.
 
 Sample counts are chosen for the rehearsal's deterministic sampler order (batch 2, no
-shuffling, no repeats): the four referring-image sets hold 2 training images each, so the
+shuffling, no repeats): the four referring-image sets hold one training image each, so the
 LLaVA pair and the video-chat pair each fill one batch on their own (an image-QA-only and a
 video-QA-only batch).
 """
@@ -40,11 +40,13 @@ import numpy as np
 
 __all__ = ['MiniMixSummary', 'write_mini_mix', 'corpus_texts', 'TRAIN_IMAGES_PER_SET']
 
-#: Training images per referring-image set (even: see the module docstring).
-TRAIN_IMAGES_PER_SET = 2
+#: Training images per referring-image set (the four sets together: an even count, see
+#: the module docstring).
+TRAIN_IMAGES_PER_SET = 1
 _IMAGE_SIZE = 128
 _NUM_FRAMES = 6
-_SPLITS = (('train', 0.4), ('val', 0.2), ('testA', 0.2), ('testB', 0.2))
+#: One image each for val / testA / testB.
+_SPLITS = (('train', TRAIN_IMAGES_PER_SET), ('val', 1), ('testA', 1), ('testB', 1))
 _QUESTION = 'Please segment {expression} in this image.'
 _VIDEO_QUESTION = 'Please segment {expression} in this video.'
 _ANSWERS = ('It is [SEG].', 'Sure, [SEG].', 'Sure, it is [SEG].',
@@ -84,7 +86,7 @@ def _write_refcoco_family(coco: str, seed: int, texts: List[str]) -> dict:
     """RefCOCO / RefCOCO+ / RefCOCOg / gRefCOCO sharing one set of COCO-named images."""
     from desa2va_mm.synthetic import ANN_FILE, IMG_DIR, SPLIT_FILE, make_synthetic_refcoco
 
-    num_images = int(round(TRAIN_IMAGES_PER_SET / _SPLITS[0][1]))
+    num_images = int(sum(count for _, count in _SPLITS))
     with tempfile.TemporaryDirectory() as tmp:
         make_synthetic_refcoco(tmp, num_images=num_images, seed=seed, image_size=_IMAGE_SIZE,
                                split_fractions=_SPLITS)
