@@ -4,8 +4,9 @@
 # sorted; a contiguous clip half the time), one 448 InternVL tile per frame (256 tokens),
 # SAM-2 frames resized to 1024 x 1024; losses on every frame.
 # test: every expression of the video, the MLLM reads 5 key frames (Sa2VA: the first 5;
-# key_frame_strategy='uniform' spreads them over the video), the model streams all frames
-# from `frame_paths`; ground truth as per-frame RLEs (`gt_rles`) for the metric.
+# key_frame_strategy='uniform' spreads them over the video); the video is packed as a lazy
+# frame source over `frame_paths`, whose frames the data preprocessor prepares as the model
+# streams them; ground truth as per-frame RLEs (`gt_rles`) for the metric.
 #
 # Tokenizer and chat template: the model's (see image_pipelines.py: ModelTokenizerHook).
 video_sam_image_size = 1024

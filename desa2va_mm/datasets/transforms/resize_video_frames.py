@@ -11,8 +11,9 @@ class ResizeVideoFrames(BaseTransform):
     """Resize ``frames`` (T x (H, W, 3)) to ``scale`` (bilinear, no aspect ratio kept, as
     Sa2VA resizes SAM-2 inputs) and ``gt_masks`` (E, T, H, W) with nearest neighbour.
 
-    Training only: at test the model streams and resizes the frames itself and the metric
-    reads masks at the original resolution.
+    Training only: at test the video is packed as a lazy frame source, the data
+    preprocessor resizes each frame as the model streams it, and the metric reads masks at
+    the original resolution.
 
     Args:
         scale: (width, height) of the output, e.g. (1024, 1024).

@@ -55,7 +55,7 @@ class SampleVideoFrames(BaseTransform):
     (``num_frames`` sorted frames, contiguous with probability ``contiguous_prob``).
 
     Test (``mode='test'``): ``key_frame_ids`` = :func:`select_key_frames` (the frames the
-    MLLM sees; every frame of ``frame_paths`` is still segmented, the model streams them);
+    MLLM sees; every frame of ``frame_paths`` is still segmented: they are streamed);
     ``frame_ids`` is set to the same indices so :class:`LoadVideoFrames` loads the key
     frames only.
 
