@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from desa2va_mm.registry import MODELS
-from desa2va_mm.structures import SegDecodeResult
+from ..seg_heads.seg_decode_result import SegDecodeResult
 
 #: SAM-2's "no object" logit (``sam2.modeling.sam2_base.NO_OBJ_SCORE``).
 NO_OBJ_SCORE = -1024.0

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from desa2va_mm.registry import MODELS
-from desa2va_mm.structures import SegDecodeResult
+from .seg_decode_result import SegDecodeResult
 
 #: Sa2VA's mask losses: BCE x2.0 + Dice x0.5 (docs/method.md §7).
 DEFAULT_LOSS_MASK = dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from desa2va_mm.registry import MODELS
-from desa2va_mm.structures import BRANCHES, SegDecodeResult
+from .seg_decode_result import BRANCHES, SegDecodeResult
 from .base_seg_head import BaseSegHead, build_sam2_head, sample_points_in_masks
 
 

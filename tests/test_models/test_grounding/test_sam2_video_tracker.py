@@ -94,7 +94,7 @@ class _SegHead:
         return seg_hidden * 2
 
     def _result(self, value, num):
-        from desa2va_mm.structures import SegDecodeResult
+        from desa2va_mm.models.seg_heads import SegDecodeResult
         logits = torch.full((num, 1, 2, 2), float(value))
         return SegDecodeResult(final_logits=logits, iou_pred=torch.full((num, ), 0.5),
                                object_score_logits=torch.ones(num),
