@@ -227,7 +227,7 @@ def _write_mevis(root: str, seed: int, texts: List[str]) -> int:
 
 def _write_revos(root: str, seed: int, texts: List[str]) -> int:
     """ReVOS: one folder for both splits, nested video ids, type_id, foreground masks."""
-    from desa2va_mm.structures import decode_rle, merge_rles, to_json_rle
+    from desa2va_mm.structures import merge_rles, to_json_rle
 
     from desa2va_mm.synthetic import make_synthetic_mevis
     with tempfile.TemporaryDirectory() as tmp:
@@ -270,7 +270,7 @@ def _write_ref_ytvos(root: str, seed: int, texts: List[str]) -> int:
     """Ref-YouTube-VOS train: frames every 5th, palette PNGs (index = obj_id)."""
     import cv2
     from PIL import Image
-    from desa2va_mm.structures import decode_rle, merge_rles, to_json_rle
+    from desa2va_mm.structures import decode_rle
 
     from desa2va_mm.synthetic import make_synthetic_mevis
     with tempfile.TemporaryDirectory() as tmp:

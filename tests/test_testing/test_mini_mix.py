@@ -25,8 +25,9 @@ def _load(path):
 def test_refcoco_sentences_keep_raw_and_tokenised_forms(mix):
     root, _ = mix
     coco = osp.join(root, 'data', 'coco')
-    for name, split_file, splits in (('refcoco', 'refs(unc).p', {'train', 'val', 'testA', 'testB'}),
-                                     ('refcoco+', 'refs(unc).p', {'train', 'val', 'testA', 'testB'}),
+    unc = {'train', 'val', 'testA', 'testB'}
+    for name, split_file, splits in (('refcoco', 'refs(unc).p', unc),
+                                     ('refcoco+', 'refs(unc).p', unc),
                                      ('refcocog', 'refs(umd).p', {'train', 'val', 'test'})):
         with open(osp.join(coco, name, split_file), 'rb') as f:
             refs = pickle.load(f)

@@ -157,7 +157,8 @@ def test_qwen2_tokenizer_loads_without_remote_code_and_round_trips(qwen2_folder)
     assert tokenizer.convert_tokens_to_ids('<IMG_CONTEXT>') in ids
     with open(osp.join(folder, 'tokenizer_config.json'), encoding='utf-8') as f:
         tcfg = json.load(f)
-    decoder = {v['content']: (int(k), v['special']) for k, v in tcfg['added_tokens_decoder'].items()}
+    decoder = {v['content']: (int(k), v['special'])
+               for k, v in tcfg['added_tokens_decoder'].items()}
     assert [decoder[t][0] - base for t in QWEN2_ADDED_TOKENS + INTERNVL_TOKENS] == list(range(31))
     assert decoder['<tool_call>'][1] is False and decoder['<img>'][1] is True
     assert tcfg['tokenizer_class'] == 'Qwen2Tokenizer'

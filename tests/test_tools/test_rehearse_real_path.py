@@ -1,4 +1,4 @@
-"""tools/analysis_tools/rehearse_real_path.py: the page's blocks are what runs, and the route passes."""
+"""rehearse_real_path.py: the page's marked blocks are what runs, and the route passes."""
 import os
 import os.path as osp
 import re

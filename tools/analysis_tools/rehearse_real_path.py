@@ -623,8 +623,9 @@ def main(argv=None) -> int:
         print(f'[rehearsal] step {i}/{len(plan)} {step.name}: ok ({time.time() - t0:.1f} s)'
               + (f' -- {note}' if note else ''), flush=True)
     if failed:
-        print(f'[rehearsal] {len(failed)} of {len(plan) - first} steps failed ({", ".join(failed)}) '
-              f'in {time.time() - start:.0f} s; logs and files kept in {work}')
+        print(f'[rehearsal] {len(failed)} of {len(plan) - first} steps failed '
+              f'({", ".join(failed)}) in {time.time() - start:.0f} s; logs and files kept in '
+              f'{work}')
         return 1
     print(f'[rehearsal] all {len(plan) - first} steps passed in {time.time() - start:.0f} s')
     if not args.keep and not args.work_dir:
