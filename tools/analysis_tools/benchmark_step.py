@@ -122,8 +122,9 @@ def main():
         torch.manual_seed(0)
         model = MODELS.build(cfg.model)
         if name == 'DeSa2VA-p3':
-            model.reprompt_iters_train = 1  # phase 3: re-prompting in training
-        model.reprompt_iters_test = 1
+            model.seg_head.reprompt_iters_train = 1  # phase 3: re-prompting in training
+        if hasattr(model.seg_head, 'reprompt_iters_test'):  # Sa2VA's head does not re-prompt
+            model.seg_head.reprompt_iters_test = 1
         optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
         params[name] = sum(p.numel() for p in model.parameters()) / 1e6
 
