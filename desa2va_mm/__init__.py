@@ -1,19 +1,11 @@
 """desa2va_mm: DeSa2VA as an OpenMMLab 2.x plugin (registry scope ``desa2va_mm``).
 
-Importing the package registers every module and allow-lists the MMEngine / NumPy
-globals that MMEngine checkpoints hold, so ``torch.load`` keeps ``weights_only=True``.
+Importing the package is cheap: it imports neither torch, MMEngine nor mmdet. Modules
+register when MMEngine first looks one up in our registries (see
+:mod:`desa2va_mm.registry`), which is what configs with ``default_scope='desa2va_mm'`` and
+mmdet configs with ``custom_imports=dict(imports=['desa2va_mm'])`` do; scripts that need
+everything at once call :func:`desa2va_mm.utils.register_all_modules`.
 """
 from .version import __version__
-from .utils.checkpoint_safety import register_checkpoint_safe_globals
 
-register_checkpoint_safe_globals()
-
-# Our registries are children of mmdet's; lookups climb to mmdet only through modules that
-# are already registered, so register mmdet's (losses, datasets, transforms, metrics ...).
-from mmdet.utils import register_all_modules  # noqa: E402
-
-register_all_modules(init_default_scope=False)
-
-from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401
-
-__all__ = ['__version__', 'register_checkpoint_safe_globals']
+__all__ = ['__version__']

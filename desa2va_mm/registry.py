@@ -1,8 +1,13 @@
-"""Registries of desa2va_mm (scope ``desa2va_mm``), children of mmdet's.
+"""Registries of desa2va_mm (scope ``desa2va_mm``, the package name), children of mmdet's.
 
 Lookups that miss here climb to mmdet (and from there to mmengine), so mmdet modules
 (``RefCocoDataset``, ``DiceLoss``, ``PackDetInputs``, ``DetLocalVisualizer`` ...) are
 available to our configs without a prefix, and mmdet configs reach ours as ``desa2va_mm.X``.
+
+Registration is lazy: MMEngine imports ``<scope>.registry`` (this module) for a scope, and
+the first lookup in one of these registries imports its ``locations`` (our subpackage);
+before that, :func:`~desa2va_mm.utils.setup_env.register_dependencies` registers mmdet's
+modules and the checkpoint allow-list. ``import desa2va_mm`` alone registers nothing.
 """
 from mmdet.registry import DATA_SAMPLERS as MMDET_DATA_SAMPLERS
 from mmdet.registry import DATASETS as MMDET_DATASETS
@@ -30,8 +35,22 @@ from mmengine.registry import Registry
 SCOPE = 'desa2va_mm'
 
 
+class _Registry(Registry):
+    """A registry whose lookups first run :func:`register_dependencies` (once per process).
+
+    ``Registry.get`` imports this registry's ``locations`` but reads the parent's table
+    without importing the parent's modules, so mmdet's must be registered before a lookup
+    climbs there.
+    """
+
+    def import_from_location(self) -> None:
+        from desa2va_mm.utils.setup_env import register_dependencies
+        register_dependencies()
+        super().import_from_location()
+
+
 def _child(name: str, parent: Registry, location: str) -> Registry:
-    return Registry(name, parent=parent, scope=SCOPE, locations=[location])
+    return _Registry(name, parent=parent, scope=SCOPE, locations=[location])
 
 
 RUNNERS = _child('runner', MMDET_RUNNERS, 'desa2va_mm.engine')
@@ -68,4 +87,4 @@ VISBACKENDS = _child('vis_backend', MMDET_VISBACKENDS, 'desa2va_mm.visualization
 
 # Tokenizers are not an OpenMMLab concept; a root registry of our own so configs can
 # name either a Hugging Face tokenizer folder or the offline tiny tokenizer.
-TOKENIZERS = Registry('tokenizer', scope=SCOPE, locations=['desa2va_mm.tokenization'])
+TOKENIZERS = _Registry('tokenizer', scope=SCOPE, locations=['desa2va_mm.tokenization'])

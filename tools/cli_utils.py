@@ -102,15 +102,15 @@ def load_config(parser, path: str):
 def build_runner(cfg, launcher: str):
     """Import the stack, set up (CPU-)distributed training and build the runner.
 
-    Imported only here so that argument / config errors come back in ~1 s. Importing
-    ``desa2va_mm`` registers every module and the checkpoint safe globals.
+    Imported only here so that argument / config errors come back in ~1 s. Every module
+    and the checkpoint safe globals are registered before the runner can load or resume
+    a checkpoint.
 
     Returns:
         ``(runner, cpu_distributed)``; call ``finish(cpu_distributed)`` after the run.
     """
-    import desa2va_mm  # noqa: F401
-    import desa2va_mm.models.wrappers  # noqa: F401  (DeviceAgnosticDDP)
     from desa2va_mm.registry import RUNNERS
+    from desa2va_mm.utils import register_all_modules
     from desa2va_mm.utils.dist import (adapt_fsdp_to_cpu,
                                        resolve_model_wrapper_type, setup_cpu_distributed,
                                        use_device_agnostic_ddp)
@@ -118,6 +118,7 @@ def build_runner(cfg, launcher: str):
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
 
+    register_all_modules(init_default_scope=False)
     # Reduce the number of repeated compilations.
     setup_cache_size_limit_of_dynamo()
     # The Runner switches to cfg.default_scope ('mmengine' when absent): keep ours.

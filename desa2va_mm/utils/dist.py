@@ -253,6 +253,7 @@ def resolve_model_wrapper_type(cfg) -> None:
             not isinstance(wrapper_cfg.get('type'), str):
         return
     from desa2va_mm.registry import MODEL_WRAPPERS, SCOPE
+    MODEL_WRAPPERS.import_from_location()  # registration is lazy: import our wrappers
     scope, key = MODEL_WRAPPERS.split_scope_key(wrapper_cfg['type'])
     if scope in (None, SCOPE) and key in MODEL_WRAPPERS.module_dict:
         wrapper_cls = MODEL_WRAPPERS.module_dict[key]

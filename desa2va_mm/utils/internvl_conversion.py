@@ -37,6 +37,8 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from .checkpoint_safety import register_checkpoint_safe_globals
+
 __all__ = ['load_state_dict_files', 'internvl_config_from_original',
            'convert_internvl_state_dict', 'split_internlm2_wqkv', 'ConversionReport']
 
@@ -87,8 +89,9 @@ class ConversionReport:
 def load_state_dict_files(path: str) -> Dict[str, torch.Tensor]:
     """Read a checkpoint folder (safetensors / ``pytorch_model*.bin`` shards) or one file.
 
-    ``.bin`` / ``.pth`` files are read with ``weights_only=True``; an MMEngine / xtuner
-    checkpoint's ``state_dict`` (or ``module``) entry is unwrapped.
+    ``.bin`` / ``.pth`` files are read with ``weights_only=True`` (with the MMEngine
+    checkpoint allow-list registered); an MMEngine / xtuner checkpoint's ``state_dict`` (or
+    ``module``) entry is unwrapped.
     """
     if osp.isdir(path):
         names = sorted(os.listdir(path))
@@ -105,6 +108,8 @@ def load_state_dict_files(path: str) -> Dict[str, torch.Tensor]:
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         return load_file(path)
+    # MMEngine checkpoints also hold their message hub (HistoryBuffer, NumPy scalars).
+    register_checkpoint_safe_globals()
     obj = torch.load(path, map_location='cpu', weights_only=True)
     for key in ('state_dict', 'module', 'model'):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):

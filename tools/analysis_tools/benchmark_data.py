@@ -90,7 +90,6 @@ def main():
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
     init_default_scope('desa2va_mm')
     work = args.work_dir or tempfile.mkdtemp(prefix='benchmark_data_')

@@ -35,10 +35,9 @@ def main():
     from mmengine.optim import OptimWrapper
     from mmengine.registry import init_default_scope
 
-    import desa2va_mm  # noqa: F401
-    from desa2va_mm.synthetic import make_synthetic_refcoco
     from desa2va_mm.engine.optimizers import NonFiniteGuardOptimWrapper
     from desa2va_mm.registry import DATASETS, MODELS
+    from desa2va_mm.synthetic import make_synthetic_refcoco
     init_default_scope('desa2va_mm')
     root = tempfile.mkdtemp(prefix='bench_guard_')
     make_synthetic_refcoco(root, num_images=16, seed=0)

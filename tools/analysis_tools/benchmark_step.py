@@ -111,7 +111,6 @@ def main():
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
 
-    import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS, MODELS
     init_default_scope('desa2va_mm')
     cfgs = _configs(args)

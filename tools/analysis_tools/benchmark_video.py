@@ -61,7 +61,6 @@ def run_child(args) -> dict:
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     init_default_scope('desa2va_mm')

@@ -88,7 +88,6 @@ def build_on_meta(cfg):
     """Build ``cfg.model`` on the meta device, ignoring pretrained weight paths."""
     import torch
 
-    import desa2va_mm  # noqa: F401  (registers everything)
     from desa2va_mm.registry import MODELS
     from mmengine.registry import init_default_scope
 

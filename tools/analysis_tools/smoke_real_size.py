@@ -90,7 +90,6 @@ def main():
 
     from tools.analysis_tools.param_count import count_parameters
 
-    import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
     from mmengine.registry import init_default_scope
 

@@ -53,7 +53,6 @@ def main():
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS, METRICS
     cfg = Config.fromfile(args.config)
     if args.cfg_options:

@@ -35,7 +35,6 @@ def main(argv=None):
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
-    import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
     from desa2va_mm.utils.hf_export import export_desa2va
     from desa2va_mm.utils.internvl_conversion import load_state_dict_files
