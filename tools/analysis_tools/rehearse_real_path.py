@@ -34,7 +34,10 @@ The only changes to the documented commands: these ``--cfg-options`` are appende
   CPU step; and ``model.mllm.model_config=None`` where a pretrained folder is set
   (the stand-in's widths differ from the published ones the configs state) -- or, for the
   one command without a pretrained folder, the stand-in widths
-  ``model.mllm.model_config.{vision,text}_config.*`` so the random build stays small;
+  ``model.mllm.model_config.{vision,text}_config.*`` so the random build stays small; for
+  ``sa2va_to_desa2va.py``, which builds its target on the meta device from the config
+  alone, the stand-in widths and ``model.mllm.tokenizer.path=<$INTERNVL>`` (with the real
+  Sa2VA-1B release the config's published widths and vocabulary already match);
 * training: ``optim_wrapper.type=NonFiniteGuardOptimWrapper`` (float32: the configs' bf16
   autocast needs a GPU), ``train_dataloader.num_workers=0``,
   ``train_dataloader.persistent_workers=False``, ``train_dataloader.sampler.shuffle=False``
@@ -106,6 +109,9 @@ TRAIN = MODEL + [
 TEST = MODEL + ['test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
 #: The command without a pretrained folder builds random weights: at the stand-in widths.
 RANDOM_BUILD = [MODEL[0], SAM_SIZE] + TEST[3:] + [RANDOM_WIDTHS]
+#: sa2va_to_desa2va.py builds its target on the meta device from the config alone (the
+#: published widths, the tokenizer of model.mllm.tokenizer.path): told the stand-in's.
+IMPORT = [MODEL[0], SAM_SIZE, RANDOM_WIDTHS, 'model.mllm.tokenizer.path={INTERNVL}']
 
 
 def repeat_options(config: str) -> List[str]:
@@ -199,7 +205,7 @@ def steps() -> List[Step]:
         Step('export', options=MODEL),
         Step('export-check'),
         Step('train-sa2va', options=TRAIN),
-        Step('sa2va-import', options=MODEL),
+        Step('sa2va-import', options=IMPORT),
         Step('sa2va-test', options=TEST),
         Step('convert-8b'),
         Step('fail-8b-tokenizer', options=TRAIN),
@@ -268,9 +274,10 @@ def logical_lines(code: str) -> List[str]:
     return out
 
 
-def with_options(code: str, options: List[str]) -> str:
+def with_options(code: str, options: List[str], env: Optional[Dict[str, str]] = None) -> str:
     """The block with ``--cfg-options OPTIONS`` appended to its ``tools/*.py`` commands
-    (``REPEATS`` / ``RANDOM_WIDTHS`` expanded for the command's config)."""
+    (``REPEATS`` / ``SAM_SIZE`` / ``RANDOM_WIDTHS`` expanded for the command's config,
+    ``{NAME}`` filled from ``env``)."""
     if not options:
         return code
     lines = []
@@ -287,7 +294,7 @@ def with_options(code: str, options: List[str]) -> str:
                 elif option == RANDOM_WIDTHS:
                     expanded += _random_build_widths()
                 else:
-                    expanded.append(option)
+                    expanded.append(option.format(**(env or {})))
             line = f'{line} --cfg-options ' + ' '.join(shlex.quote(o) for o in expanded)
             if SAM_SIZE in options and tool.group(1) in ('tools/train.py', 'tools/test.py'):
                 # The real-size configs do not list SAM2Grounding's `overrides`.
@@ -355,7 +362,7 @@ class Rehearsal:
         block = self.blocks[step.name]
         if block.language == 'python':
             return 'python', block.code
-        return 'bash', with_options(block.code, step.options)
+        return 'bash', with_options(block.code, step.options, self.env)
 
     def run_block(self, step: Step, index: int) -> str:
         language, code = self.command_of(step)
