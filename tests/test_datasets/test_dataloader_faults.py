@@ -110,7 +110,9 @@ def test_corrupt_image_in_the_mix_is_named_and_skipped(real_mix):
         finally:
             logger.removeHandler(handler)
         skipped = [r for r in records if r.startswith('SkipBadSamples: skipped')]
-        assert len(skipped) == 1
+        # Every referring set of the mini mix reads the same COCO image (and the sets are
+        # repeated): each sample that reads it is skipped, naming it, until another loads.
+        assert skipped and all(f'img_path={img_path}' in r for r in skipped)
         message = skipped[0]
         assert f'sample {index} (img_path={img_path}' in message
         assert 'RefCocoReferringDataset' in message
@@ -197,8 +199,8 @@ def test_dataloader_failures_are_explained_with_the_traced_sample(tmp_path):
     assert f'DataLoader worker pid {os.getpid()} exited unexpectedly while loading ' \
            'sample 5 (img_path=images/005.jpg)' in str(died)
     hung = explain_dataloader_failure(RuntimeError('DataLoader timed out after 300 seconds'))
-    assert f'worker pid {os.getpid()} has been loading sample 5 (img_path=images/005.jpg) ' \
-           'for 0 s' in str(hung)
+    assert re.search(rf'worker pid {os.getpid()} has been loading sample 5 '
+                     r'\(img_path=images/005.jpg\) for \d+ s', str(hung))
     assert 'train_dataloader.timeout (300 s)' in str(hung)
     dataset.loading_trace.done()
     assert explain_dataloader_failure(RuntimeError('CUDA out of memory')) is None
