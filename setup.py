@@ -53,6 +53,8 @@ INSTALL_REQUIRES = [
     'pycocotools',
     'opencv-python',  # what mmengine pulls; a second opencv-python-headless breaks cv2
     'scipy',
+    # InternLM2's SentencePiece tokenizer.model -> tokenizer.json (InternVL2.5-8B conversion)
+    'sentencepiece', 'protobuf',
     # mmengine 0.10 imports pkg_resources (config `mmdet::` bases), removed in setuptools 82
     'setuptools<82',
 ]

@@ -46,7 +46,7 @@ want = {'mmcv': '$MMCV_VERSION', 'mmengine': '$MMENGINE_VERSION', 'mmdet': '$MMD
         'sam2': '$SAM2_VERSION', 'transformers': '$TRANSFORMERS_VERSION',
         'peft': '$PEFT_VERSION', 'deepspeed': '$DEEPSPEED_VERSION'}
 modules = ['torch', 'pycocotools', 'hydra', 'iopath', 'pytest', 'pytest_timeout', 'scipy',
-           'skimage', 'av', 'cv2',
+           'skimage', 'av', 'cv2', 'sentencepiece', 'google.protobuf',
            'pkg_resources']  # mmengine 0.10.7 imports it: setuptools < 82
 if '$WITH_MMSEG' == '1':
     want['mmsegmentation'] = '$MMSEG_VERSION'
@@ -133,7 +133,7 @@ step "OpenMMLab, transformers, peft and the rest"
 $PIP "mmengine==$MMENGINE_VERSION" "mmdet==$MMDET_VERSION" \
   "transformers==$TRANSFORMERS_VERSION" "peft==$PEFT_VERSION" \
   pycocotools scipy "av==18.1.0" pytest pytest-timeout hydra-core iopath tqdm pillow scikit-image \
-  "opencv-python" "numpy<2.5"
+  "opencv-python" "numpy<2.5" sentencepiece protobuf
 
 if [[ "$WITH_MMSEG" == 1 ]]; then
   step "mmsegmentation $MMSEG_VERSION (WITH_MMSEG=1; it imports ftfy and regex)"

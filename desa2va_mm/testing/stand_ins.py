@@ -17,10 +17,11 @@ What each writer produces, and the release it stands in for:
   InternVL tokens follow the BPE vocabulary in the published order, so ``<IMG_CONTEXT>`` sits
   at ``base + 24`` as 151667 does at 151643 + 24. ``AutoTokenizer.from_pretrained(folder)``
   loads it without remote code (``tokenizer_class: Qwen2Tokenizer``).
-* InternLM2 tokenizer (8B): a SentencePiece ``tokenizer.model`` (BPE pieces trained the same
-  way, written in SentencePiece's ``ModelProto`` wire format) and a ``tokenizer_config.json``
-  naming the remote-code ``InternLM2Tokenizer`` through ``auto_map``, as the release does.
-  It cannot be loaded without running the checkpoint's own code, like the real one.
+* InternLM2 tokenizer (8B): a SentencePiece ``tokenizer.model`` (BPE with byte fallback,
+  trained with ``sentencepiece``, chat tokens last as in the release) and a
+  ``tokenizer_config.json`` naming the remote-code ``InternLM2Tokenizer`` through ``auto_map``,
+  as the release does. Like the real one it loads only through the checkpoint's own code,
+  or after ``tools/model_converters/internvl_to_hf.py`` wrote its ``tokenizer.json``.
 * :func:`write_sam2_checkpoint` -- ``torch.save({'model': state_dict}, 'sam2_hiera_*.pt')``
   of a ``SAM2Base`` built by sam2 itself from one of its released configs (the format of
   ``facebook/sam2-hiera-large``'s ``sam2_hiera_large.pt``).
@@ -155,83 +156,57 @@ def _write_qwen2_tokenizer(folder: str, texts: Sequence[str], vocab_size: int) -
     return ids
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number: int, wire: int, payload: bytes) -> bytes:
-    return _varint((number << 3) | wire) + payload
-
-
-def _proto_string(number: int, data: bytes) -> bytes:
-    return _field(number, 2, _varint(len(data)) + data)
-
-
-def _proto_int(number: int, value: int) -> bytes:
-    return _field(number, 0, _varint(value & 0xFFFFFFFFFFFFFFFF))
-
-
-def _proto_float(number: int, value: float) -> bytes:
-    import struct
-    return _field(number, 5, struct.pack('<f', value))
-
-
 #: SentencePiece ``ModelProto.SentencePiece.Type`` values.
 SP_NORMAL, SP_UNKNOWN, SP_CONTROL, SP_USER_DEFINED, SP_BYTE = 1, 2, 3, 4, 6
 
 
-def sentencepiece_model_bytes(pieces: Sequence[tuple]) -> bytes:
-    """Serialise ``[(piece, score, type), ...]`` as a SentencePiece BPE ``ModelProto``.
+def train_internlm2_sentencepiece(texts: Sequence[str], vocab_size: int) -> bytes:
+    """Train a SentencePiece BPE ``tokenizer.model`` laid out as InternLM2's release is.
 
-    Field numbers of ``sentencepiece_model.proto``: ``pieces`` = 1 (``piece`` 1, ``score`` 2,
-    ``type`` 3), ``trainer_spec`` = 2 (``model_type`` 3 = BPE 2, ``vocab_size`` 4,
-    ``byte_fallback`` 35, ``unk_id`` 40, ``bos_id`` 41, ``eos_id`` 42, ``pad_id`` 43),
-    ``normalizer_spec`` = 3 (``name`` 1, ``add_dummy_prefix`` 3,
-    ``remove_extra_whitespaces`` 4, ``escape_whitespaces`` 5).
+    Trained with the ``sentencepiece`` library (BPE, byte fallback, ``<unk>`` = 0, ``<s>`` = 1,
+    ``</s>`` = 2, identity normaliser, whitespace escaped as '▁' without a dummy prefix).
+    The chat tokens are user-defined pieces; SentencePiece puts them right after the control
+    pieces, the release has them last (92538-92543 of 92544), so they are moved to the end
+    (BPE encodes by piece score, not by id, so moving pieces changes no segmentation).
+
+    Args:
+        texts: Training text.
+        vocab_size: Number of learnt pieces, besides the 3 special, 256 byte and 6 chat ones
+            (fewer when the text has no more merges).
+
+    Returns:
+        The serialised ``ModelProto``: ``[<unk>, <s>, </s>, <0x00>..<0xFF>, pieces...,
+        chat tokens...]``.
     """
-    body = b''
-    for piece, score, kind in pieces:
-        entry = (_proto_string(1, piece.encode('utf-8')) + _proto_float(2, score) +
-                 _proto_int(3, kind))
-        body += _proto_string(1, entry)
-    trainer = (_proto_int(3, 2) + _proto_int(4, len(pieces)) + _proto_int(35, 1) +
-               _proto_int(40, 0) + _proto_int(41, 1) + _proto_int(42, 2) + _proto_int(43, -1))
-    normalizer = (_proto_string(1, b'identity') + _proto_int(3, 0) + _proto_int(4, 0) +
-                  _proto_int(5, 1))
-    return body + _proto_string(2, trainer) + _proto_string(3, normalizer)
+    import io
+
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2
+
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=buffer, model_type='bpe',
+        vocab_size=vocab_size + 3 + 256 + len(INTERNLM2_CHAT_TOKENS), hard_vocab_limit=False,
+        byte_fallback=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, character_coverage=1.0,
+        user_defined_symbols=list(INTERNLM2_CHAT_TOKENS), normalization_rule_name='identity',
+        add_dummy_prefix=False, remove_extra_whitespaces=False, minloglevel=2)
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(buffer.getvalue())
+    pieces = list(proto.pieces)
+    chat = [p for p in pieces if p.type == SP_USER_DEFINED]
+    rest = [p for p in pieces if p.type != SP_USER_DEFINED]
+    del proto.pieces[:]
+    proto.pieces.extend(rest + chat)
+    return proto.SerializeToString()
 
 
 def _write_internlm2_tokenizer(folder: str, texts: Sequence[str],
                                vocab_size: int) -> Dict[str, int]:
     """InternLM2 + InternVL tokenizer files (SentencePiece model + remote-code config)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    # SentencePiece BPE pieces: '▁' marks a word start; trained with `tokenizers`.
-    bpe = Tokenizer(models.BPE(unk_token='<unk>'))
-    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement='\u2581', prepend_scheme='first')
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=1, show_progress=False,
-                                  special_tokens=['<unk>', '<s>', '</s>'])
-    bpe.train_from_iterator(list(texts), trainer=trainer)
-    vocab = sorted(bpe.get_vocab().items(), key=lambda kv: kv[1])
-    pieces = [('<unk>', 0.0, SP_UNKNOWN), ('<s>', 0.0, SP_CONTROL), ('</s>', 0.0, SP_CONTROL)]
-    pieces += [(f'<0x{b:02X}>', 0.0, SP_BYTE) for b in range(256)]
-    rank = 0
-    for piece, _ in vocab:
-        if piece in ('<unk>', '<s>', '</s>'):
-            continue
-        pieces.append((piece, -float(rank), SP_NORMAL))
-        rank += 1
-    pieces += [(t, 0.0, SP_USER_DEFINED) for t in INTERNLM2_CHAT_TOKENS]
+    model = train_internlm2_sentencepiece(texts, vocab_size)
     with open(osp.join(folder, 'tokenizer.model'), 'wb') as f:
-        f.write(sentencepiece_model_bytes(pieces))
+        f.write(model)
+    pieces = read_sentencepiece_pieces(osp.join(folder, 'tokenizer.model'))
     base = len(pieces)
     ids = {'<unk>': 0, '<s>': 1, '</s>': 2}
     ids.update({t: base - len(INTERNLM2_CHAT_TOKENS) + i

@@ -25,8 +25,9 @@ def HFPretrainedTokenizer(path: str,
         path, trust_remote_code=trust_remote_code, **kwargs)
     missing = [t for t in extra_special_tokens if t not in tokenizer.get_vocab()]
     if missing:
-        tokenizer.add_special_tokens({'additional_special_tokens': missing},
-                                     replace_additional_special_tokens=False)
+        # transformers 5 names them extra_special_tokens (v4: additional_special_tokens)
+        tokenizer.add_special_tokens({'extra_special_tokens': missing},
+                                     replace_extra_special_tokens=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -33,6 +33,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -40,7 +41,8 @@ import torch
 from .checkpoint_safety import register_checkpoint_safe_globals
 
 __all__ = ['load_state_dict_files', 'internvl_config_from_original',
-           'convert_internvl_state_dict', 'split_internlm2_wqkv', 'ConversionReport']
+           'convert_internvl_state_dict', 'split_internlm2_wqkv', 'ConversionReport',
+           'is_internlm2_sentencepiece_folder', 'convert_internlm2_tokenizer']
 
 #: Keys the conversion drops on purpose, with the reason (reported).
 DROPPED_PATTERNS = {
@@ -317,3 +319,109 @@ def read_original_config(folder: str) -> dict:
         raise ValueError(f'{folder}/config.json has no llm_config / vision_config: not an '
                          'original (remote-code) InternVL checkpoint')
     return config
+
+
+def is_internlm2_sentencepiece_folder(folder: str) -> bool:
+    """Whether ``folder`` holds InternLM2's remote-code SentencePiece tokenizer.
+
+    That is a ``tokenizer.model`` with no ``tokenizer.json``, and a ``tokenizer_config.json``
+    naming ``InternLM2Tokenizer`` (``tokenizer_class`` or ``auto_map``).
+    """
+    config_path = osp.join(folder, 'tokenizer_config.json')
+    if (not osp.isfile(osp.join(folder, 'tokenizer.model')) or
+            osp.isfile(osp.join(folder, 'tokenizer.json')) or not osp.isfile(config_path)):
+        return False
+    with open(config_path, encoding='utf-8') as f:
+        config = json.load(f)
+    names = [str(config.get('tokenizer_class', ''))]
+    names += [str(v) for v in (config.get('auto_map') or {}).get('AutoTokenizer', []) if v]
+    return any('InternLM2Tokenizer' in name for name in names)
+
+
+def convert_internlm2_tokenizer(src: str, out: str) -> List[str]:
+    """Write a fast ``tokenizer.json`` for InternLM2's SentencePiece tokenizer in ``src``.
+
+    InternLM2's ``InternLM2Tokenizer`` (remote code, ``tokenization_internlm2.py`` of
+    ``internlm/internlm2_5-7b-chat``) encodes each stretch of text between added tokens with
+    ``SentencePieceProcessor.encode`` (BPE with byte fallback; ``<unk>`` = 0, ``<s>`` = 1,
+    ``</s>`` = 2) and prepends ``<s>`` when ``add_bos_token`` (``True`` in the release's
+    ``tokenizer_config.json``). transformers' SentencePiece conversion
+    (``SpmConverter.build_tokenizer_from_spm_proto``) follows the model's own normaliser
+    settings; ``legacy=True`` gives the dummy prefix to every stretch, as the per-stretch
+    ``encode`` does. The added tokens of ``added_tokens_decoder`` keep their ids (InternVL's
+    ``<img>`` ... ``</box>`` follow the SentencePiece vocabulary).
+
+    Args:
+        src: Folder with ``tokenizer.model`` and ``tokenizer_config.json`` (and optionally
+            ``special_tokens_map.json``).
+        out: Folder to write ``tokenizer.json``, ``tokenizer_config.json`` (no ``auto_map``,
+            ``tokenizer_class: PreTrainedTokenizerFast``) and ``special_tokens_map.json``.
+
+    Returns:
+        The names of the files written.
+
+    Raises:
+        ValueError: ``added_tokens_decoder`` has a gap or a token whose id disagrees with
+            the SentencePiece vocabulary.
+    """
+    from tokenizers import AddedToken, processors
+    from transformers.convert_slow_tokenizer import SpmConverter, import_protobuf
+
+    with open(osp.join(src, 'tokenizer_config.json'), encoding='utf-8') as f:
+        config = json.load(f)
+    proto = import_protobuf().ModelProto()
+    with open(osp.join(src, 'tokenizer.model'), 'rb') as f:
+        proto.ParseFromString(f.read())
+    if proto.trainer_spec.model_type != 2:
+        raise ValueError(f'{src}/tokenizer.model: SentencePiece model_type '
+                         f'{proto.trainer_spec.model_type}, expected 2 (BPE) as InternLM2 has')
+    vocab = {piece.piece: i for i, piece in enumerate(proto.pieces)}
+    tokenizer = SpmConverter.build_tokenizer_from_spm_proto(proto, vocab, legacy=True)
+
+    decoder = {int(i): spec for i, spec in (config.get('added_tokens_decoder') or {}).items()}
+    for token_id in sorted(decoder):
+        spec = decoder[token_id]
+        content = spec['content'] if isinstance(spec, dict) else str(spec)
+        spec = spec if isinstance(spec, dict) else {}
+        if token_id < len(proto.pieces) and proto.pieces[token_id].piece != content:
+            raise ValueError(f'{src}/tokenizer_config.json: added token {content!r} has id '
+                             f'{token_id}, but tokenizer.model has '
+                             f'{proto.pieces[token_id].piece!r} there')
+        if token_id >= len(proto.pieces) and token_id != tokenizer.get_vocab_size():
+            raise ValueError(f'{src}/tokenizer_config.json: added token {content!r} has id '
+                             f'{token_id}, but the next free id is '
+                             f'{tokenizer.get_vocab_size()}; added_tokens_decoder has a gap')
+        tokenizer.add_special_tokens([AddedToken(
+            content, single_word=spec.get('single_word', False),
+            lstrip=spec.get('lstrip', False), rstrip=spec.get('rstrip', False),
+            normalized=spec.get('normalized', False), special=spec.get('special', True))])
+        got = tokenizer.token_to_id(content)
+        if got != token_id:
+            raise ValueError(f'{src}/tokenizer_config.json: added token {content!r} got id '
+                             f'{got} instead of {token_id}')
+
+    bos = config.get('bos_token') or '<s>'
+    bos = bos['content'] if isinstance(bos, dict) else bos
+    eos = config.get('eos_token') or '</s>'
+    eos = eos['content'] if isinstance(eos, dict) else eos
+    add_bos = config.get('add_bos_token', True)
+    add_eos = config.get('add_eos_token', False)
+    # InternLM2Tokenizer.build_inputs_with_special_tokens: [bos] + a + [eos] (+ b)
+    single = ([f'{bos}:0'] if add_bos else []) + ['$A:0'] + ([f'{eos}:0'] if add_eos else [])
+    specials = [(t, vocab[t]) for t, on in ((bos, add_bos), (eos, add_eos)) if on]
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=' '.join(single), pair=' '.join(single + ['$B:1']), special_tokens=specials)
+
+    os.makedirs(out, exist_ok=True)
+    tokenizer.save(osp.join(out, 'tokenizer.json'))
+    fast_config = {k: v for k, v in config.items()
+                   if k not in ('auto_map', 'tokenizer_class', 'tokenizer_file', 'legacy')}
+    fast_config['tokenizer_class'] = 'PreTrainedTokenizerFast'
+    with open(osp.join(out, 'tokenizer_config.json'), 'w', encoding='utf-8') as f:
+        json.dump(fast_config, f, indent=2, ensure_ascii=False)
+    written = ['tokenizer.json', 'tokenizer_config.json']
+    if osp.isfile(osp.join(src, 'special_tokens_map.json')):
+        shutil.copy2(osp.join(src, 'special_tokens_map.json'),
+                     osp.join(out, 'special_tokens_map.json'))
+        written.append('special_tokens_map.json')
+    return written

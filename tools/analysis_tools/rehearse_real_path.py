@@ -16,7 +16,8 @@ block are errors: the page cannot drift from what this script runs.
 Stand-ins (``desa2va_mm.testing``, written by step 1): an original-layout InternVL2.5-1B
 folder (Qwen2 family, random weights, shrunk widths, a byte-level BPE tokenizer trained on
 the data's text, remote-code files that raise if executed) and an InternVL2.5-8B one
-(InternLM2, fused ``wqkv``, SentencePiece tokenizer behind remote code) under
+(InternLM2, fused ``wqkv``, a SentencePiece tokenizer trained with ``sentencepiece``
+behind remote code; its conversion writes the ``tokenizer.json`` it trains with) under
 ``pretrained/``, a SAM-2 checkpoint in the official format built by sam2 from its released
 hiera-T config (``pretrained/sam2_hiera_tiny.pt``: hiera-L at 1024 px is too slow for a CPU
 rehearsal), a Sa2VA-1B release built on those two, and a few samples of every dataset of
@@ -208,7 +209,7 @@ def steps() -> List[Step]:
         Step('sa2va-import', options=IMPORT),
         Step('sa2va-test', options=TEST),
         Step('convert-8b'),
-        Step('fail-8b-tokenizer', options=TRAIN),
+        Step('train-8b-pretrain', options=TRAIN),
         Step('fail-without-pretrained', options=RANDOM_BUILD),
         Step('fail-stand-in-tokenizer', options=TEST),
         Step('fail-original-layout', options=TEST),

@@ -9,7 +9,8 @@ Input: a folder with the original ``config.json`` (``llm_config`` / ``vision_con
 Output: a folder ``InternVLForConditionalGeneration.from_pretrained`` loads without remote
 code (``model.mllm.pretrained`` of the real-size configs), with the tokenizer files copied.
 InternLM2 (InternVL2.5-8B) becomes a Llama language model, as in transformers' own
-conversion. Every key is accounted for: missing, unexpected or mis-shaped keys stop the
+conversion, and its remote-code SentencePiece tokenizer a fast ``tokenizer.json``
+(``tokenizer_config.json`` without ``auto_map``; needs ``sentencepiece`` and ``protobuf``). Every key is accounted for: missing, unexpected or mis-shaped keys stop the
 conversion with a list (see desa2va_mm/utils/internvl_conversion.py for the mapping).
 """
 import argparse
@@ -68,7 +69,9 @@ def convert(src: str, out: str, dtype: str = 'bfloat16', image_token_id=None) ->
     from transformers import InternVLConfig, InternVLForConditionalGeneration
 
     from desa2va_mm.utils.internvl_conversion import (convert_internvl_state_dict,
+                                                      convert_internlm2_tokenizer,
                                                       internvl_config_from_original,
+                                                      is_internlm2_sentencepiece_folder,
                                                       load_state_dict_files,
                                                       read_original_config)
     from desa2va_mm.utils.state_dict_check import check_state_dict
@@ -95,8 +98,12 @@ def convert(src: str, out: str, dtype: str = 'bfloat16', image_token_id=None) ->
     os.makedirs(out, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     copied = []
+    if is_internlm2_sentencepiece_folder(src):
+        # InternLM2's tokenizer is remote code over a SentencePiece model: write the
+        # equivalent fast tokenizer.json so the folder loads without remote code.
+        copied = convert_internlm2_tokenizer(src, out)
     for name in TOKENIZER_FILES:
-        if osp.isfile(osp.join(src, name)):
+        if name not in copied and osp.isfile(osp.join(src, name)):
             shutil.copy2(osp.join(src, name), osp.join(out, name))
             copied.append(name)
     print(report.summary())
