@@ -164,7 +164,8 @@ class DeSa2VAInferencer(BaseInferencer):
                  show_progress: bool = True,
                  max_new_tokens: Optional[int] = None,
                  pipeline_config: Optional[Union[str, Config]] = None) -> None:
-        import desa2va_mm  # noqa: F401  (registers modules and checkpoint safe globals)
+        from desa2va_mm.utils import register_all_modules
+        register_all_modules()  # our modules, mmdet's and the checkpoint allow-list
         init_default_scope(scope)
         self._export_dir = None
         if isinstance(model, str) and osp.isdir(model):
@@ -201,10 +202,18 @@ class DeSa2VAInferencer(BaseInferencer):
             pipeline_cfg = default_test_pipeline(self.model)
         else:
             try:
-                pipeline_cfg = cfg.test_dataloader.dataset.pipeline
+                dataset = cfg.test_dataloader.dataset
+                # Multi-split test sets (RefCOCO val / testA / testB) share one pipeline:
+                # use the first member's.
+                while 'pipeline' not in dataset and dataset.get('datasets'):
+                    dataset = dataset['datasets'][0]
+                while 'pipeline' not in dataset and dataset.get('dataset'):
+                    dataset = dataset['dataset']
+                pipeline_cfg = dataset.pipeline
             except AttributeError as err:
-                raise ValueError('the config needs test_dataloader.dataset.pipeline (the '
-                                 'inferencer reuses its test-time transforms)') from err
+                raise ValueError('the config needs test_dataloader.dataset.pipeline (or a '
+                                 'ConcatDataset of datasets with one; the inferencer reuses '
+                                 'its test-time transforms)') from err
         transforms = []
         for step in pipeline_cfg:
             name = _type_name(step)

@@ -313,3 +313,18 @@ def test_video_chat_keeps_history(inferencer, tmp_path, monkeypatch):
     assert int((seen[1] == ctx).sum()) == 2 * 16
     with pytest.raises(ValueError, match='one new question'):
         inferencer.predict_video(clip, ['a', 'b'], history=[])
+
+
+def test_multi_split_test_config(tmp_path):
+    """A config whose test set is a ConcatDataset (val / testA / testB, as every real-size
+    config) gives the inferencer its shared pipeline, and its checkpoint loads."""
+    from desa2va_mm.apis import DeSa2VAInferencer
+    cfg = load_tiny_cfg(config='configs/sa2va_tiny_test_splits.py')
+    assert cfg.test_dataloader.dataset.type == 'ConcatDataset'
+    inf = DeSa2VAInferencer(cfg, None, device='cpu', show_progress=False)
+    ckpt = tmp_path / 'iter_1.pth'
+    torch.save(dict(state_dict=inf.model.state_dict(), meta=dict(iter=1)), ckpt)
+    again = DeSa2VAInferencer(cfg, str(ckpt), device='cpu', show_progress=False)
+    image = np.full((64, 80, 3), 120, np.uint8)
+    out = again(image, texts=['the red circle'])['predictions'][0]
+    assert out['masks'].shape == (1, 64, 80)

@@ -780,9 +780,9 @@ def ddp_equivalence(ctx: Context, step_dir: str, rtol: float = 1e-5,
     worst, steps = 0.0, 0
     for i in range(1, 5):
         single = torch.load(osp.join(step_dir, 'toy_single', f'iter_{i}.pth'),
-                            map_location='cpu')['state_dict']
+                            map_location='cpu', weights_only=True)['state_dict']
         dist = torch.load(osp.join(step_dir, 'toy_dist', f'iter_{i}.pth'),
-                          map_location='cpu')['state_dict']
+                          map_location='cpu', weights_only=True)['state_dict']
         for key in single:
             diff = (dist[key] - single[key]).abs()
             worst = max(worst, float(diff.max()))
