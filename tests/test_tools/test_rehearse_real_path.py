@@ -87,14 +87,15 @@ def test_result_summary_reads_metrics_and_losses():
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1500)
+@pytest.mark.timeout(2700)
 def test_the_whole_route_passes(tmp_path):
-    """The full rehearsal (about 10 minutes on 2 cores): exit 0 and every step line."""
+    """The full rehearsal (about 7 minutes on 2 idle cores, 20 on a loaded machine): exit 0
+    and every step line."""
     mod = _module()
     names = [s.name for s in mod.steps()]
     env = dict(os.environ, OMP_NUM_THREADS='2')
     proc = subprocess.run([sys.executable, SCRIPT, '--work-dir', str(tmp_path / 'work')],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1450)
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=2600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     for i, name in enumerate(names, 1):
