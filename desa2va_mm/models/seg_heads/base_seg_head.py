@@ -143,6 +143,16 @@ class BaseSegHead(BaseModule):
             image_idx: (N,) row of ``image_feats`` each object reads.
             with_prompt: Add ``[pad; token]``; False decodes SAM-2's padding prompts only.
         """
+        if with_prompt:
+            sparse = self.prompt_tokens(grounding, track_prompt)
+        else:
+            sparse = grounding.padding_prompts(track_prompt.shape[0]).to(track_prompt.dtype)
+        out = self._decode_with(self.tracking_head, grounding, image_feats, sparse, image_idx)
+        return self._result(out['low_res_logits'], out)
+
+    @property
+    def tracking_head(self) -> nn.Module:
+        """The SAM-2 decoder that segments memory-conditioned frames."""
         raise NotImplementedError
 
     def _decode_with(self, head: nn.Module, grounding, image_feats: Dict[str, torch.Tensor],

@@ -176,16 +176,10 @@ class DecoupledSegHead(BaseSegHead):
         """``h_v`` (N, C): the visual prompt carries the object through the video."""
         return self.neck(seg_hidden)[1]
 
-    def decode_tracked(self, grounding, image_feats: Dict[str, torch.Tensor],
-                       track_prompt: torch.Tensor, image_idx: torch.Tensor,
-                       with_prompt: bool = True) -> SegDecodeResult:
-        """``D_v`` on memory-conditioned features (``[pad; h_v]`` or SAM-2 padding only)."""
-        if with_prompt:
-            sparse = self.prompt_tokens(grounding, track_prompt)
-        else:
-            sparse = grounding.padding_prompts(track_prompt.shape[0]).to(track_prompt.dtype)
-        out = self._decode_with(self.visual_head, grounding, image_feats, sparse, image_idx)
-        return self._result(out['low_res_logits'], out)
+    @property
+    def tracking_head(self) -> nn.Module:
+        """``D_v`` segments memory-conditioned frames."""
+        return self.visual_head
 
     # ------------------------------------------------------------------ losses
     def mask_losses(self, result: SegDecodeResult,

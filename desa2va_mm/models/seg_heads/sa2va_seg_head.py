@@ -63,15 +63,10 @@ class Sa2VASegHead(BaseSegHead):
     def tracking_prompt(self, seg_hidden: torch.Tensor) -> torch.Tensor:
         return self.text_hidden_fcs(seg_hidden)
 
-    def decode_tracked(self, grounding, image_feats: Dict[str, torch.Tensor],
-                       track_prompt: torch.Tensor, image_idx: torch.Tensor,
-                       with_prompt: bool = True) -> SegDecodeResult:
-        if with_prompt:
-            sparse = self.prompt_tokens(grounding, track_prompt)
-        else:
-            sparse = grounding.padding_prompts(track_prompt.shape[0]).to(track_prompt.dtype)
-        out = self._decode_with(self.mask_head, grounding, image_feats, sparse, image_idx)
-        return self._result(out['low_res_logits'], out)
+    @property
+    def tracking_head(self) -> nn.Module:
+        """The one mask head segments memory-conditioned frames."""
+        return self.mask_head
 
     # ------------------------------------------------------------------ losses
     def mask_losses(self, result: SegDecodeResult,
