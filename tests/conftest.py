@@ -21,7 +21,7 @@ def synthetic_refcoco(tmp_path_factory):
     return root
 
 
-def load_tiny_cfg(data_root=None, config='configs/sa2va_tiny.py'):
+def load_tiny_cfg(data_root=None, config='configs/sa2va/sa2va_tiny.py'):
     """The tiny config with its data root pointed at ``data_root``."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))

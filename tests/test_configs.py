@@ -11,7 +11,7 @@ def _cfg(name):
 
 
 def test_tiny_config_inherits_bases_and_overrides_schedule():
-    cfg = _cfg('sa2va_tiny.py')
+    cfg = _cfg('sa2va/sa2va_tiny.py')
     base = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/schedules/iter_adamw.py'))
     assert cfg.train_cfg.type == 'IterBasedTrainLoop'
     assert cfg.train_cfg.max_iters == cfg.max_iters != base.train_cfg.max_iters
@@ -29,8 +29,8 @@ def test_tiny_config_inherits_bases_and_overrides_schedule():
 
 
 def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
-    ref = _cfg('sa2va_tiny.py')
-    phases = {p: _cfg(f'desa2va_tiny_{p}.py') for p in ('pretrain', 'decouple', 'fusion')}
+    ref = _cfg('sa2va/sa2va_tiny.py')
+    phases = {p: _cfg(f'desa2va/desa2va_tiny_{p}.py') for p in ('pretrain', 'decouple', 'fusion')}
     for name, cfg in phases.items():
         # Backbone inherited unchanged from the Sa2VA tiny base.
         assert cfg.model.mllm.to_dict() == ref.model.mllm.to_dict(), name
@@ -55,7 +55,7 @@ def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
     assert phases['decouple'].model.seg_head.reprompt_iters_train == 0
     assert phases['fusion'].train_cfg.max_iters == 300  # leaf override of the phase-2 leaf
     # The DeSa2VA stage 0 (clicks) starts from scratch and is what phase 1 loads.
-    stage0 = _cfg('desa2va_tiny_sam_pretrain.py')
+    stage0 = _cfg('desa2va/desa2va_tiny_sam_pretrain.py')
     assert stage0.model.type == 'SAM2ClickPretrainer' and stage0.load_from is None
     assert set(stage0.model.mask_heads) == {'text_head', 'visual_head'}
     pretrain = phases['pretrain'].model
@@ -63,6 +63,6 @@ def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
     assert stage0.model.mask_heads.visual_head.to_dict() == \
         pretrain.seg_head.visual_head.to_dict()
     assert stage0.model.loss_dice.to_dict() == pretrain.seg_head.loss_dice.to_dict()
-    sa2va_stage0 = _cfg('sa2va_tiny_sam_pretrain.py')
+    sa2va_stage0 = _cfg('sa2va/sa2va_tiny_sam_pretrain.py')
     assert sa2va_stage0.model.mask_heads.mask_head.to_dict() == \
         ref.model.seg_head.mask_head.to_dict()

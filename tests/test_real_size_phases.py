@@ -28,15 +28,15 @@ FROZEN_BACKBONE = ('mllm.vision_tower', 'mllm.language_model', 'sam2.image_encod
 
 @pytest.mark.parametrize('config,trainable', [
     # docs/method.md §11, phase 1: only W_e and D_t.
-    ('desa2va_1b_pretrain.py', {'seg_head.neck.anchor_proj', 'seg_head.text_head'}),
+    ('desa2va/desa2va_1b_pretrain.py', {'seg_head.neck.anchor_proj', 'seg_head.text_head'}),
     # Phase 2 (phase 3 trains the same set): D_t and W_e frozen.
-    ('desa2va_1b_decouple.py', {'mllm.projector', 'mllm.language_model.lora', 'mllm.lm_head',
+    ('desa2va/desa2va_1b_decouple.py', {'mllm.projector', 'mllm.language_model.lora', 'mllm.lm_head',
                                 'mllm.embed_tokens', 'seg_head.neck.text_proj',
                                 'seg_head.neck.visual_proj', 'seg_head.visual_head',
                                 'seg_head.fusion', 'seg_head.adversarial_loss',
                                 'seg_head.club_loss'}),
     # Sa2VA (§4): LoRA, projector, embeddings / LM head, SAM-2 decoder, text_hidden_fcs.
-    ('sa2va_1b.py', {'mllm.projector', 'mllm.language_model.lora', 'mllm.lm_head',
+    ('sa2va/sa2va_1b.py', {'mllm.projector', 'mllm.language_model.lora', 'mllm.lm_head',
                      'mllm.embed_tokens', 'seg_head.mask_head', 'seg_head.text_hidden_fcs'}),
 ])
 def test_phase_trains_exactly_its_set(config, trainable):

@@ -93,10 +93,37 @@ def merge_cfg_options(parser, cfg, args) -> None:
     cfg.merge_from_dict(args.cfg_options)
 
 
+def find_config(path: str) -> str:
+    """Return ``path``, or where a leaf config of that name lives in its family folder.
+
+    Leaf configs are grouped by family (``configs/desa2va/``, ``configs/desa2va_video/``,
+    ``configs/sa2va/``); a path in the flat form ``configs/<name>.py`` still names the one
+    leaf called ``<name>.py`` under ``configs/*/``. Returns ``path`` unchanged when it
+    exists or when no single leaf matches (the caller reports it).
+    """
+    if osp.isfile(path):
+        return path
+    folder, name = osp.split(path)
+    matches = sorted(
+        osp.join(folder, family, name) for family in
+        (os.listdir(folder) if osp.isdir(folder) else [])
+        if family != '_base_' and osp.isfile(osp.join(folder, family, name)))
+    if len(matches) == 1:
+        print(f'{path} -> {matches[0]} (leaf configs are grouped by family)', file=sys.stderr)
+        return matches[0]
+    return path
+
+
 def load_config(parser, path: str):
-    if not osp.isfile(path):
+    """Load a config given on the command line (``find_config`` resolves flat paths).
+
+    Returns:
+        tuple: ``(cfg, path)``, the config and the file it was read from.
+    """
+    found = find_config(path)
+    if not osp.isfile(found):
         parser.error(f'config file not found: {path!r} (cwd {os.getcwd()})')
-    return Config.fromfile(path)
+    return Config.fromfile(found), found
 
 
 def build_runner(cfg, launcher: str):

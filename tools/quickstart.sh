@@ -6,7 +6,7 @@
 # Environment knobs: ARCH (desa2va | sa2va), WORK_DIR, DATA_ROOT, NUM_IMAGES, and the
 # iterations of each stage: STAGE0_ITERS, PRETRAIN_ITERS, DECOUPLE_ITERS, FUSION_ITERS
 # (sa2va: MAIN_ITERS). VIDEO=1 (desa2va) adds the video phase afterwards (~6 more min):
-# synthetic MeViS videos (VIDEO_DATA_ROOT), configs/desa2va_tiny_video.py from the image
+# synthetic MeViS videos (VIDEO_DATA_ROOT), configs/desa2va_video/desa2va_tiny_video.py from the image
 # model for VIDEO_ITERS (300), J&F on valid_u beside the video baselines.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -45,18 +45,18 @@ train() {
 
 if [[ "$ARCH" == desa2va ]]; then
   # Stage 0 (tiny only): SAM-2 learns clicks -> masks, standing in for pretrained SAM-2.
-  train stage0 configs/desa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
+  train stage0 configs/desa2va/desa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
   # Phase 1: the text decoder D_t and W_e learn from ground-truth expressions.
-  train pretrain configs/desa2va_tiny_pretrain.py "${PRETRAIN_ITERS:-1000}" "$CKPT"
+  train pretrain configs/desa2va/desa2va_tiny_pretrain.py "${PRETRAIN_ITERS:-1000}" "$CKPT"
   # Phase 2: decoupled [SEG] tokens, dual heads, fusion, adversarial + CLUB.
-  train decouple configs/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2300}" "$CKPT"
+  train decouple configs/desa2va/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2300}" "$CKPT"
   # Phase 3: re-prompting in training.
-  train fusion configs/desa2va_tiny_fusion.py "${FUSION_ITERS:-300}" "$CKPT"
-  CONFIG=configs/desa2va_tiny_fusion.py
+  train fusion configs/desa2va/desa2va_tiny_fusion.py "${FUSION_ITERS:-300}" "$CKPT"
+  CONFIG=configs/desa2va/desa2va_tiny_fusion.py
 else
-  train stage0 configs/sa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
-  train main configs/sa2va_tiny.py "${MAIN_ITERS:-3000}" "$CKPT"
-  CONFIG=configs/sa2va_tiny.py
+  train stage0 configs/sa2va/sa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
+  train main configs/sa2va/sa2va_tiny.py "${MAIN_ITERS:-3000}" "$CKPT"
+  CONFIG=configs/sa2va/sa2va_tiny.py
 fi
 
 elapsed "3/4 test $CKPT (overlays -> $WORK_DIR/test/<timestamp>/vis)"
@@ -78,12 +78,12 @@ if [[ "${VIDEO:-0}" == 1 && "$ARCH" == desa2va ]]; then
   fi
   # The same train() as the image phases, on the videos, from the image model ($CKPT).
   TRAIN_OPTS[0]="train_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/train/"
-  train video configs/desa2va_tiny_video.py "$VIDEO_ITERS" "$CKPT"
+  train video configs/desa2va_video/desa2va_tiny_video.py "$VIDEO_ITERS" "$CKPT"
   VIDEO_DATA=("test_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/valid_u/")
   elapsed "video: test $CKPT and the video baselines (J&F, valid_u)"
-  python tools/test.py configs/desa2va_tiny_video.py "$CKPT" --work-dir "$WORK_DIR/video_test" \
+  python tools/test.py configs/desa2va_video/desa2va_tiny_video.py "$CKPT" --work-dir "$WORK_DIR/video_test" \
     --cfg-options "${VIDEO_DATA[@]}"
-  python tools/analysis_tools/video_baselines.py configs/desa2va_tiny_video.py \
+  python tools/analysis_tools/video_baselines.py configs/desa2va_video/desa2va_tiny_video.py \
     --model-metrics "$WORK_DIR/video_test" --cfg-options "${VIDEO_DATA[@]}"
 fi
 elapsed "done"

@@ -117,7 +117,7 @@ def main():
         parser.error(f'checkpoint file not found: {args.checkpoint!r}')
 
     # load config
-    cfg = load_config(parser, args.config)
+    cfg, args.config = load_config(parser, args.config)
     cfg.launcher = args.launcher
     merge_cfg_options(parser, cfg, args)
 

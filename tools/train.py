@@ -94,7 +94,7 @@ def main():
     parser, args = parse_args()
 
     # load config
-    cfg = load_config(parser, args.config)
+    cfg, args.config = load_config(parser, args.config)
     cfg.launcher = args.launcher
     merge_cfg_options(parser, cfg, args)
 

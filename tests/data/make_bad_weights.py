@@ -31,7 +31,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 def tiny_model_cfg(internvl=None, sam2=None):
     """The tiny Sa2VA with a frozen InternVL body and SAM-2 encoder (as at real size)."""
     from mmengine.config import Config
-    cfg = copy.deepcopy(Config.fromfile(osp.join(REPO, 'configs/sa2va_tiny.py')).model)
+    cfg = copy.deepcopy(Config.fromfile(osp.join(REPO, 'configs/sa2va/sa2va_tiny.py')).model)
     cfg.mllm.update(freeze_vision=True, freeze_llm=True, pretrained=internvl)
     if internvl is not None:
         cfg.mllm.model_config = None

@@ -50,7 +50,7 @@ def real_mix(mini_mix):
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'desa2va_1b_decouple.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'desa2va', 'desa2va_1b_decouple.py'))
     wrapper = cfg.train_dataloader.dataset.to_dict()
     assert wrapper['type'] == 'SkipBadSamples' and wrapper['dataset']['type'] == 'ConcatDataset'
     for member in wrapper['dataset']['datasets']:
@@ -84,7 +84,7 @@ def _capture_warnings():
 
 def test_real_size_configs_guard_the_mix():
     from mmengine.config import Config
-    for config in ('desa2va_1b_decouple.py', 'sa2va_1b.py', 'desa2va_8b_decouple.py'):
+    for config in ('desa2va/desa2va_1b_decouple.py', 'sa2va/sa2va_1b.py', 'desa2va/desa2va_8b_decouple.py'):
         loader = Config.fromfile(osp.join(REPO_ROOT, 'configs', config)).train_dataloader
         assert loader.dataset.type == 'SkipBadSamples', config
         assert loader.dataset.max_bad_samples == 100
@@ -252,7 +252,7 @@ def _write_fault_config(tmp_path, data_root, mode, persistent=True, timeout=0, a
     from mmengine.config import Config
     (tmp_path / 'fault_plugin.py').write_text(_FAULT_PLUGIN)
     record = str(tmp_path / 'victim.txt')
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sa2va_tiny.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sa2va', 'sa2va_tiny.py'))
     inner = cfg.train_dataloader.dataset
     inner.data_root = data_root + '/'
     inner.pipeline = [dict(type='BreakWorker', record=record, after=after, mode=mode)

@@ -34,8 +34,8 @@ def test_images_qa_and_videos_in_one_batch(synthetic_refcoco, synthetic_mevis, t
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS, MODELS
     init_default_scope('desa2va_mm')
-    video_cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'desa2va_tiny_video.py'))
-    image_cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sa2va_tiny.py'))
+    video_cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'desa2va_video', 'desa2va_tiny_video.py'))
+    image_cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sa2va', 'sa2va_tiny.py'))
     tokenizer = video_cfg.model.mllm.tokenizer  # one vocabulary for every member
     refcoco = dict(image_cfg.train_dataloader.dataset, data_root=synthetic_refcoco + '/',
                    pipeline=_with_tokenizer(image_cfg.train_dataloader.dataset.pipeline,

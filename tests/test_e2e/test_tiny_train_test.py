@@ -33,7 +33,7 @@ def test_train_then_test_with_overlays_and_baselines(synthetic_refcoco, tmp_path
         'train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'train_dataloader.batch_size=2',
         'default_hooks.logger.interval=2', 'default_hooks.checkpoint.interval=2',
         'load_from=None']
-    out = _run([osp.join(REPO_ROOT, 'tools/train.py'), 'configs/sa2va_tiny.py',
+    out = _run([osp.join(REPO_ROOT, 'tools/train.py'), 'configs/sa2va/sa2va_tiny.py',
                 '--work-dir', str(work), '--cfg-options', *opts], REPO_ROOT)
     assert 'loss_mask' in out and 'loss_dice' in out and 'loss_lm' in out
     assert 'cIoU' in out and 'gIoU' in out
@@ -41,7 +41,7 @@ def test_train_then_test_with_overlays_and_baselines(synthetic_refcoco, tmp_path
     assert ckpt.endswith('iter_4.pth')
 
     test_dir = tmp_path / 'test'
-    out = _run([osp.join(REPO_ROOT, 'tools/test.py'), 'configs/sa2va_tiny.py', ckpt,
+    out = _run([osp.join(REPO_ROOT, 'tools/test.py'), 'configs/sa2va/sa2va_tiny.py', ckpt,
                 '--work-dir', str(test_dir), '--show-dir', 'vis', '--cfg-options',
                 *_data_opts(synthetic_refcoco)], REPO_ROOT)
     assert 'cIoU' in out
@@ -51,14 +51,14 @@ def test_train_then_test_with_overlays_and_baselines(synthetic_refcoco, tmp_path
 
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import DATASETS
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sa2va_tiny.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sa2va/sa2va_tiny.py'))
     cfg.test_dataloader.dataset.data_root = synthetic_refcoco + '/'
     init_default_scope('desa2va_mm')
     n_images = len(DATASETS.build(cfg.test_dataloader.dataset))
     assert len(overlays) == n_images
 
     out = _run([osp.join(REPO_ROOT, 'tools/analysis_tools/trivial_baselines.py'),
-                'configs/sa2va_tiny.py', '--model-metrics', str(test_dir), '--cfg-options',
+                'configs/sa2va/sa2va_tiny.py', '--model-metrics', str(test_dir), '--cfg-options',
                 f'test_dataloader.dataset.data_root={synthetic_refcoco}/'], REPO_ROOT)
     for row in ('whole image', 'largest object', 'random object', 'model (ours)', 'margin'):
         assert row in out

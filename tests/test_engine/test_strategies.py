@@ -12,7 +12,7 @@ def _cfg(name):
 
 
 def test_plain_ddp_configs_use_bf16_amp_and_sa2va_recipe():
-    cfg = _cfg('desa2va_1b_decouple.py')
+    cfg = _cfg('desa2va/desa2va_1b_decouple.py')
     assert 'runner_type' not in cfg  # tools/dist_train.sh: Runner + DDP
     ow = cfg.optim_wrapper
     assert (ow.type, ow.dtype, ow.accumulative_counts) == \
@@ -31,13 +31,13 @@ def test_plain_ddp_configs_use_bf16_amp_and_sa2va_recipe():
     assert cfg.model.mllm.gradient_checkpointing
     assert [h.type for h in cfg.custom_hooks][0] == 'TrainableCheckpointHook'
     assert cfg.load_from == 'work_dirs/desa2va_1b_pretrain/epoch_1.pth'
-    assert _cfg('desa2va_1b_fusion.py').load_from == 'work_dirs/desa2va_1b_decouple/epoch_1.pth'
+    assert _cfg('desa2va/desa2va_1b_fusion.py').load_from == 'work_dirs/desa2va_1b_decouple/epoch_1.pth'
 
 
 def test_fsdp_strategy_builds():
     import mmengine._strategy  # noqa: F401  (registers the strategies, as FlexibleRunner does)
     from mmengine.registry import STRATEGIES
-    cfg = _cfg('desa2va_1b_decouple_fsdp.py')
+    cfg = _cfg('desa2va/desa2va_1b_decouple_fsdp.py')
     assert cfg.runner_type == 'FlexibleRunner'
     assert cfg.optim_wrapper.type == 'OptimWrapper' and 'dtype' not in cfg.optim_wrapper
     strategy = STRATEGIES.build(cfg.strategy)
@@ -45,9 +45,9 @@ def test_fsdp_strategy_builds():
 
 
 @pytest.mark.parametrize('config,stage,strategy_type', [
-    ('desa2va_1b_decouple_zero2.py', 2, 'TrainableDeepSpeedStrategy'),
-    ('desa2va_1b_decouple_zero3.py', 3, 'TrainableDeepSpeedStrategy'),
-    ('sa2va_1b_zero2.py', 2, 'TrainableDeepSpeedStrategy'),
+    ('desa2va/desa2va_1b_decouple_zero2.py', 2, 'TrainableDeepSpeedStrategy'),
+    ('desa2va/desa2va_1b_decouple_zero3.py', 3, 'TrainableDeepSpeedStrategy'),
+    ('sa2va/sa2va_1b_zero2.py', 2, 'TrainableDeepSpeedStrategy'),
 ])
 def test_deepspeed_strategy_builds(config, stage, strategy_type, monkeypatch):
     pytest.importorskip('deepspeed')
@@ -83,7 +83,7 @@ def test_bf16_config_on_cpu_stops_with_a_clear_message():
         pytest.skip('the message is for machines without an accelerator')
     proc = subprocess.run(
         [sys.executable, osp.join(REPO_ROOT, 'tools/train.py'),
-         osp.join(REPO_ROOT, 'configs/desa2va_1b_decouple.py')],
+         osp.join(REPO_ROOT, 'configs/desa2va/desa2va_1b_decouple.py')],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert 'NonFiniteGuardAmpOptimWrapper' in proc.stderr
@@ -98,7 +98,7 @@ def test_gradient_checkpointing_covers_llm_and_vision_and_keeps_gradients():
     from tools.analysis_tools.smoke_real_size import build_batch
 
     def run(checkpointing):
-        cfg = _cfg('sa2va_tiny.py')
+        cfg = _cfg('sa2va/sa2va_tiny.py')
         cfg.model.mllm.update(gradient_checkpointing=checkpointing, freeze_llm=True,
                               freeze_vision=False,
                               lora=dict(r=4, lora_alpha=8, lora_dropout=0.0))
@@ -128,8 +128,8 @@ def test_fsdp_wrap_policy_wraps_layers_and_heads_not_sam2base():
 
     from desa2va_mm.engine.fsdp import layer_wrap_policy
     from desa2va_mm.registry import MODELS
-    cfg = _cfg('desa2va_tiny_decouple.py')
-    assert _cfg('desa2va_1b_decouple_fsdp.py').strategy.model_wrapper.auto_wrap_policy.type \
+    cfg = _cfg('desa2va/desa2va_tiny_decouple.py')
+    assert _cfg('desa2va/desa2va_1b_decouple_fsdp.py').strategy.model_wrapper.auto_wrap_policy.type \
         == 'desa2va_mm.engine.fsdp.layer_wrap_policy'
     with DefaultScope.overwrite_default_scope('desa2va_mm'):
         model = MODELS.build(cfg.model)

@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 
 from conftest import REPO_ROOT
 
-CONFIG = osp.join(REPO_ROOT, 'configs', 'sa2va_tiny_test_splits.py')
+CONFIG = osp.join(REPO_ROOT, 'configs', 'sa2va', 'sa2va_tiny_test_splits.py')
 
 
 def _cfg(root):

@@ -99,7 +99,8 @@ def test_loads_with_mmdet_refcoco_dataset(dataset):
         # mmdet 3.3 emits one instance per sentence (the ref's mask repeated).
         assert sum(len(d['instances']) for d in infos) == counts['sentences']
         loaded = {(d['img_id'], t) for d in infos for t in d['text']}
-        expected = {(r['image_id'], s['raw'])
+        # mmdet reads REFER's raw text, lower-cased (with its final period).
+        expected = {(r['image_id'], s['raw'].lower())
                     for r in refs if r['split'] == split
                     for s in r['sentences']}
         assert loaded == expected and len(expected) == counts['sentences']
@@ -167,7 +168,7 @@ def test_mmdet_load_annotations_matches_pycocotools(dataset):
     instances, refs = _load(root)
     anns = {a['id']: a for a in instances['annotations']}
     # A sentence names one object of its image, so (image, sentence) is a key.
-    ann_of_text = {(r['image_id'], s['raw']): anns[r['ann_id']]
+    ann_of_text = {(r['image_id'], s['raw'].lower()): anns[r['ann_id']]
                    for r in refs for s in r['sentences']}
     load = LoadAnnotations(with_bbox=False, with_label=False, with_mask=True)
     seen = set()
@@ -237,11 +238,16 @@ def test_every_sentence_names_exactly_its_object(dataset):
     for ref in refs:
         scene, ann_ids = scenes[ref['image_id']]
         target = ann_ids.index(ref['ann_id'])
-        texts = [s['raw'] for s in ref['sentences']]
+        texts = [s['sent'] for s in ref['sentences']]
         assert 2 <= len(texts) <= 3 and len(set(texts)) == len(texts)
         for sent in ref['sentences']:
-            text = sent['raw']
-            assert text == sent['sent'] == text.lower()
+            # REFER's forms: tokens, sent = ' '.join(tokens) (lower case), raw = the
+            # annotator's text (here capitalised, with a final period).
+            text = sent['sent']
+            assert text == text.lower() == ' '.join(sent['tokens'])
+            assert sent['raw'] != text
+            assert sent['raw'] == text[0].upper() + text[1:] + '.'
+            assert sent['raw'].lower().rstrip('.') == text
             assert sent['tokens'] == text.split()
             assert set(sent['tokens']) <= vocab, text
             program = parse_expression(text)
@@ -363,3 +369,19 @@ def test_cli(tmp_path):
     a_file.write_text('x')
     proc = _run_cli('--out', str(a_file), '--num-images', '2')
     assert proc.returncode != 0 and 'not a directory' in proc.stderr
+
+
+def test_tiny_tokenizer_covers_raw_and_sent_forms(dataset):
+    from desa2va_mm.tokenization import TinyWordTokenizer
+    root, _ = dataset
+    _, refs = _load(root)
+    tokenizer = TinyWordTokenizer(vocabulary='synthetic_refcoco')
+    unk = tokenizer.unk_token_id
+    for ref in refs[:60]:
+        for sent in ref['sentences']:
+            # Training reads raw.lower() (the period is its own known token); evaluation
+            # reads sent. Neither may fall back to [UNK].
+            raw_ids = tokenizer(sent['raw'].lower(), add_special_tokens=False)['input_ids']
+            sent_ids = tokenizer(sent['sent'], add_special_tokens=False)['input_ids']
+            assert unk not in raw_ids and unk not in sent_ids, sent
+            assert raw_ids == sent_ids + tokenizer('.', add_special_tokens=False)['input_ids']

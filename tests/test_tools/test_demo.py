@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO_ROOT
 
-CONFIG = osp.join(REPO_ROOT, 'configs/sa2va_tiny.py')
+CONFIG = osp.join(REPO_ROOT, 'configs/sa2va/sa2va_tiny.py')
 
 
 def _load(name):

@@ -257,11 +257,11 @@ def test_cpu_mode_bf16_step_real_size_path_and_video_memory(tmp_path):
     one needs ~20 GiB on the CPU) and the video memory check (tiny SAM-2, RSS), as a user
     runs them (~40 s on 2 cores)."""
     lines, steps = _run_cpu(tmp_path, 'bf16_step', 'video_memory_1024', '--real-size',
-                            '--real-size-config', 'configs/desa2va_tiny_decouple.py')
+                            '--real-size-config', 'configs/desa2va/desa2va_tiny_decouple.py')
     assert _result_line(lines, 'bf16_step').startswith('[gpu_check] bf16_step: PASS loss fp32 ')
     assert '(CPU autocast)' in _result_line(lines, 'bf16_step')
     assert _result_line(lines, 'bf16_step_real_size').startswith(
-        '[gpu_check] bf16_step_real_size: PASS configs/desa2va_tiny_decouple.py (random '
+        '[gpu_check] bf16_step_real_size: PASS configs/desa2va/desa2va_tiny_decouple.py (random '
         'weights, fp32): forward+backward ')
     assert _result_line(lines, 'video_memory_1024').startswith(
         '[gpu_check] video_memory_1024: PASS SAM-2 tiny at 128 px')

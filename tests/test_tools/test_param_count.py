@@ -14,7 +14,7 @@ def _cfg(name):
 
 def test_tiny_counts_match_a_hand_count():
     from tools.analysis_tools.param_count import build_on_meta, count_parameters
-    cfg = _cfg('sa2va_tiny.py')
+    cfg = _cfg('sa2va/sa2va_tiny.py')
     model = build_on_meta(cfg)
     assert next(model.parameters()).is_meta
     counts = count_parameters(model)
@@ -37,8 +37,8 @@ def test_tiny_counts_match_a_hand_count():
 
 
 @pytest.mark.parametrize('config,internvl,sam2', [
-    ('desa2va_1b_decouple.py', 938e6, 224.4e6),
-    ('sa2va_4b.py', 3.71e9, 224.4e6),
+    ('desa2va/desa2va_1b_decouple.py', 938e6, 224.4e6),
+    ('sa2va/sa2va_4b.py', 3.71e9, 224.4e6),
 ])
 def test_real_configs_build_on_meta_and_match_published_sizes(config, internvl, sam2):
     from tools.analysis_tools.param_count import build_on_meta, published_reference, summarise

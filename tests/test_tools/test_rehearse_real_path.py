@@ -47,12 +47,12 @@ def test_unmarked_and_unknown_blocks_are_refused(tmp_path):
 
 def test_options_are_appended_only_to_tool_commands():
     mod = _module()
-    code = ('# a comment\npython tools/train.py configs/desa2va_1b_decouple.py \\\n'
+    code = ('# a comment\npython tools/train.py configs/desa2va/desa2va_1b_decouple.py \\\n'
             '    --cfg-options model.mllm.pretrained=$INTERNVL\necho done\n')
     out = mod.with_options(code, ['a=1', mod.REPEATS])
     lines = out.splitlines()
     assert lines[0] == '# a comment' and lines[2] == 'echo done'
-    assert lines[1].startswith('python tools/train.py configs/desa2va_1b_decouple.py '
+    assert lines[1].startswith('python tools/train.py configs/desa2va/desa2va_1b_decouple.py '
                                '--cfg-options model.mllm.pretrained=$INTERNVL --cfg-options a=1')
     repeats = re.findall(r'(\S+)\.times=1', lines[1])
     # Sa2VA's mix: RefCOCO/+/g (x4), MeViS (x4), ReVOS (x10), Ref-YouTube-VOS (x4).

@@ -126,6 +126,34 @@ def test_missing_config_fails_clearly(tmp_path):
     assert 'no_such_config.py' in proc.stderr
 
 
+def test_flat_config_path_finds_the_family_folder(tmp_path, capsys):
+    saved_path = list(sys.path)
+    try:
+        runpy.run_path(TRAIN, run_name='desa2va_train_tool')
+        from tools.cli_utils import find_config
+    finally:
+        sys.path[:] = saved_path
+    configs = osp.join(REPO_ROOT, 'configs')
+    # The flat form names the one leaf of that name under configs/*/.
+    assert find_config(osp.join(configs, 'desa2va_1b_decouple.py')) == \
+        osp.join(configs, 'desa2va', 'desa2va_1b_decouple.py')
+    assert 'grouped by family' in capsys.readouterr().err
+    assert find_config(osp.join(configs, 'sa2va_tiny.py')) == \
+        osp.join(configs, 'sa2va', 'sa2va_tiny.py')
+    # An existing path is returned as given; no match or two matches: unchanged.
+    given = osp.join(configs, 'desa2va_video', 'desa2va_tiny_video.py')
+    assert find_config(given) == given
+    assert find_config(osp.join(configs, 'nope.py')) == osp.join(configs, 'nope.py')
+    for family in ('a', 'b'):
+        (tmp_path / family).mkdir()
+        (tmp_path / family / 'x.py').write_text('')
+    assert find_config(str(tmp_path / 'x.py')) == str(tmp_path / 'x.py')
+    # A model base of the same name as a leaf is never picked.
+    (tmp_path / '_base_').mkdir()
+    (tmp_path / '_base_' / 'y.py').write_text('')
+    assert find_config(str(tmp_path / 'y.py')) == str(tmp_path / 'y.py')
+
+
 def test_cfg_options_typo_names_the_key(capsys):
     with pytest.raises(SystemExit) as exc:
         _run_tool(TRAIN, TOY_CONFIG, '--cfg-options', 'train_cfg.max_itres=3')

@@ -22,7 +22,7 @@ def test_video_baselines_cli(tmp_path):
                                       'first_frame_copy/J&F': 11.0}))
     proc = subprocess.run(
         [sys.executable, osp.join(REPO_ROOT, 'tools/analysis_tools/video_baselines.py'),
-         osp.join(REPO_ROOT, 'configs/desa2va_tiny_video.py'), '--model-metrics',
+         osp.join(REPO_ROOT, 'configs/desa2va_video/desa2va_tiny_video.py'), '--model-metrics',
          str(model_json), '--cfg-options',
          f'test_dataloader.dataset.data_root={data}/valid_u/'],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,

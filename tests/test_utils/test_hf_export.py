@@ -12,7 +12,7 @@ def _tiny_model():
     from mmengine.registry import DefaultScope
 
     from desa2va_mm.registry import MODELS
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/desa2va_tiny_decouple.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/desa2va/desa2va_tiny_decouple.py'))
     cfg.model.mllm.lora = dict(r=4, lora_alpha=8, lora_dropout=0.0)
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('desa2va_mm'):
@@ -116,7 +116,7 @@ def test_desa2va_to_hf_cli_exports_a_checkpoint(tmp_path):
     ckpt = str(tmp_path / 'iter_1.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     config = tmp_path / 'tiny_lora.py'
-    config.write_text(f"_base_ = ['{osp.join(REPO_ROOT, 'configs/desa2va_tiny_decouple.py')}']\n"
+    config.write_text(f"_base_ = ['{osp.join(REPO_ROOT, 'configs/desa2va/desa2va_tiny_decouple.py')}']\n"
                       'model = dict(mllm=dict(lora=dict(_delete_=True, r=4, lora_alpha=8, '
                       'lora_dropout=0.0)))\n')
     main([str(config), ckpt, str(tmp_path / 'out')])

@@ -15,7 +15,7 @@ def _model(pretrained=None):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
     init_default_scope('desa2va_mm')
-    cfg = copy.deepcopy(Config.fromfile(osp.join(REPO, 'configs/sa2va_tiny.py')).model)
+    cfg = copy.deepcopy(Config.fromfile(osp.join(REPO, 'configs/sa2va/sa2va_tiny.py')).model)
     cfg.mllm.update(freeze_vision=True, freeze_llm=True, pretrained=pretrained)
     if pretrained is not None:
         cfg.mllm.model_config = None

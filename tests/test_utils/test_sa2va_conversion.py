@@ -82,7 +82,7 @@ def sa2va_checkpoint():
     from omegaconf import OmegaConf
 
     from desa2va_mm.models.grounding.sam2_grounding import flatten_overrides
-    cfg = _cfg('configs/sa2va_tiny.py')
+    cfg = _cfg('configs/sa2va/sa2va_tiny.py')
     torch.manual_seed(123)
     donor = _build(cfg)  # InternVL weights of the right tiny shapes
     mllm_native = {k: v.clone() for k, v in donor.state_dict().items()
@@ -147,7 +147,7 @@ def _convert(state, cfg, tmp_path, name, partial=False):
 def test_sa2va_to_baseline_gives_sa2va_mask_logits(sa2va_checkpoint, tmp_path):
     from desa2va_mm.utils.state_dict_check import check_state_dict
     state, sam2, mllm_native = sa2va_checkpoint
-    cfg = _cfg('configs/sa2va_tiny.py')
+    cfg = _cfg('configs/sa2va/sa2va_tiny.py')
     converted, report = _convert(state, cfg, tmp_path, 'sa2va')
     assert report['target'] == 'sa2va' and not report['missing_explained']
     model = _build(cfg).eval()
@@ -171,7 +171,7 @@ def test_sa2va_to_baseline_gives_sa2va_mask_logits(sa2va_checkpoint, tmp_path):
 
 def test_sa2va_to_desa2va_starts_both_heads_from_sa2va_decoder(sa2va_checkpoint, tmp_path):
     state, sam2, _ = sa2va_checkpoint
-    cfg = _cfg('configs/desa2va_tiny_decouple.py')
+    cfg = _cfg('configs/desa2va/desa2va_tiny_decouple.py')
     converted, report = _convert(state, cfg, tmp_path, 'desa2va')
     assert report['target'] == 'desa2va'
     assert set(report['dropped']) == {f'text_hidden_fcs.{i}.{p}' for i in (0, 2)
@@ -194,7 +194,7 @@ def test_training_pth_with_lora_maps_onto_our_lora(sa2va_checkpoint, tmp_path):
     """xtuner layout: ``mllm.model.`` prefix, peft-wrapped LLM with LoRA adapters."""
     state, _, _ = sa2va_checkpoint
     lora = dict(r=4, lora_alpha=8, lora_dropout=0.0)
-    cfg = _cfg('configs/sa2va_tiny.py', lora=lora)
+    cfg = _cfg('configs/sa2va/sa2va_tiny.py', lora=lora)
     pth = {}
     for key, value in state.items():
         if key.startswith('language_model.model.layers.'):
@@ -224,4 +224,4 @@ def test_unplaceable_key_stops_the_conversion(sa2va_checkpoint, tmp_path):
     bad = dict(state)
     bad['grounding_encoder.extra_head.weight'] = torch.zeros(1)
     with pytest.raises(ValueError, match='extra_head'):
-        _convert(bad, _cfg('configs/sa2va_tiny.py'), tmp_path, 'bad')
+        _convert(bad, _cfg('configs/sa2va/sa2va_tiny.py'), tmp_path, 'bad')

@@ -142,7 +142,7 @@ def test_resume_does_not_execute_config_text_in_checkpoint(tmp_path):
 
 def test_default_runtime_enables_the_guards():
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sa2va_tiny.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sa2va', 'sa2va_tiny.py'))
     assert cfg.default_hooks.checkpoint_config_guard.type == 'CheckpointConfigGuardHook'
     assert cfg.default_hooks.exact_resume.type == 'ExactResumeHook'
 

@@ -31,7 +31,7 @@ def _tiny_model():
     from mmengine.registry import DefaultScope
 
     from desa2va_mm.registry import MODELS
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sa2va_tiny.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/sa2va/sa2va_tiny.py'))
     with DefaultScope.overwrite_default_scope('desa2va_mm'):
         return MODELS.build(cfg.model)
 

@@ -12,7 +12,7 @@ Stages (iterations are arguments; batch, lr schedule and seed come from the tiny
 * DeSa2VA phase 1 (text pre-training of ``D_t`` and ``W_e``), shared by the variants that
   use it;
 * main training: phase 2 (decoupling) then phase 3 (fusion / re-prompt fine-tuning) for
-  DeSa2VA variants; ``decouple + fusion`` iterations of ``configs/sa2va_tiny.py`` for the
+  DeSa2VA variants; ``decouple + fusion`` iterations of ``configs/sa2va/sa2va_tiny.py`` for the
   baseline (the text pre-training is DeSa2VA's addition, as in the paper).
 
 Variants: ``sa2va`` (baseline), ``desa2va`` (everything), ``no_pretrain`` (phase 2 starts
@@ -52,11 +52,11 @@ VARIANTS = OrderedDict([
 ])
 
 CONFIGS = dict(
-    sa2va=dict(stage0='configs/sa2va_tiny_sam_pretrain.py', main='configs/sa2va_tiny.py'),
-    desa2va=dict(stage0='configs/desa2va_tiny_sam_pretrain.py',
-                 pretrain='configs/desa2va_tiny_pretrain.py',
-                 decouple='configs/desa2va_tiny_decouple.py',
-                 fusion='configs/desa2va_tiny_fusion.py'))
+    sa2va=dict(stage0='configs/sa2va/sa2va_tiny_sam_pretrain.py', main='configs/sa2va/sa2va_tiny.py'),
+    desa2va=dict(stage0='configs/desa2va/desa2va_tiny_sam_pretrain.py',
+                 pretrain='configs/desa2va/desa2va_tiny_pretrain.py',
+                 decouple='configs/desa2va/desa2va_tiny_decouple.py',
+                 fusion='configs/desa2va/desa2va_tiny_fusion.py'))
 
 # (column, log key) of the table, after cIoU / gIoU.
 LOG_COLUMNS = [('L_lm', 'loss_lm'), ('L_text', 'loss_mask_text'),

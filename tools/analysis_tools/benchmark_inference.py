@@ -12,7 +12,7 @@ whether masks and answers are identical to it.
 
     python tools/analysis_tools/benchmark_inference.py [--size small|tiny] \
         [--sentences 7] [--images 4] [--batch-size 4] [--repeats 2] \
-        [--config configs/sa2va_tiny.py] [--checkpoint CKPT]
+        [--config configs/sa2va/sa2va_tiny.py] [--checkpoint CKPT]
 
 Without ``--checkpoint`` the weights are random and never emit ``[SEG]``, which would skip
 mask decoding; the LM head is then replaced by one that always answers ``[SEG]`` (every
@@ -44,7 +44,7 @@ SENTENCES = ('the red circle', 'the leftmost shape', 'the large blue square',
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Per-sentence vs shared-image inference throughput (identical masks)')
-    parser.add_argument('--config', default='configs/sa2va_tiny.py', help='model config')
+    parser.add_argument('--config', default='configs/sa2va/sa2va_tiny.py', help='model config')
     parser.add_argument('--checkpoint', default=None, help='checkpoint (default: random)')
     parser.add_argument('--size', choices=['small', 'tiny'], default='small',
                         help='small: the widened tiny model of benchmark_step.py')

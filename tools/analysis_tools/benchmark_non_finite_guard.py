@@ -1,7 +1,7 @@
 """Cost of the NaN / Inf guard: tiny-model training steps with MMEngine's ``OptimWrapper``
 vs ``NonFiniteGuardOptimWrapper``, measured side by side (interleaved) in one run.
 
-    python tools/analysis_tools/benchmark_non_finite_guard.py [--config configs/sa2va_tiny.py]
+    python tools/analysis_tools/benchmark_non_finite_guard.py [--config configs/sa2va/sa2va_tiny.py]
         [--steps 20] [--batch-size 4]
 
 Prints the median step time of each wrapper and their ratio. Uses the synthetic RefCOCO
@@ -21,7 +21,7 @@ if REPO_ROOT not in sys.path:
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--config', default='configs/sa2va_tiny.py')
+    parser.add_argument('--config', default='configs/sa2va/sa2va_tiny.py')
     parser.add_argument('--steps', type=int, default=20, help='timed steps per wrapper')
     parser.add_argument('--batch-size', type=int, default=4)
     return parser.parse_args()

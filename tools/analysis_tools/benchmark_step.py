@@ -68,9 +68,9 @@ def parse_args():
     return parser.parse_args()
 
 
-MODELS_TIMED = (('Sa2VA', 'configs/sa2va_tiny.py'),
-                ('DeSa2VA-p2', 'configs/desa2va_tiny_decouple.py'),
-                ('DeSa2VA-p3', 'configs/desa2va_tiny_fusion.py'))
+MODELS_TIMED = (('Sa2VA', 'configs/sa2va/sa2va_tiny.py'),
+                ('DeSa2VA-p2', 'configs/desa2va/desa2va_tiny_decouple.py'),
+                ('DeSa2VA-p3', 'configs/desa2va/desa2va_tiny_fusion.py'))
 
 
 def _configs(args):

@@ -6,11 +6,11 @@ tails of failed runs go to stderr. docs/gpu_check.md describes every step and it
 
 Steps (``--steps``, default all):
 
-* ``bf16_step``: one training step of the tiny DeSa2VA (``configs/desa2va_tiny_decouple.py``)
+* ``bf16_step``: one training step of the tiny DeSa2VA (``configs/desa2va/desa2va_tiny_decouple.py``)
   on synthetic samples under bf16 autocast (``NonFiniteGuardAmpOptimWrapper``), against an
   fp32 step from the same weights and batch: loss and gradients finite, parameters
   changed, loss within ``--bf16-rtol`` of fp32. ``--real-size`` adds a forward / backward
-  of ``configs/desa2va_1b_decouple.py`` with random weights (step time, peak memory).
+  of ``configs/desa2va/desa2va_1b_decouple.py`` with random weights (step time, peak memory).
 * ``ddp_2gpu``: ``tools/dist_train.sh`` with 2 processes (NCCL on GPUs) on the tiny model;
   both ranks report every iteration and identical parameters, the checkpoint loads into a
   fresh model. Then 2 processes x batch 2 against 1 process x batch 4 on the 5-parameter
@@ -62,8 +62,8 @@ STEPS = ('bf16_step', 'ddp_2gpu', 'zero2_resume', 'video_memory_1024')
 STATUSES = ('PASS', 'FAIL', 'SKIP')
 PREFIX = '[gpu_check]'
 
-TINY_CONFIG = 'configs/desa2va_tiny_decouple.py'
-REAL_CONFIG = 'configs/desa2va_1b_decouple.py'
+TINY_CONFIG = 'configs/desa2va/desa2va_tiny_decouple.py'
+REAL_CONFIG = 'configs/desa2va/desa2va_1b_decouple.py'
 VIDEO_CONFIG = 'configs/_base_/models/desa2va_tiny_video.py'
 ZERO2_STRATEGY = 'configs/_base_/strategies/deepspeed_zero2.py'
 TOY_CONFIG = 'tests/data/configs/toy_ref.py'

@@ -6,8 +6,8 @@ architecture comes from the config. Prints total and trainable parameters per co
 and, for the real-size configs, compares the InternVL and SAM-2 totals with the
 published sizes.
 
-    python tools/analysis_tools/param_count.py configs/desa2va_1b_decouple.py
-    python tools/analysis_tools/param_count.py configs/sa2va_8b.py --cfg-options \
+    python tools/analysis_tools/param_count.py configs/desa2va/desa2va_1b_decouple.py
+    python tools/analysis_tools/param_count.py configs/sa2va/sa2va_8b.py --cfg-options \
         model.grounding_encoder.config=configs/sam2.1/sam2.1_hiera_l.yaml
 """
 import argparse

@@ -480,7 +480,7 @@ class Rehearsal:
         from desa2va_mm.tokenization import InternVLTokenizer
         from desa2va_mm.registry import DATASETS
         init_default_scope('desa2va_mm')
-        cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'desa2va_1b_decouple.py'))
+        cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'desa2va', 'desa2va_1b_decouple.py'))
         member = leaf_datasets(cfg.train_dataloader.dataset.to_dict())[0][0]
         cwd = os.getcwd()
         os.chdir(self.work)
@@ -511,7 +511,7 @@ class Rehearsal:
 
         from desa2va_mm.registry import DATASETS
         init_default_scope('desa2va_mm')
-        config = 'configs/desa2va_1b_decouple.py'
+        config = 'configs/desa2va/desa2va_1b_decouple.py'
         cfg = Config.fromfile(osp.join(REPO_ROOT, config))
         cfg.merge_from_dict(dict(o.split('=', 1) for o in repeat_options(config)))
         batch = cfg.train_dataloader.batch_size

@@ -8,7 +8,7 @@ InternVL tile, 256 image tokens), one short conversation with one ``[SEG]`` and 
 Prints the build, forward and backward times, the loss terms, the number of parameters
 that received a gradient and the peak resident memory.
 
-    python tools/analysis_tools/smoke_real_size.py configs/desa2va_1b_decouple.py
+    python tools/analysis_tools/smoke_real_size.py configs/desa2va/desa2va_1b_decouple.py
 """
 import argparse
 import os
@@ -26,7 +26,7 @@ def parse_args():
     from mmengine.config import DictAction
     parser = argparse.ArgumentParser(
         description='Forward + backward of a real-size config with random weights (CPU)')
-    parser.add_argument('config', help='config file, e.g. configs/desa2va_1b_decouple.py')
+    parser.add_argument('config', help='config file, e.g. configs/desa2va/desa2va_1b_decouple.py')
     parser.add_argument('--expression', default='the dog on the left',
                         help='expression of the one target')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')

@@ -4,7 +4,7 @@ Baselines, per sentence: ``whole image``; ``largest object`` (the largest annota
 of the image, whatever the sentence says); ``random object`` (a random annotated object,
 seeded); ``empty``. They bound what a model that ignores the language can reach.
 
-    python tools/analysis_tools/trivial_baselines.py configs/sa2va_tiny.py \
+    python tools/analysis_tools/trivial_baselines.py configs/sa2va/sa2va_tiny.py \
         [--split val] [--model-metrics WORK_DIR_OR_JSON]
 
 With ``--model-metrics`` the model's cIoU / gIoU (from a ``tools/test.py`` log JSON, or

@@ -6,7 +6,7 @@ tracking). With ``--model-metrics`` the model's own no-tracking baseline is prin
 the test run had ``VideoJFMetric(report_first_frame_copy=True)``: its first-frame
 *prediction* copied to every frame.
 
-    python tools/analysis_tools/video_baselines.py configs/desa2va_tiny_video.py \
+    python tools/analysis_tools/video_baselines.py configs/desa2va_video/desa2va_tiny_video.py \
         [--model-metrics WORK_DIR_OR_JSON] [--cfg-options key=value ...]
 
 The test split must have ground truth (``gt_rles``; e.g. MeViS ``valid_u``). With

@@ -1,6 +1,6 @@
 """Export a trained DeSa2VA / Sa2VA checkpoint to a self-contained inference folder.
 
-    python tools/model_converters/desa2va_to_hf.py configs/desa2va_1b_fusion.py \
+    python tools/model_converters/desa2va_to_hf.py configs/desa2va/desa2va_1b_fusion.py \
         work_dirs/desa2va_1b_fusion/epoch_1.pth exports/desa2va_1b
 
 The model is built from the config (with its ``pretrained`` InternVL and SAM-2 paths, so

@@ -2,11 +2,11 @@
 
     # Sa2VA HF folder (LoRA merged) -> our baseline, then evaluate it:
     python tools/model_converters/sa2va_to_desa2va.py pretrained/Sa2VA-1B \
-        work_dirs/sa2va_1b_import.pth --config configs/sa2va_1b.py
+        work_dirs/sa2va_1b_import.pth --config configs/sa2va/sa2va_1b.py
     # -> DeSa2VA phase-2 initialisation (D_t and D_v both start from Sa2VA's decoder):
     python tools/model_converters/sa2va_to_desa2va.py pretrained/Sa2VA-1B \
-        work_dirs/desa2va_1b_from_sa2va.pth --config configs/desa2va_1b_decouple.py
-    python tools/train.py configs/desa2va_1b_decouple.py \
+        work_dirs/desa2va_1b_from_sa2va.pth --config configs/desa2va/desa2va_1b_decouple.py
+    python tools/train.py configs/desa2va/desa2va_1b_decouple.py \
         --cfg-options load_from=work_dirs/desa2va_1b_from_sa2va.pth
 
 Input: a Sa2VA Hugging Face folder (``vision_model.*``, ``mlp1.*``, ``language_model.*``,

@@ -40,7 +40,7 @@ def _runner(tmp_path, data_root, name, resume=False, num_workers=0, probe=None,
     from mmengine.runner import Runner
 
     import desa2va_mm  # noqa: F401
-    cfg = load_tiny_cfg(data_root, 'configs/sa2va_tiny.py')
+    cfg = load_tiny_cfg(data_root, 'configs/sa2va/sa2va_tiny.py')
     cfg.work_dir = str(tmp_path / name.split('-')[0])
     cfg.experiment_name = f'exact_resume_{name}_{num_workers}_{fast_forward}'
     cfg.load_from = None

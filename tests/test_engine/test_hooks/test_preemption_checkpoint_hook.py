@@ -277,7 +277,7 @@ def test_arguments_are_checked():
 
 def test_on_by_default_and_slurm_script_asks_for_the_warning_signal(tmp_path):
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sa2va_tiny.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sa2va', 'sa2va_tiny.py'))
     assert cfg.default_hooks.preemption == dict(type='PreemptionCheckpointHook')
     fake = tmp_path / 'bin'
     fake.mkdir()
@@ -320,7 +320,7 @@ _TINY_OVERRIDES = textwrap.dedent('''
 
 
 def _write_tiny_config(path, data_root, max_iters, workers=1, extra=''):
-    text = _TINY_OVERRIDES.format(base=osp.join(REPO_ROOT, 'configs', 'sa2va_tiny.py'),
+    text = _TINY_OVERRIDES.format(base=osp.join(REPO_ROOT, 'configs', 'sa2va', 'sa2va_tiny.py'),
                                   data_root=data_root + '/', workers=workers,
                                   persistent=workers > 0, max_iters=max_iters, extra=extra)
     with open(path, 'w') as f:

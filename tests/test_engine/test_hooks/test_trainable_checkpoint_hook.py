@@ -13,7 +13,7 @@ def test_drops_only_frozen_pretrained_entries():
 
     from desa2va_mm.engine.hooks import TrainableCheckpointHook
     from desa2va_mm.registry import MODELS
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/desa2va_tiny_decouple.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/desa2va/desa2va_tiny_decouple.py'))
     # As in the real configs: vision tower and LLM body frozen (LoRA trains), SAM-2 encoder
     # frozen; phase 2 also freezes the phase-1 text head and W_e.
     cfg.model.mllm.update(freeze_vision=True, freeze_llm=True,

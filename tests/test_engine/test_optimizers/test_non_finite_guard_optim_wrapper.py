@@ -173,7 +173,7 @@ def test_registered_and_in_default_schedule():
     from desa2va_mm.registry import OPTIM_WRAPPERS
     assert OPTIM_WRAPPERS.get('NonFiniteGuardOptimWrapper') is NonFiniteGuardOptimWrapper
     assert issubclass(NonFiniteGuardOptimWrapper, OptimWrapper)
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sa2va_tiny.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sa2va', 'sa2va_tiny.py'))
     assert cfg.optim_wrapper.type == 'NonFiniteGuardOptimWrapper'
     model = TwoTermModel()
     wrapper = OPTIM_WRAPPERS.build(dict(

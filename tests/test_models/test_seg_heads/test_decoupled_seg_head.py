@@ -11,7 +11,7 @@ FULL = dict(
     fusion=dict(type='MaskFusion', hidden_channels=8),
     adversarial_loss=dict(type='ModalityAdversarialLoss', hidden_channels=16),
     club_loss=dict(type='CLUBLoss', hidden_dim=16, estimator='full'),
-    reprompt_iters_train=1, reprompt_iters_test=1)
+    train_cfg=dict(reprompt_iters=1), test_cfg=dict(reprompt_iters=1))
 
 
 @pytest.fixture(scope='module')
@@ -59,19 +59,17 @@ def test_decode_runs_every_branch_in_order(grounding):
 
 def test_switches_change_what_is_final(grounding):
     feats, hidden, idx = image_feats(grounding), _hidden(2), torch.tensor([0, 1])
-    no_fusion = seg_head(grounding, **dict(FULL, fusion=None, reprompt_iters_train=0)).train()
+    no_fusion = seg_head(grounding, **dict(FULL, fusion=None,
+                                           train_cfg=dict(reprompt_iters=0))).train()
     result = no_fusion.decode(grounding, feats, hidden, idx)
     assert list(result.branch_logits()) == ['text', 'visual']
     assert torch.equal(result.final_logits, result.visual_logits)
     # At test, a mask whose first IoU is below the threshold keeps its fused mask.
-    head = seg_head(grounding, **FULL).eval()
-    head.reprompt_iou_threshold = 2.0  # above any IoU
+    head = seg_head(grounding, **dict(FULL, test_cfg=dict(
+        reprompt_iters=1, reprompt_iou_threshold=2.0))).eval()  # above any IoU
     with torch.no_grad():
         result = head.decode(grounding, feats, hidden, idx)
     assert torch.equal(result.final_logits, result.fused_logits)
-    head.reprompt_iters_test = 0
-    with torch.no_grad():
-        assert head.decode(grounding, feats, hidden, idx).reprompt_logits is None
 
 
 def test_mask_losses_one_per_weighted_branch(grounding):

@@ -76,3 +76,14 @@ def test_batch_without_targets_gives_connected_zeros(grounding, head):
     sum(losses.values()).backward()
     grad = head.mask_head.decoder.iou_token.weight.grad
     assert grad is not None and grad.abs().sum() == 0
+
+
+@pytest.mark.parametrize('kind,key', [('test_cfg', 'reprompt_iters'),
+                                      ('test_cfg', 'reprompt_iou_threshold'),
+                                      ('train_cfg', 'reprompt_iters')])
+def test_refuses_reprompt_settings_naming_the_key(grounding, kind, key):
+    with pytest.raises(ValueError, match=rf"model\.{kind}\.{key}: Sa2VASegHead has no such "
+                                         r"setting.*does not re-prompt"):
+        seg_head(grounding, type='Sa2VASegHead', **{kind: {key: 0}})
+    head = seg_head(grounding, type='Sa2VASegHead', train_cfg={}, test_cfg=None)
+    assert head.train_cfg == {} and head.test_cfg == {}

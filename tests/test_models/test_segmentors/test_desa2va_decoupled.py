@@ -18,7 +18,7 @@ def _build(cfg_model):
 
 @pytest.fixture
 def phase_cfgs(synthetic_refcoco):
-    return {p: load_tiny_cfg(synthetic_refcoco, f'configs/desa2va_tiny_{p}.py')
+    return {p: load_tiny_cfg(synthetic_refcoco, f'configs/desa2va/desa2va_tiny_{p}.py')
             for p in ('pretrain', 'decouple', 'fusion')}
 
 

@@ -220,7 +220,7 @@ def test_training_on_five_frames_backpropagates(mode):
 
 def test_images_and_videos_mix_in_one_batch(synthetic_refcoco):
     from conftest import build_batch, load_tiny_cfg
-    cfg = load_tiny_cfg(synthetic_refcoco, 'configs/desa2va_tiny_decouple.py')
+    cfg = load_tiny_cfg(synthetic_refcoco, 'configs/desa2va/desa2va_tiny_decouple.py')
     image_data, _ = build_batch(cfg, 'train_dataloader', indices=(0, ))
     model = _build(video_train=dict(mode='per_frame'))
     model.train()

@@ -25,7 +25,7 @@ def stage0(tmp_path_factory):
     make_synthetic_refcoco(root, num_images=8, seed=0)
     cfgs = {}
     for arch in ('sa2va', 'desa2va'):
-        cfg = Config.fromfile(f'{REPO_ROOT}/configs/{arch}_tiny_sam_pretrain.py')
+        cfg = Config.fromfile(f'{REPO_ROOT}/configs/{arch}/{arch}_tiny_sam_pretrain.py')
         cfg.train_dataloader.dataset.data_root = root + '/'
         cfg.train_dataloader.num_workers = 0
         cfg.train_dataloader.persistent_workers = False
@@ -73,13 +73,13 @@ def test_checkpoint_keys_are_desa2va_keys_and_load_into_phase1(stage0, synthetic
             p.add_(0.5)  # "trained"
     state = pre.state_dict()
     assert {k.split('.')[0] for k in state} == {'grounding_encoder', 'seg_head'}
-    phase1 = _build(load_tiny_cfg(synthetic_refcoco, 'configs/desa2va_tiny_pretrain.py').model)
+    phase1 = _build(load_tiny_cfg(synthetic_refcoco, 'configs/desa2va/desa2va_tiny_pretrain.py').model)
     own = phase1.state_dict()
     assert set(state) <= set(own)
     load_state_dict(phase1, state)  # what load_from does (non-strict)
     loaded = phase1.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in state.items())
-    # The Sa2VA stage 0 feeds configs/sa2va_tiny.py the same way.
+    # The Sa2VA stage 0 feeds configs/sa2va/sa2va_tiny.py the same way.
     sa2va = _build(stage0['sa2va'].model).state_dict()
-    own = _build(load_tiny_cfg(synthetic_refcoco, 'configs/sa2va_tiny.py').model).state_dict()
+    own = _build(load_tiny_cfg(synthetic_refcoco, 'configs/sa2va/sa2va_tiny.py').model).state_dict()
     assert set(sa2va) <= set(own) and any(k.startswith('seg_head.mask_head.') for k in sa2va)

@@ -1,0 +1,21 @@
+# DeSa2VA-8B (InternVL2.5-8B + SAM-2 hiera-L), test only: Ref-DAVIS17 valid (offline J&F).
+# The network of configs/desa2va/desa2va_8b_fusion.py (phase 3) with its video inference: the
+# first 5 frames are key frames (MLLM + both heads + fusion + re-prompt, written to SAM-2
+# memory); the other frames are streamed and tracked by SAM-2 memory attention.
+#   bash tools/dist_test.sh configs/desa2va_video/desa2va_8b_ref_davis17.py \
+#       work_dirs/desa2va_8b_fusion/epoch_1.pth 8
+# Key frames spread over the video:
+#   --cfg-options test_dataloader.dataset.pipeline.1.key_frame_strategy=uniform
+_base_ = [
+    '../_base_/models/desa2va_8b.py',
+    '../_base_/datasets/ref_davis17.py',
+    '../_base_/default_runtime.py'
+]
+
+model = dict(train_phase='fusion')
+# Test only: no training or validation loop.
+train_dataloader = None
+val_dataloader = None
+val_evaluator = None
+test_cfg = dict(type='TestLoop')
+custom_hooks = [dict(type='RepromptHook', train_iters=0, val_iters=1, test_iters=1)]
