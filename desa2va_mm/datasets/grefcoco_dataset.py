@@ -6,7 +6,7 @@ from typing import List
 import mmengine
 
 from desa2va_mm.registry import DATASETS
-from .refcoco_referring_dataset import RefCocoReferringDataset, load_refs
+from .refcoco_referring_dataset import RefCocoReferringDataset, load_refs, sentence_text
 
 
 @DATASETS.register_module()
@@ -16,7 +16,9 @@ class GRefCocoDataset(RefCocoReferringDataset):
     Each ref has a *list* ``ann_id``: several annotations (the target is their union) or
     ``[-1]`` with ``no_target: true`` (the right answer is an empty mask). Crowd
     annotations are left out of the union, as ReLA's ``G_REFER.getMaskByRef`` does;
-    sentences with an empty ``raw`` text are skipped, as its ``GReferDataset`` does.
+    sentences with an empty text are skipped, as its ``GReferDataset`` does. As for
+    RefCOCO, evaluation reads each sentence's tokenised ``sent`` (Sa2VA's gRefCOCO
+    evaluation) and training ``raw.lower()`` (``text_field``).
 
     One data item per image, like :class:`RefCocoReferringDataset`: ``instances`` is a
     list of ``dict(mask, ann_id, ref_id, sentences, no_target)`` where ``mask`` is the list
@@ -29,6 +31,7 @@ class GRefCocoDataset(RefCocoReferringDataset):
         split_file: ``grefcoco/grefs(unc).json`` (or ReLA's pickled ``grefs(unc).p``).
         data_prefix: ``dict(img_path='coco/train2014/')``.
         split: ``'train'``, ``'val'``, ``'testA'`` or ``'testB'``.
+        text_field: ``'sent'``, ``'raw'`` or None (``'sent'`` when ``test_mode``).
         **kwargs: ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
     """
 
@@ -69,8 +72,7 @@ class GRefCocoDataset(RefCocoReferringDataset):
                     # Only crowd members: not a no-target expression, so it cannot be scored.
                     raise ValueError(f'{where} names only crowd annotations {ann_ids} and '
                                      f'is not marked no_target')
-            sentences = [(s.get('raw') or s.get('sent') or '').lower()
-                         for s in ref['sentences']]
+            sentences = [sentence_text(s, self.text_field, where) for s in ref['sentences']]
             sentences = [s for s in sentences if s.strip()]
             if not sentences:
                 continue

@@ -3,7 +3,7 @@ import io
 import os.path as osp
 import pickle
 from collections import defaultdict
-from typing import List
+from typing import List, Optional
 
 import mmengine
 from mmdet.datasets import RefCocoDataset
@@ -30,6 +30,36 @@ def load_refs(path: str) -> list:
         raise ValueError(f'cannot read RefCOCO split file {path}: {e}') from e
 
 
+#: Sentence fields a split file's sentences can be read from (see ``text_field``).
+TEXT_FIELDS = ('sent', 'raw')
+
+
+def resolve_text_field(text_field: Optional[str], test_mode: bool, owner: str) -> str:
+    """The sentence field to read: ``text_field``, or ``'sent'`` at test, ``'raw'`` in
+    training when it is None."""
+    if text_field is None:
+        return 'sent' if test_mode else 'raw'
+    if text_field not in TEXT_FIELDS:
+        raise ValueError(f'{owner}: text_field must be one of {TEXT_FIELDS} or None, got '
+                         f'{text_field!r}')
+    return text_field
+
+
+def sentence_text(sentence: dict, text_field: str, where: str) -> str:
+    """The text of one REFER sentence dict: ``sent`` verbatim (REFER's lower-case,
+    tokenised form) or ``raw.lower()`` (the annotator's text, as mmdet and Sa2VA's training
+    read it)."""
+    if not isinstance(sentence, dict) or text_field not in sentence:
+        fields = sorted(sentence) if isinstance(sentence, dict) else type(sentence).__name__
+        raise ValueError(f'{where}: a sentence has no {text_field!r} field (has {fields}); '
+                         f"set the dataset's text_field to a field the file has "
+                         f'({TEXT_FIELDS})')
+    text = sentence[text_field] or ''
+    if isinstance(text, bytes):
+        text = text.decode('utf-8')
+    return text.lower() if text_field == 'raw' else text
+
+
 @DATASETS.register_module()
 class RefCocoReferringDataset(RefCocoDataset):
     """mmdet's ``RefCocoDataset`` keeping each referred object with all its sentences.
@@ -40,14 +70,24 @@ class RefCocoReferringDataset(RefCocoDataset):
     sentence every iteration in training; every sentence at test), unlike mmdet's
     ``text_mode='random'``, which draws once when the dataset is built.
 
+    Which text of a REFER sentence is used follows the original code: evaluation reads
+    the tokenised ``sent`` (``"the man on the left"``), as REFER's API and Sa2VA's
+    RefCOCO evaluation do; training reads ``raw.lower()`` (``"the man on the left."``), as
+    mmdet's ``RefCocoDataset`` and Sa2VA's training do (the question template drops the
+    final period, see :class:`BuildReferringConversation`).
+
     Args:
         data_root, ann_file, split_file, data_prefix, split: As ``RefCocoDataset``
             (``refcoco/instances.json``, ``refcoco/refs(unc).p``, ``train2014/``).
+        text_field: ``'sent'``, ``'raw'`` or None (default): ``'sent'`` when
+            ``test_mode``, else ``'raw'``.
         **kwargs: ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, text_field: Optional[str] = None, **kwargs) -> None:
         kwargs.setdefault('text_mode', 'original')
+        self.text_field = resolve_text_field(text_field, kwargs.get('test_mode', False),
+                                             type(self).__name__)
         super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -74,8 +114,8 @@ class RefCocoReferringDataset(RefCocoDataset):
                 raise ValueError(
                     f"{self.split_file}: ref {ref['ref_id']} points at image "
                     f"{ref['image_id']}, which is not in {self.ann_file}")
-            sentences = [s['raw'].lower() if 'raw' in s else s['sent'].lower()
-                         for s in ref['sentences']]
+            where = f"{self.split_file}: ref {ref['ref_id']}"
+            sentences = [sentence_text(s, self.text_field, where) for s in ref['sentences']]
             per_image[ref['image_id']].append(dict(
                 mask=anns[ref['ann_id']]['segmentation'],
                 ann_id=ref['ann_id'],

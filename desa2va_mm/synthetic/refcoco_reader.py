@@ -75,7 +75,9 @@ def compute_split_stats(data_root: str,
     stats = {}
     for split, split_refs in by_split.items():
         image_ids = {r['image_id'] for r in split_refs}
-        sentences = [s['raw'] for r in split_refs for s in r['sentences']]
+        # REFER's tokenised form (what evaluation reads); 'raw' adds case and punctuation.
+        sentences = [s['sent'] if 'sent' in s else s['raw'].lower()
+                     for r in split_refs for s in r['sentences']]
         kinds: collections.Counter = collections.Counter()
         for text in sentences:
             try:

@@ -8,6 +8,11 @@ loads them unchanged::
     DIR/refcoco/refs(unc).p           # pickled list of refs, split by image
     DIR/refcoco/synthetic_scenes.json # sidecar: object attributes for re-checking
 
+Each sentence carries REFER's three forms: ``tokens`` (lower-case words), ``sent``
+(``' '.join(tokens)``, what evaluation reads) and ``raw``, the annotator's text, here
+capitalised with a final period (``"The red circle."``), so readers that pick the wrong
+field see a different string.
+
 The data is small, fast to make (no downloads) and fully deterministic per seed,
 which makes it suitable for smoke-training tiny models and for tests.
 """
@@ -31,7 +36,7 @@ from .vocabulary import SHAPES
 
 __all__ = [
     'DEFAULT_SPLIT_FRACTIONS', 'IMG_DIR', 'ANN_FILE', 'SPLIT_FILE', 'SCENES_FILE',
-    'make_synthetic_refcoco'
+    'make_synthetic_refcoco', 'raw_sentence'
 ]
 
 DEFAULT_SPLIT_FRACTIONS: Tuple[Tuple[str, float], ...] = (
@@ -45,6 +50,14 @@ _FILE_NAME = 'COCO_train2014_%012d.jpg'
 _DESCRIPTION = 'desa2va synthetic RefCOCO'
 
 _STREAM_SPLIT = 2
+
+
+def raw_sentence(sent: str) -> str:
+    """REFER's ``raw`` form of a generated sentence: first letter capitalised and a final
+    period (``"the red circle" -> "The red circle."``). ``raw.lower()`` without its final
+    period is ``sent`` again, and the tiny word tokenizer splits the period off as a
+    token it knows, so training text and vocabulary are unchanged."""
+    return sent[:1].upper() + sent[1:] + '.'
 
 
 def _validate_args(out_dir: str, num_images: int, seed: int, image_size: int,
@@ -228,7 +241,7 @@ def make_synthetic_refcoco(
                         f'expression {text!r} does not single out its object')
                 sent_dicts.append({
                     'tokens': text.split(),
-                    'raw': text,
+                    'raw': raw_sentence(text),
                     'sent': text,
                     'sent_id': ref_id * 10 + s
                 })

@@ -49,3 +49,37 @@ def test_shape_mismatch_names_sample_and_bad_metric_name():
         metric.process({}, [_sample(np.zeros((1, 2, 2)), np.zeros((2, 2, 2)))])
     with pytest.raises(ValueError, match='subset'):
         ReferringSegMetric(metric=('cIoU', 'AP'))
+
+
+def _sa2va_ciou(preds, gts):
+    """Sa2VA's RESDataset.evaluate, hand-transcribed for binary masks: cumulative
+    intersection / (cumulative union + 1e-10) of the foreground class, in percent (its
+    intersectionAndUnionGPU needs CUDA, so it is not run from a fetched copy)."""
+    inter = sum(int(np.logical_and(p, g).sum()) for p, g in zip(preds, gts))
+    union = sum(int(np.logical_or(p, g).sum()) for p, g in zip(preds, gts))
+    return 100 * inter / (union + 1e-10)
+
+
+def test_all_empty_split_scores_ciou_like_sa2va_by_default():
+    empty = np.zeros((3, 4, 5), bool)
+    default = ReferringSegMetric(metric=('cIoU', 'gIoU', 'mIoU'))
+    default.process({}, [_sample(empty, empty)])
+    out = default.compute_metrics(default.results)
+    assert out['cIoU'] == _sa2va_ciou(empty, empty) == 0.0
+    assert out['gIoU'] == 100.0 and out['mIoU'] == 0.0  # per-sentence conventions unchanged
+    perfect = ReferringSegMetric(empty_split_ciou=100.0)
+    perfect.process({}, [_sample(empty, empty)])
+    assert perfect.compute_metrics(perfect.results)['cIoU'] == 100.0
+    with pytest.raises(ValueError, match='empty_split_ciou must be 0.0 .* or 100.0'):
+        ReferringSegMetric(empty_split_ciou=50)
+
+
+def test_ciou_matches_sa2va_formula_on_random_masks():
+    rng = np.random.default_rng(1)
+    pred = rng.random((6, 5, 7)) > 0.6
+    gt = rng.random((6, 5, 7)) > 0.6
+    gt[0] = pred[0] = False  # one empty-empty sentence adds nothing to either sum
+    metric = ReferringSegMetric()
+    metric.process({}, [_sample(pred, gt)])
+    assert metric.compute_metrics(metric.results)['cIoU'] == pytest.approx(
+        _sa2va_ciou(pred, gt), rel=1e-9)

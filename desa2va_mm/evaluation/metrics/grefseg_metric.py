@@ -31,16 +31,30 @@ class GRefSegMetric(BaseMetric):
     over target expressions. As in ReLA, N-acc and T-acc are 0 when a split has no
     no-target expression.
 
+    A split where every expression is no-target and predicted no-target has sum U = 0:
+    ReLA's evaluator divides by zero there and Sa2VA's gRefCOCO evaluation divides by
+    ``sum U + 1e-10``, reporting cIoU 0, which is the default; ``empty_split_ciou=100.0``
+    scores it as perfect (as gIoU does).
+
     Input: image predictions as today, ``pred_instances.masks`` (N, H, W) in sentence
     order and ``gt_masks`` (N, H, W) with the union of each sentence's objects (empty for
     no-target).
 
     Args:
+        empty_split_ciou: cIoU reported when sum U = 0: ``0.0`` (Sa2VA) or ``100.0``.
         collect_device: ``'cpu'`` or ``'gpu'``.
         prefix: Metric name prefix.
     """
 
     default_prefix: Optional[str] = None
+
+    def __init__(self, empty_split_ciou: float = 0.0, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        if empty_split_ciou not in (0.0, 100.0):
+            raise ValueError(f'empty_split_ciou must be 0.0 (Sa2VA) or 100.0, got '
+                             f'{empty_split_ciou!r}')
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.empty_split_ciou = float(empty_split_ciou)
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -92,7 +106,8 @@ class GRefSegMetric(BaseMetric):
         if not total or total['total'] == 0:
             return {}
         out = {
-            'cIoU': 100.0 * total['I'] / total['U'] if total['U'] > 0 else 100.0,
+            'cIoU': (100.0 * total['I'] / total['U'] if total['U'] > 0
+                     else self.empty_split_ciou),
             'gIoU': 100.0 * total['iou'] / total['total'],
         }
         if total['TP'] + total['FN'] > 0:

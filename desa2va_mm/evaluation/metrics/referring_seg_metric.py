@@ -24,18 +24,29 @@ class ReferringSegMetric(RefSegMetric):
     A sample whose metainfo holds ``gt_ignore_masks`` (N, H, W) (ReasonSeg) has those
     pixels removed from both prediction and ground truth before I and U are counted.
 
+    A split whose every ground truth and every prediction is empty has sum(U) = 0. Sa2VA's
+    evaluation divides by ``sum(U) + 1e-10`` and so reports cIoU 0 there; that is the
+    default. ``empty_split_ciou=100.0`` scores such a split as perfect instead (nothing to
+    find, nothing found), consistently with gIoU's empty-empty convention.
+
     Args:
         metric: Any of ``'cIoU'``, ``'gIoU'``, ``'mIoU'``.
+        empty_split_ciou: cIoU reported when sum(U) = 0: ``0.0`` (Sa2VA) or ``100.0``.
         **kwargs: ``BaseMetric`` arguments (``prefix``, ``collect_device``).
     """
 
-    def __init__(self, metric: Sequence[str] = ('cIoU', 'gIoU'), **kwargs) -> None:
+    def __init__(self, metric: Sequence[str] = ('cIoU', 'gIoU'),
+                 empty_split_ciou: float = 0.0, **kwargs) -> None:
         unknown = set(metric) - {'cIoU', 'gIoU', 'mIoU'}
         if unknown or not metric:
             raise ValueError(f'metric must be a non-empty subset of cIoU, gIoU, mIoU; got '
                              f'{list(metric)}')
+        if empty_split_ciou not in (0.0, 100.0):
+            raise ValueError(f'empty_split_ciou must be 0.0 (Sa2VA) or 100.0, got '
+                             f'{empty_split_ciou!r}')
         super(RefSegMetric, self).__init__(**kwargs)
         self.metrics = tuple(metric)
+        self.empty_split_ciou = float(empty_split_ciou)
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -67,7 +78,7 @@ class ReferringSegMetric(RefSegMetric):
         inter, union, giou, miou, count = (sum(col) for col in zip(*results))
         out = {}
         if 'cIoU' in self.metrics:
-            out['cIoU'] = 100.0 * inter / union if union > 0 else 100.0
+            out['cIoU'] = 100.0 * inter / union if union > 0 else self.empty_split_ciou
         if 'gIoU' in self.metrics:
             out['gIoU'] = 100.0 * giou / count
         if 'mIoU' in self.metrics:

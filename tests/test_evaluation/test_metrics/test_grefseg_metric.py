@@ -83,3 +83,19 @@ def test_no_no_target_split_and_errors():
         metric.process({}, [_sample(np.zeros((1, 2, 2)), np.zeros((2, 2, 2)), 'y.jpg')])
     with pytest.raises(KeyError, match="'pred_instances'"):
         metric.process({}, [{'gt_masks': None, 'img_path': 'z.jpg'}])
+
+
+def test_all_no_target_split_ciou_convention():
+    # Every expression no-target and predicted no-target: sum U = 0. ReLA divides by zero;
+    # Sa2VA's gRefCOCO evaluation reports I / (U + 1e-10) = 0 (the default).
+    empty = np.zeros((2, 3, 3), bool)
+    metric = GRefSegMetric()
+    metric.process({}, [_sample(empty, empty)])
+    out = metric.compute_metrics(metric.results)
+    assert out['cIoU'] == 0.0
+    assert out['gIoU'] == 100.0 and out['N-acc'] == 100.0
+    perfect = GRefSegMetric(empty_split_ciou=100.0)
+    perfect.process({}, [_sample(empty, empty)])
+    assert perfect.compute_metrics(perfect.results)['cIoU'] == 100.0
+    with pytest.raises(ValueError, match='empty_split_ciou'):
+        GRefSegMetric(empty_split_ciou=1.0)
