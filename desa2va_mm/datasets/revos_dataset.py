@@ -4,8 +4,9 @@ from typing import List, Optional
 from desa2va_mm.registry import DATASETS
 from .video_referring_dataset import VideoReferringDataset, load_json
 
-#: ReVOS ``type_id`` values.
-REVOS_TYPES = {0: 'referring', 1: 'reasoning'}
+#: ReVOS ``type_id`` values. VISA's evaluator scores type 2 expressions but leaves them
+#: out of every average (its ``is_nan`` group); :class:`ReVOSMetric` does the same.
+REVOS_TYPES = {0: 'referring', 1: 'reasoning', 2: 'not averaged'}
 
 
 @DATASETS.register_module()
@@ -18,9 +19,15 @@ class ReVOSDataset(VideoReferringDataset):
         ReVOS/mask_dict.json                     # train + valid
         ReVOS/mask_dict_foreground.json          # {video: {"masks_rle": [RLE per frame]}}
 
-    Every expression carries ``type_id`` (0 referring, 1 reasoning); the metric reports
-    both and their mean. The foreground masks (all annotated objects of a frame) feed the
-    robustness score R; they are read when ``foreground_file`` is set and exist.
+    Every expression carries ``type_id`` (0 referring, 1 reasoning, 2 scored but left out
+    of the averages by VISA's evaluator); the metric reports the first two and their mean.
+    The foreground masks (all annotated objects of a frame) feed the robustness score R;
+    they are read when ``foreground_file`` is set and exist.
+
+    With masks and ``test_mode``, each item also holds ``gt_object_rles``: ``{exp_id: [T RLEs or None] per
+    object}`` for the expressions naming two or more objects (the per-object lists of
+    ``mask_rles``), so :class:`ReVOSMetric` can add overlapping objects up as VISA's
+    evaluator does.
 
     Args:
         ann_file: Default ``'meta_expressions_valid_.json'``.
@@ -52,12 +59,17 @@ class ReVOSDataset(VideoReferringDataset):
         if type_id not in REVOS_TYPES:
             raise ValueError(
                 f'{self._owner}: video {video_id!r}, expression {exp_id!r} in {self.ann_file}: '
-                f'"type_id" must be 0 (referring) or 1 (reasoning), got {type_id!r}')
+                f'"type_id" must be 0 (referring), 1 (reasoning) or 2, got {type_id!r}')
         info['type_id'] = int(type_id)
         return info
 
     def video_annotations(self, video_id, video, frames, expressions, mask_dict):
         ann = super().video_annotations(video_id, video, frames, expressions, mask_dict)
+        if self.test_mode and ann.get('mask_rles') is not None:
+            ann['gt_object_rles'] = {
+                e['exp_id']: [ann['mask_rles'][a] for a in e['mask_source']['anno_ids']]
+                for e in expressions
+                if e['mask_source'] is not None and len(e['mask_source']['anno_ids']) > 1}
         if self._foreground is not None:
             entry = self._foreground.get(video_id)
             rles = entry.get('masks_rle') if isinstance(entry, dict) else None

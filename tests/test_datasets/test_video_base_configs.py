@@ -61,6 +61,9 @@ def test_video_test_pipelines_pack_the_contract_keys(tmp_path, name, key, write)
         assert len(meta['gt_rles']) == len(meta['exp_ids']) and len(meta['gt_rles'][0]) == 4
     if write == 'revos':
         assert meta['type_ids'] == [0, 1, 0] and len(meta['foreground_rles']) == 4
+        # Expression '2' names two objects: their masks travel for ReVOSMetric's sum.
+        assert list(meta['gt_object_rles']) == ['2']
+        assert [len(o) for o in meta['gt_object_rles']['2']] == [4, 4]
 
 
 def test_video_train_pipeline_packs_five_frames(tmp_path):

@@ -124,6 +124,45 @@ def test_revos_rejects_a_missing_type_id(tmp_path):
                     foreground_file=None))
 
 
+def test_revos_type_2_and_object_masks_reach_the_metric(tmp_path):
+    """A real ReVOS meta file holds type_id 2 expressions: they load, are scored, and stay
+    out of the averages (VISA's evaluator); multi-object expressions carry their objects'
+    masks for the summed ground truth of A and R."""
+    from desa2va_mm.evaluation import ReVOSMetric
+    write_mevis(str(tmp_path), with_type_id=True, foreground=True,
+                meta_name='meta_expressions_valid_.json')
+    path = osp.join(str(tmp_path), 'meta_expressions_valid_.json')
+    meta = json.load(open(path))
+    meta['videos']['vid_a']['expressions']['1']['type_id'] = 2
+    json.dump(meta, open(path, 'w'))
+    ds = _build(dict(type='ReVOSDataset', data_root=str(tmp_path) + '/', test_mode=True))
+    item = ds.get_data_info(0)
+    assert [e['type_id'] for e in item['expressions']] == [0, 2, 0]
+    # Only expression '2' names two objects (anno_ids 0 and 1 of vid_a).
+    assert list(item['gt_object_rles']) == ['2']
+    assert item['gt_object_rles']['2'] == [item['mask_rles']['0'], item['mask_rles']['1']]
+    train = _build(dict(type='ReVOSDataset', data_root=str(tmp_path) + '/',
+                        foreground_file=None))
+    assert 'gt_object_rles' not in train.get_data_info(0)
+    res = _run(ds, 0, TEST_PIPELINE)
+    keys = ('video_id', 'exp_ids', 'type_ids', 'frame_names', 'ori_shape', 'gt_rles',
+            'foreground_rles', 'gt_object_rles')
+    sample = {k: res[k] for k in keys}
+    sample['pred_rles'] = res['gt_rles']  # perfect predictions
+    metric = ReVOSMetric(round_per_expression=False)
+    metric.process({}, [sample])
+    assert [r['type_id'] for r in metric.results[0]] == [0, 2, 0]
+    assert all(r['J'] == r['F'] == r['A'] == r['R'] == 1.0 for r in metric.results[0])
+    out = metric.compute_metrics(metric.results)
+    assert set(out) == {f'{g}/{n}' for g in ('referring', 'overall')
+                        for n in ('J', 'F', 'A', 'R', 'J&F')}
+    meta['videos']['vid_a']['expressions']['1']['type_id'] = 7
+    json.dump(meta, open(path, 'w'))
+    with pytest.raises(ValueError, match=r"expression '1'.*\"type_id\" must be 0 "
+                                         r'\(referring\), 1 \(reasoning\) or 2, got 7'):
+        _build(dict(type='ReVOSDataset', data_root=str(tmp_path) + '/', test_mode=True))
+
+
 @pytest.mark.parametrize('dataset_type', ['RefYTVOSDataset', 'RefDAVISDataset'])
 def test_palette_png_datasets(tmp_path, dataset_type):
     split = 'train' if dataset_type == 'RefYTVOSDataset' else 'valid'

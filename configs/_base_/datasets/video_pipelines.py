@@ -16,10 +16,11 @@ video_num_key_frames = 5
 video_key_frame_strategy = 'first'
 video_questions = ('Please segment {expression} in this video.', )
 
-# PackVideoReferringInputs' default meta keys + ReVOS's foreground masks (robustness R).
+# PackVideoReferringInputs' default meta keys + ReVOS's foreground masks (robustness R) and
+# per-object masks of multi-object expressions (A and R add overlapping objects up).
 video_test_meta_keys = ('video_id', 'exp_ids', 'expressions', 'type_ids', 'frame_names',
                         'ori_shape', 'img_shape', 'frame_ids', 'key_frame_ids', 'frame_paths',
-                        'gt_rles', 'num_frames', 'foreground_rles')
+                        'gt_rles', 'num_frames', 'foreground_rles', 'gt_object_rles')
 
 video_tokenize = dict(type='TokenizeConversation', tokenizer=None, template=None,
                       num_image_tokens_per_tile=256,
