@@ -24,10 +24,10 @@ class ReVOSDataset(VideoReferringDataset):
     The foreground masks (all annotated objects of a frame) feed the robustness score R;
     they are read when ``foreground_file`` is set and exist.
 
-    With masks and ``test_mode``, each item also holds ``gt_object_rles``: ``{exp_id: [T RLEs or None] per
-    object}`` for the expressions naming two or more objects (the per-object lists of
-    ``mask_rles``), so :class:`ReVOSMetric` can add overlapping objects up as VISA's
-    evaluator does.
+    With masks and ``test_mode``, each item also holds ``gt_object_rles``:
+    ``{exp_id: [T RLEs or None] per object}`` for the expressions naming two or more
+    objects (the per-object lists of ``mask_rles``), so :class:`ReVOSMetric` can add
+    overlapping objects up as VISA's evaluator does.
 
     Args:
         ann_file: Default ``'meta_expressions_valid_.json'``.
