@@ -38,6 +38,15 @@ def _source(repo: str, path: str) -> Optional[str]:
     return None
 
 
+def reference_source(repo: str, path: str) -> str:
+    """The text of ``path`` in GitHub ``repo``, or skip the calling test."""
+    text = _source(repo, path)
+    if text is None:
+        pytest.skip(f'{repo}:{path} not found under ${ENV_VAR} (set it to a folder of '
+                    'fetched reference repositories to compare with the original code)')
+    return text
+
+
 def reference_module(repo: str, path: str, tmp_dir: str,
                      stubs: Optional[Dict[str, types.ModuleType]] = None,
                      siblings: Dict[str, str] = None) -> types.ModuleType:
@@ -52,14 +61,9 @@ def reference_module(repo: str, path: str, tmp_dir: str,
         siblings: ``{module name: path}`` of other files of the repository that ``path``
             imports by bare name (written beside it).
     """
-    text = _source(repo, path)
-    if text is None:
-        pytest.skip(f'{repo}:{path} not found under ${ENV_VAR} (set it to a folder of '
-                    'fetched reference repositories to compare with the original code)')
+    text = reference_source(repo, path)
     for mod_name, sib_path in (siblings or {}).items():
-        sib = _source(repo, sib_path)
-        if sib is None:
-            pytest.skip(f'{repo}:{sib_path} not found under ${ENV_VAR}')
+        sib = reference_source(repo, sib_path)
         with open(osp.join(tmp_dir, mod_name + '.py'), 'w', encoding='utf-8') as f:
             f.write(sib)
     file = osp.join(tmp_dir, 'reference_' + osp.basename(path))
