@@ -5,9 +5,9 @@ named by one expression, a ``type_id`` 2 expression, the foreground file); VISA'
 is run from a fetched copy of cilinyan/VISA (see :mod:`reference_code`; skipped without
 one) on the same ground truth and on 0 / 1 PNG predictions, and its JSON is compared with
 our metric's output. Test-time changes to the script: one worker in this process instead of
-128 (its queue from a ``multiprocessing`` manager), ``pandas`` (its CSV dump only) and ``termcolor`` replaced by stand-ins, and
-``skimage.morphology.disk`` (not installed here) given by its definition
-``x^2 + y^2 <= r^2``.
+128 (its queue from a ``multiprocessing`` manager), ``pandas`` (its CSV dump only) and
+``termcolor`` replaced by stand-ins, and ``skimage.morphology.disk`` (not installed here)
+given by its definition ``x^2 + y^2 <= r^2``.
 """
 import json
 import os
