@@ -1,4 +1,11 @@
-"""``DeSa2VAInferencer``: segment images (and videos) from expressions or questions."""
+"""``DeSa2VAInferencer``: segment images and videos from expressions, questions or chat.
+
+Every input goes through the config's own test pipelines and the model's data
+preprocessor, as ``tools/test.py`` runs a test set: user inputs (:mod:`.inputs`) ->
+test pipeline (without the steps that read a dataset) -> collate -> data preprocessor ->
+``DeSa2VA.predict`` (images, chat) or the model's streaming video API fed by the
+preprocessor's frame stream (videos). See docs/inference.md.
+"""
 import copy
 import json
 import os
@@ -14,20 +21,24 @@ from mmengine.registry import init_default_scope
 
 from desa2va_mm.datasets.transforms.tokenize_conversation import (TokenizeConversation,
                                                                   adopt_model_tokenizer)
+from desa2va_mm.datasets.video_io import FrameSource
 from desa2va_mm.registry import TRANSFORMS
-
-ImageType = Union[str, np.ndarray]
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v')
+from .inputs import (IMAGE_EXTENSIONS, PIPELINE_TEMPLATE, ImageType, VideoType,
+                     build_prompts, chat_prompt, check_history, check_texts, list_images,
+                     load_image, open_video)
 
 #: Transforms of a test pipeline that read a dataset (files, annotations, targets); the
-#: inferencer replaces them with its own loading of user inputs.
-DATASET_TRANSFORMS = ('LoadImageFromFile', 'LoadAnnotations', 'SampleReferringTargets',
-                      'InferencerLoader', 'LoadImageFromNDArray')
-#: Use the pipeline's question template (``BuildReferringConversation``) for expressions.
-PIPELINE_TEMPLATE = 'pipeline'
-#: Question of video expressions (Sa2VA's image question with "video").
-VIDEO_TEMPLATE = 'Please segment {expression} in this video.'
+#: inferencer gives the pipeline user inputs instead.
+DATASET_TRANSFORMS = ('LoadImageFromFile', 'LoadAnnotations', 'LoadReferringMasks',
+                      'SampleReferringTargets', 'InferencerLoader', 'LoadImageFromNDArray',
+                      'LoadVideoAnnotations')
+#: Steps the inferencer needs in each test pipeline (it writes their inputs).
+IMAGE_STEPS = ('BuildReferringConversation', 'TokenizeConversation', 'PackReferringInputs')
+VIDEO_STEPS = ('SampleVideoExpressions', 'SampleVideoFrames', 'LoadVideoFrames',
+               'VideoFrameTiling', 'BuildReferringConversation', 'TokenizeConversation',
+               'PackVideoReferringInputs')
+#: Question of a derived video pipeline (Sa2VA's video question, docs/method.md §12).
+VIDEO_QUESTION = 'Please segment {expression} in this video.'
 
 
 def _type_name(cfg: dict) -> str:
@@ -36,78 +47,24 @@ def _type_name(cfg: dict) -> str:
     return name.split('.')[-1]
 
 
-def list_images(folder: str) -> List[str]:
-    """Image files of ``folder`` (not recursive), sorted by name."""
-    names = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
-    return [osp.join(folder, f) for f in names]
-
-
-def load_image(image: ImageType, index: int = 0) -> Tuple[np.ndarray, Optional[str]]:
-    """Read one input image as a BGR uint8 (H, W, 3) array.
-
-    Args:
-        image: A path or an (H, W, 3) BGR / (H, W) grey uint8 array.
-        index: Position of the input (named in errors about arrays).
-
-    Returns:
-        ``(image, path)``; ``path`` is None for arrays.
-
-    Raises:
-        FileNotFoundError: The path does not exist.
-        ValueError: The file is not a readable image, or the array has a wrong shape /
-            dtype.
-    """
-    import mmcv
-    if isinstance(image, str):
-        if not osp.isfile(image):
-            raise FileNotFoundError(f'image {image!r} does not exist')
-        img = mmcv.imread(image, flag='color')
-        if img is None or img.size == 0:
-            raise ValueError(f'cannot read image {image!r}: not an image file or corrupt')
-        return img, image
-    if isinstance(image, np.ndarray):
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=2)
-        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) == 0:
-            raise ValueError(f'input {index}: expected an (H, W, 3) BGR or (H, W) image array, '
-                             f'got shape {image.shape}')
-        if image.dtype != np.uint8:
-            raise ValueError(f'input {index}: expected a uint8 image array, got {image.dtype}')
-        return np.ascontiguousarray(image), None
-    raise TypeError(f'input {index}: expected an image path or a numpy array, got '
-                    f'{type(image).__name__}')
-
-
-def check_texts(texts: Sequence[str], where: str) -> List[str]:
-    """Every text must be a non-empty string; returns them as a list."""
-    if isinstance(texts, str):
-        texts = [texts]
-    texts = list(texts)
-    if not texts:
-        raise ValueError(f'{where}: no expression or question given')
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f'{where}: text {i} must be a str, got {type(text).__name__}')
-        if not text.strip():
-            raise ValueError(f'{where}: text {i} is empty')
-    return texts
+def _vision_tile_size(model) -> int:
+    """Side of one InternVL tile: the vision tower's input size."""
+    size = model.mllm.config.vision_config.image_size
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
 
 
 def default_test_pipeline(model) -> List[dict]:
-    """Sa2VA's image test pipeline for a built model (used for exported folders).
+    """Sa2VA's image test pipeline for a built model (exported folders, video configs).
 
     InternVL dynamic tiling (1-12 tiles + thumbnail) at the vision tower's size, SAM-2
     resize, the segmentation question, ChatML tokens; the prompt budget is the LLM's context
     minus the answer budget.
     """
-    vision = model.mllm.config.vision_config
-    tile = vision.image_size[0] if isinstance(vision.image_size, (list, tuple)) \
-        else vision.image_size
     size = model.grounding_encoder.image_size
     context = getattr(model.mllm.config.text_config, 'max_position_embeddings', 8192)
     return [
-        dict(type='InternVLTiling', tile_size=int(tile), min_tiles=1, max_tiles=12,
-             use_thumbnail=True),
+        dict(type='InternVLTiling', tile_size=_vision_tile_size(model), min_tiles=1,
+             max_tiles=12, use_thumbnail=True),
         dict(type='Resize', scale=(size, size), keep_ratio=False),
         dict(type='BuildReferringConversation', mode='test'),
         dict(type='TokenizeConversation', tokenizer=None, template=None,
@@ -117,38 +74,151 @@ def default_test_pipeline(model) -> List[dict]:
     ]
 
 
+def derive_video_test_pipeline(image_pipeline: Sequence[dict], model) -> List[dict]:
+    """The video test pipeline of a config that has none (an image-trained model).
+
+    The video pipelines' steps (configs/_base_/datasets/video_pipelines.py) with the image
+    test pipeline's settings: its ``InternVLTiling`` size and normalisation (the model's
+    vision tower size when it has no tiling step) for the one tile per key frame, and its
+    ``TokenizeConversation`` (tokenizer, template, tokens per tile, prompt budget). Sa2VA's
+    video protocol otherwise: the first 5 frames are key frames, the question is
+    :data:`VIDEO_QUESTION`.
+
+    Args:
+        image_pipeline: The image test pipeline (list of transform configs).
+        model: The built model (vision tower size).
+
+    Returns:
+        Transform configs ending in ``PackVideoReferringInputs``.
+
+    Raises:
+        ValueError: The image pipeline has no ``TokenizeConversation``.
+    """
+    steps = {_type_name(step): step for step in image_pipeline}
+    if 'TokenizeConversation' not in steps:
+        raise ValueError('cannot derive a video test pipeline: the image test pipeline has '
+                         f'no TokenizeConversation (steps: {list(steps)})')
+    tiling = steps.get('InternVLTiling', {})
+    frame_tiling = dict(type='VideoFrameTiling',
+                        tile_size=tiling.get('tile_size', _vision_tile_size(model)))
+    frame_tiling.update({k: tiling[k] for k in ('mean', 'std') if k in tiling})
+    return [
+        dict(type='SampleVideoExpressions', mode='all'),
+        dict(type='SampleVideoFrames', mode='test', key_frame_strategy='first',
+             num_key_frames=5),
+        dict(type='LoadVideoFrames'),
+        frame_tiling,
+        dict(type='BuildReferringConversation', mode='test', questions=(VIDEO_QUESTION, )),
+        copy.deepcopy(steps['TokenizeConversation']),
+        dict(type='PackVideoReferringInputs'),
+    ]
+
+
+def config_test_pipelines(cfg: Config) -> Tuple[Optional[list], Optional[list]]:
+    """The image and the video test pipeline of a config (either may be None).
+
+    Walks ``test_dataloader.dataset``: a ``ConcatDataset`` (RefCOCO val / testA / testB, or
+    image and video sets together) and dataset wrappers are searched in order; a pipeline
+    ending in ``PackVideoReferringInputs`` is the video one, any other the image one (the
+    first of each kind is used: the splits of one family share it).
+    """
+    found: Dict[str, list] = {}
+    todo = [cfg.get('test_dataloader', {}) or {}]
+    todo = [todo[0].get('dataset')] if todo[0].get('dataset') is not None else []
+    while todo:
+        dataset = todo.pop(0)
+        if dataset.get('pipeline') is not None:
+            names = [_type_name(step) for step in dataset['pipeline']]
+            kind = 'video' if 'PackVideoReferringInputs' in names else 'image'
+            found.setdefault(kind, list(dataset['pipeline']))
+        todo.extend(dataset.get('datasets') or [])
+        if dataset.get('dataset') is not None:
+            todo.append(dataset['dataset'])
+    return found.get('image'), found.get('video')
+
+
+class _ShownFrames(FrameSource):
+    """A frame source that keeps the frame its iteration yielded last.
+
+    The model streams the video through the data preprocessor's ``FrameStream``, which
+    frees each decoded frame once prepared; this keeps the one frame in hand so the
+    inferencer draws the overlay on it (one frame alive, whatever the video's length).
+    Every streamed frame must have frame 0's size (the masks of a video share one size).
+    """
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source = source
+        self.video_id = source.video_id
+        self.frame_names = source.frame_names
+        self.current: Optional[np.ndarray] = None
+
+    def _read(self, index: int) -> np.ndarray:
+        return self.source[index]
+
+    def get_frames(self, indices: Sequence[int]) -> List[np.ndarray]:
+        return self.source.get_frames(indices)
+
+    def __iter__(self):
+        size = None
+        for t, frame in enumerate(self.source):
+            if size is None:
+                size = frame.shape[:2]
+            elif frame.shape[:2] != size:
+                raise ValueError(f'video {self.video_id!r}: frame {t} '
+                                 f'({self.frame_names[t]!r}) is {frame.shape[0]}x'
+                                 f'{frame.shape[1]}, frame 0 is {size[0]}x{size[1]}; every '
+                                 'frame of a video must have one size')
+            self.current = frame
+            yield frame
+        self.current = None
+
+    def close(self) -> None:
+        self.source.close()
+
+
 class DeSa2VAInferencer(BaseInferencer):
-    """Referring segmentation, answers and chat with a DeSa2VA / Sa2VA model.
+    """Referring segmentation, answers and chat with a DeSa2VA / Sa2VA model, on images
+    and videos.
 
     In the style of mmdet's ``DetInferencer``: built from a config (path, ``Config`` or
-    dict) and a checkpoint; ``__call__`` takes images and expressions and returns one dict
-    per image. The model's ``predict`` encodes each image once with SAM-2 and once with
-    the InternVL vision tower, and every expression of the image is one sequence in a
-    single batched generation reading those features; ``batch_size`` images go through the
-    model together.
+    dict) and a checkpoint. Every input takes the path ``tools/test.py`` takes on a test
+    set: the config's test pipeline (without the steps that read a dataset) -> collate ->
+    the model's data preprocessor -> the model. Images: ``__call__`` and :meth:`chat`
+    (``DeSa2VA.predict``: each image is encoded once by SAM-2 and once by the vision tower,
+    every expression of the image is one sequence of a single batched generation).
+    Videos: :meth:`predict_video` (the config's video test pipeline, or one derived from
+    its image pipeline by :func:`derive_video_test_pipeline`; the model's streaming video
+    API reads the data preprocessor's frame stream, one frame at a time).
 
     Example::
 
-        inferencer = DeSa2VAInferencer('configs/sa2va_tiny.py', 'iter_3000.pth', device='cpu')
+        inferencer = DeSa2VAInferencer('configs/sa2va/sa2va_tiny.py', 'iter_3000.pth',
+                                       device='cpu')
         result = inferencer('demo.jpg', texts=['the red circle', 'the leftmost shape'])
         result['predictions'][0]['masks']     # (2, H, W) bool at the image's resolution
         result['predictions'][0]['answers']   # ['It is [SEG].', ...]
         reply = inferencer.chat('demo.jpg', 'Please segment the red circle.')
         reply = inferencer.chat('demo.jpg', 'And the blue square?', history=reply['history'])
+        video = inferencer.predict_video('clip.mp4', ['the red circle'], out_dir='outputs')
+        video['masks']                        # (1, T, H, W) bool
 
     Args:
         model: Config path, ``Config`` or dict with ``model`` and ``test_dataloader``
-            (its test pipeline is reused without the dataset-reading steps), or a folder
-            exported by ``tools/model_converters/desa2va_to_hf.py``.
+            (whose test pipelines are reused), or a folder exported by
+            ``tools/model_converters/desa2va_to_hf.py``.
         weights: Checkpoint (``.pth``, loaded with ``weights_only=True``) or None for
             random weights (with a warning); None with an exported folder.
         device: ``'cpu'``, ``'cuda:0'``...; None picks the available device.
         scope: Registry scope (default ``'desa2va_mm'``).
-        show_progress: Show a progress bar over batches.
+        show_progress: Show a progress bar over image batches and video frames.
         max_new_tokens: Override the model's generation budget per answer.
         pipeline_config: With an exported folder as ``model``: a config (path or
-            ``Config``) whose test pipeline to use (the one the model was trained with);
+            ``Config``) whose test pipelines to use (those the model was trained with);
             None derives Sa2VA's image pipeline from the model (:func:`default_test_pipeline`).
+
+    Attributes:
+        pipeline: The image test transforms.
+        video_pipeline: The video test transforms.
     """
 
     preprocess_kwargs: set = {'texts', 'template'}
@@ -170,7 +240,7 @@ class DeSa2VAInferencer(BaseInferencer):
         self._export_dir = None
         if isinstance(model, str) and osp.isdir(model):
             # An exported folder (tools/model_converters/desa2va_to_hf.py): weights and
-            # model config come from it; the test pipeline from ``pipeline_config`` or,
+            # model config come from it; the test pipelines from ``pipeline_config`` or,
             # without one, from the model itself (see :func:`default_test_pipeline`).
             if weights is not None:
                 raise ValueError('an exported folder holds its weights: pass weights=None')
@@ -182,8 +252,8 @@ class DeSa2VAInferencer(BaseInferencer):
             raise FileNotFoundError(f'config {model!r} does not exist')
         if weights is not None and not osp.isfile(weights):
             raise FileNotFoundError(f'checkpoint {weights!r} does not exist')
-        self.show_progress = show_progress
-        super().__init__(model=model, weights=weights, device=device, scope=scope)
+        super().__init__(model=model, weights=weights, device=device, scope=scope,
+                         show_progress=show_progress)
         if max_new_tokens is not None:
             self.model.max_new_tokens = max_new_tokens
         self._check_context()
@@ -197,23 +267,29 @@ class DeSa2VAInferencer(BaseInferencer):
         return load_desa2va_export(self._export_dir, device=device or 'cpu')
 
     def _init_pipeline(self, cfg: Config) -> List[Any]:
-        """The config's test pipeline without the steps that read a dataset."""
-        if self._export_dir is not None and 'test_dataloader' not in cfg:
-            pipeline_cfg = default_test_pipeline(self.model)
-        else:
-            try:
-                dataset = cfg.test_dataloader.dataset
-                # Multi-split test sets (RefCOCO val / testA / testB) share one pipeline:
-                # use the first member's.
-                while 'pipeline' not in dataset and dataset.get('datasets'):
-                    dataset = dataset['datasets'][0]
-                while 'pipeline' not in dataset and dataset.get('dataset'):
-                    dataset = dataset['dataset']
-                pipeline_cfg = dataset.pipeline
-            except AttributeError as err:
-                raise ValueError('the config needs test_dataloader.dataset.pipeline (or a '
-                                 'ConcatDataset of datasets with one; the inferencer reuses '
-                                 'its test-time transforms)') from err
+        """Build the image and the video test transforms (see :func:`config_test_pipelines`;
+        a config without an image pipeline gets :func:`default_test_pipeline`, one without
+        a video pipeline :func:`derive_video_test_pipeline`). Returns the image one."""
+        image_cfg, video_cfg = config_test_pipelines(cfg)
+        if image_cfg is None and video_cfg is None and self._export_dir is None:
+            raise ValueError('the config needs test_dataloader.dataset.pipeline (or a '
+                             'ConcatDataset of datasets with one); the inferencer reuses its '
+                             'test-time transforms')
+        if image_cfg is None:
+            image_cfg = default_test_pipeline(self.model)
+        if video_cfg is None:
+            video_cfg = derive_video_test_pipeline(image_cfg, self.model)
+        self.video_pipeline = self._build_transforms(video_cfg, VIDEO_STEPS, 'video')
+        return self._build_transforms(image_cfg, IMAGE_STEPS, 'image')
+
+    def _build_transforms(self, pipeline_cfg: Sequence[dict], needed: Sequence[str],
+                          kind: str) -> List[Any]:
+        """A test pipeline's transforms without the dataset-reading steps.
+
+        Prompts are test prompts, the image pipeline packs no ground truth, and the
+        tokenisation step takes the model's tokenizer and chat template (or must name the
+        same ones).
+        """
         transforms = []
         for step in pipeline_cfg:
             name = _type_name(step)
@@ -228,42 +304,47 @@ class DeSa2VAInferencer(BaseInferencer):
                 step['meta_keys'] = tuple(k for k in keys if k != 'gt_masks')
             transform = TRANSFORMS.build(step)
             if isinstance(transform, TokenizeConversation):
-                # The model's tokenizer and chat template (or a check of the pipeline's own).
                 adopt_model_tokenizer(transform, self.model.mllm.tokenizer,
                                       self.model.mllm.chat_template,
-                                      'test_dataloader.dataset.pipeline (inferencer)')
+                                      f'{kind} test pipeline (inferencer)')
             transforms.append(transform)
         names = [type(t).__name__ for t in transforms]
-        for needed in ('BuildReferringConversation', 'TokenizeConversation',
-                       'PackReferringInputs'):
-            if needed not in names:
-                raise ValueError(f'the test pipeline has no {needed}; the inferencer needs '
-                                 f'it (pipeline: {names})')
-        self._conversation = transforms[names.index('BuildReferringConversation')]
-        self._tokenize = transforms[names.index('TokenizeConversation')]
+        for step in needed:
+            if step not in names:
+                raise ValueError(f'the {kind} test pipeline has no {step}; the inferencer '
+                                 f'needs it (pipeline: {names})')
         return transforms
 
     def _check_context(self) -> None:
         """Keep prompt + answer inside the LLM's context (prompts are shortened, with a
         warning, by ``TokenizeConversation``; see docs/inference.md)."""
-        text_config = self.model.mllm.config.text_config
-        context = getattr(text_config, 'max_position_embeddings', None)
+        context = getattr(self.model.mllm.config.text_config, 'max_position_embeddings', None)
         budget = int(self.model.max_new_tokens)
-        if context is not None and self._tokenize.max_length + budget > context:
-            self._tokenize.max_length = context - budget
-        self.max_prompt_length = self._tokenize.max_length
+        for transforms in (self.pipeline, self.video_pipeline):
+            tokenize = next(t for t in transforms if isinstance(t, TokenizeConversation))
+            if context is not None and tokenize.max_length + budget > context:
+                tokenize.max_length = context - budget
+        self.max_prompt_length = next(t for t in self.pipeline
+                                      if isinstance(t, TokenizeConversation)).max_length
 
     def _init_collate(self, cfg):
         return pseudo_collate
 
-    # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def _run_pipeline(transforms: Sequence[Any], results: dict) -> dict:
+        """Run ``transforms`` on one input; prompts the caller wrote (verbatim questions,
+        other templates, chat) replace the pipeline's ``BuildReferringConversation``."""
+        for transform in transforms:
+            if 'prompts' in results and type(transform).__name__ == \
+                    'BuildReferringConversation':
+                continue
+            results = transform(results)
+        return results
+
+    # ------------------------------------------------------------------ images
     def _inputs_to_list(self, inputs) -> list:
         if isinstance(inputs, str) and osp.isdir(inputs):
-            images = list_images(inputs)
-            if not images:
-                raise ValueError(f'folder {inputs!r} holds no image '
-                                 f'({", ".join(IMAGE_EXTENSIONS)})')
-            return images
+            return list_images(inputs)
         if isinstance(inputs, (list, tuple)):
             if not inputs:
                 raise ValueError('no input image given')
@@ -286,36 +367,17 @@ class DeSa2VAInferencer(BaseInferencer):
             return [check_texts(t, f'input {i}') for i, t in enumerate(texts)]
         return [check_texts(texts, f'input {i}') for i in range(num_inputs)]
 
-    def _results(self, image: ImageType, index: int, texts: List[str]) -> dict:
+    @staticmethod
+    def _image_results(image: ImageType, index: int, texts: List[str]) -> dict:
+        """What the dataset-reading steps would give the image test pipeline."""
         img, path = load_image(image, index)
         h, w = img.shape[:2]
         return dict(img=img, img_path=path if path else f'input_{index}', img_id=index,
                     ori_shape=(h, w), img_shape=(h, w), text=list(texts))
 
-    def _run_pipeline(self, results: dict) -> dict:
-        for transform in self.pipeline:
-            if transform is self._conversation and 'prompts' in results:
-                continue  # prompts written by the caller (verbatim questions, chat)
-            results = transform(results)
-        return results
-
-    def _prompts(self, texts: List[str], template: Optional[str]) -> Optional[list]:
-        """Single-turn prompts, or None to let the pipeline template the expressions."""
-        from desa2va_mm.datasets.transforms import IMAGE_PLACEHOLDER
-        if template == PIPELINE_TEMPLATE:
-            return None
-        if template is None:
-            return [[dict(user=f'{IMAGE_PLACEHOLDER}\n{t.strip()}', assistant=None)]
-                    for t in texts]
-        if '{expression}' not in template:
-            raise ValueError(f'template must contain {{expression}}, got {template!r}')
-        return [[dict(user=f'{IMAGE_PLACEHOLDER}\n' +
-                      template.format(expression=' '.join(t.split())), assistant=None)]
-                for t in texts]
-
     def preprocess(self, inputs: list, batch_size: int = 1, texts=None,
                    template: Optional[str] = PIPELINE_TEMPLATE, **kwargs):
-        """Load the images and run the test pipeline; yields collated batches.
+        """Load the images and run the image test pipeline; yields collated batches.
 
         Args:
             inputs: Images (paths or BGR arrays).
@@ -324,18 +386,18 @@ class DeSa2VAInferencer(BaseInferencer):
             template: ``'pipeline'``: each text is an expression put in the pipeline's
                 question template (``'Please segment {expression} in this image.'``, what
                 the model was trained on); None: each text is a question used verbatim;
-                or a template with ``{expression}``.
+                or a template with ``{expression}`` (:func:`~.inputs.build_prompts`).
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         per_input = self._texts_per_input(texts, len(inputs))
         chunk = []
         for i, (image, image_texts) in enumerate(zip(inputs, per_input)):
-            results = self._results(image, i, image_texts)
-            prompts = self._prompts(image_texts, template)
+            results = self._image_results(image, i, image_texts)
+            prompts = build_prompts(image_texts, template)
             if prompts is not None:
                 results['prompts'] = prompts
-            chunk.append(self._run_pipeline(results))
+            chunk.append(self._run_pipeline(self.pipeline, results))
             if len(chunk) == batch_size:
                 yield self.collate_fn(chunk)
                 chunk = []
@@ -485,23 +547,14 @@ class DeSa2VAInferencer(BaseInferencer):
                     visualization=visualization)
 
     # ------------------------------------------------------------------ chat
-    @staticmethod
-    def _check_history(history: List[Dict[str, str]]) -> List[Dict[str, str]]:
-        history = [dict(turn) for turn in history]
-        for i, turn in enumerate(history):
-            if set(turn) != {'user', 'assistant'} or not isinstance(turn['assistant'], str):
-                raise ValueError(f"chat history turn {i} must be {{'user': str, "
-                                 f"'assistant': str}}, got {turn!r}")
-        return history
-
     def chat(self, image: ImageType, question: str,
              history: Optional[List[Dict[str, str]]] = None,
              return_vis: bool = False) -> dict:
         """One turn of a multi-turn conversation about one image.
 
         The whole conversation (the image, every earlier question and the model's own
-        answers) is the prompt of the new turn; ``[SEG]`` tokens of earlier answers stay in
-        it as tokens.
+        answers) is the prompt of the new turn (:func:`~.inputs.chat_prompt`); ``[SEG]``
+        tokens of earlier answers stay in it as tokens.
 
         Args:
             image: Image path or BGR array (the same one every turn).
@@ -515,30 +568,44 @@ class DeSa2VAInferencer(BaseInferencer):
             dict: ``answer`` (str), ``mask`` ((H, W) bool: the answer's first ``[SEG]``,
             empty without one), ``score`` (predicted IoU), ``history`` (with this turn).
         """
-        from desa2va_mm.datasets.transforms import IMAGE_PLACEHOLDER
         question = check_texts([question], 'chat')[0]
-        history = self._check_history(history or [])
-        turns = history + [dict(user=question, assistant=None)]
-        turns[0] = dict(turns[0], user=f'{IMAGE_PLACEHOLDER}\n{turns[0]["user"]}')
-        results = self._results(image, 0, [question])
-        results['prompts'] = [turns]
-        data = self.collate_fn([self._run_pipeline(results)])
+        history = check_history(history or [])
+        results = self._image_results(image, 0, [question])
+        results['prompts'] = chat_prompt(history, question)
+        data = self.collate_fn([self._run_pipeline(self.pipeline, results)])
         sample = self.forward(data)[0]
         answer = sample.metainfo['pred_answers'][0]
         out = dict(answer=answer, mask=sample.pred_instances.masks[0].cpu().numpy(),
                    score=float(sample.pred_instances.scores[0]),
-                   history=history + [dict(user=question, assistant=answer)])
+                   history=history + [dict(user=question.strip(), assistant=answer)])
         if return_vis:
             out['visualization'] = self.render(load_image(image)[0], sample)
         return out
 
     # ------------------------------------------------------------------ video
+    def _video_transforms(self, num_key_frames: Optional[int],
+                          key_frame_strategy: Optional[str]) -> List[Any]:
+        """The video test transforms, with this call's key-frame settings when given."""
+        if num_key_frames is None and key_frame_strategy is None:
+            return self.video_pipeline
+        transforms = list(self.video_pipeline)
+        i = next(i for i, t in enumerate(transforms)
+                 if type(t).__name__ == 'SampleVideoFrames')
+        pipeline_step = transforms[i]
+        transforms[i] = TRANSFORMS.build(dict(
+            type='SampleVideoFrames', mode='test',
+            num_key_frames=num_key_frames if num_key_frames is not None
+            else pipeline_step.num_key_frames,
+            key_frame_strategy=key_frame_strategy if key_frame_strategy is not None
+            else pipeline_step.key_frame_strategy))
+        return transforms
+
     def predict_video(self,
-                      video,
-                      texts,
-                      num_key_frames: int = 5,
-                      key_frame_strategy: str = 'first',
-                      template: Optional[str] = VIDEO_TEMPLATE,
+                      video: VideoType,
+                      texts: Union[str, Sequence[str]],
+                      num_key_frames: Optional[int] = None,
+                      key_frame_strategy: Optional[str] = None,
+                      template: Optional[str] = PIPELINE_TEMPLATE,
                       out_dir: str = '',
                       fps: float = 10.0,
                       save_frames: bool = False,
@@ -546,99 +613,90 @@ class DeSa2VAInferencer(BaseInferencer):
                       history: Optional[List[Dict[str, str]]] = None) -> dict:
         """Segment expressions through a video: key frames to the MLLM, SAM-2 tracks.
 
-        Goes through the model's video API (``read_video_prompts`` then the streaming
-        ``segment_video``, see ``VideoSegmentationMixin``): the key frames (one InternVL
-        tile each) and every expression's prompt give one ``[SEG]`` state per expression;
-        key frames are decoded from it and the other frames are tracked by SAM-2 memory,
-        one frame in memory at a time.
+        The path ``tools/test.py`` takes on a video test set: the video test pipeline picks
+        the key frames, tiles them (one InternVL tile each) and tokenises one prompt per
+        expression, and packs the video as a lazy frame source; after collation the data
+        preprocessor pads the prompts and wraps the source in a ``FrameStream``. The model
+        answers every expression over the key frames (``read_video_prompts``) and streams
+        the video (``segment_video``): key frames are decoded from each answer's first
+        ``[SEG]`` and written to SAM-2's memory, the other frames are tracked. One decoded
+        frame is in memory at a time; the MP4 / PNGs are written as frames come.
 
         Args:
             video: An mp4 (or other PyAV-readable file), a folder of frames, a list of frame
-                paths or of BGR arrays, or a (T, H, W, 3) BGR array.
-            texts: One expression or a list.
-            num_key_frames: Frames the MLLM reads (Sa2VA: 5).
-            key_frame_strategy: ``'first'`` (Sa2VA) or ``'uniform'``.
-            template: Question with ``{expression}``, or None to use texts verbatim.
+                paths or of BGR arrays, or a (T, H, W, 3) BGR array
+                (:func:`~.inputs.open_video`).
+            texts: One expression or a list (E of them).
+            num_key_frames: Frames the MLLM reads; None: the video test pipeline's
+                (``SampleVideoFrames``; Sa2VA: 5).
+            key_frame_strategy: ``'first'`` (Sa2VA) or ``'uniform'``; None: the pipeline's.
+            template: ``'pipeline'``: the pipeline's question (``'Please segment
+                {expression} in this video.'``); None: texts are questions, used verbatim;
+                or a template with ``{expression}``.
             out_dir: Write ``<video>.mp4`` (every expression's mask on every frame, with
                 the expressions and answers drawn) and, with ``save_frames``,
                 ``<video>/<frame>.png``.
             fps: Frame rate of the written MP4.
             save_frames: Also write one PNG per frame.
-            history: Multi-turn chat about the video: earlier ``{'user', 'assistant'}``
-                turns (the ``history`` returned last time); ``texts`` is then the one new
-                question (used verbatim, ``template`` ignored) and the result has
-                ``history`` with this turn appended.
             return_masks: Return the (E, T, H, W) masks (set False for long videos: the
                 files are still written while streaming).
+            history: Multi-turn chat about the video: earlier ``{'user', 'assistant'}``
+                turns (the ``history`` returned last time, ``[]`` to start); ``texts`` is
+                then the one new question (used verbatim, ``template`` ignored) and the
+                result has ``history`` with this turn appended.
 
         Returns:
-            dict: ``video_id``, ``frame_names``, ``key_frame_ids``, ``texts``, ``answers``,
-            ``masks`` ((E, T, H, W) bool or None), ``scores`` ((E, T) predicted IoU),
-            ``out_file`` (the MP4 or None).
+            dict: ``video_id``, ``frame_names`` (T), ``key_frame_ids``, ``texts`` (E),
+            ``answers`` (E), ``masks`` ((E, T, H, W) bool at frame 0's size, or None),
+            ``scores`` ((E, T) float32 predicted IoU, 0 where an answer has no ``[SEG]``),
+            ``out_file`` (the MP4 or None) and, with ``history``, ``history``.
+
+        Raises:
+            FileNotFoundError, ValueError: A missing, empty or corrupt video, an empty
+                text, several questions in a chat turn, a bad history turn (each names the
+                video / text / turn).
+            NotImplementedError: The model has no video API.
         """
-        from desa2va_mm.datasets.video_io import open_frame_source
-        from desa2va_mm.models.data_preprocessors.referring_data_preprocessor import \
-            pad_sequences
         model = self.model
         if not (hasattr(model, 'read_video_prompts') and hasattr(model, 'segment_video')):
             raise NotImplementedError(f'{type(model).__name__} has no video path '
                                       '(read_video_prompts / segment_video)')
-        from desa2va_mm.models.segmentors.video_segmentation_mixin import key_frame_indices
-        source = open_frame_source(video)  # raises on a missing / empty / corrupt video
+        source = _ShownFrames(open_video(video))  # raises on a missing / empty video
         video_id = source.video_id
         texts = check_texts(texts, f'video {video_id!r}')
-        num_frames = len(source)
-        keys = key_frame_indices(num_frames, num_key_frames, key_frame_strategy)
-        key_frames = source.get_frames(keys)
-
-        # One tile per key frame (InternVL video input), the pipeline's tile size / norm.
-        tiling = [t for t in self.pipeline if type(t).__name__ == 'InternVLTiling']
-        if not tiling:
-            raise ValueError('the test pipeline has no InternVLTiling')
-        tile = copy.copy(tiling[0])
-        tile.min_tiles = tile.max_tiles = 1
-        tile.use_thumbnail = False
-        pixel_values = torch.cat([tile.transform(dict(img=f))['pixel_values']
-                                  for f in key_frames])
-        from desa2va_mm.datasets.transforms import IMAGE_PLACEHOLDER
-        if template is not None and '{expression}' not in template:
-            raise ValueError(f'template must contain {{expression}}, got {template!r}')
-        users = [template.format(expression=' '.join(t.split())) if template else t.strip()
-                 for t in texts]
-        prompts = [[dict(user=f'{IMAGE_PLACEHOLDER}\n{u}', assistant=None)] for u in users]
         if history is not None:
             if len(texts) != 1:
-                raise ValueError(f'video chat takes one new question, got {len(texts)}')
-            history = self._check_history(history)
-            turns = history + [dict(user=texts[0].strip(), assistant=None)]
-            turns[0] = dict(turns[0], user=f'{IMAGE_PLACEHOLDER}\n{turns[0]["user"]}')
-            prompts = [turns]
-        tokens = self._tokenize(dict(num_tiles=len(keys), img_path=video_id, text=texts,
-                                     prompts=prompts))
-        pad_id = model.mllm.tokenizer.pad_token_id
-        device = next(model.parameters()).device
-        input_ids = pad_sequences(tokens['input_ids'], pad_id, 'left').to(device)
-        attention_mask = pad_sequences([torch.ones_like(s) for s in tokens['input_ids']], 0,
-                                       'left').to(device)
+                raise ValueError(f'video {video_id!r}: video chat takes one new question, '
+                                 f'got {len(texts)}')
+            history = check_history(history)
+            prompts = chat_prompt(history, texts[0])
+        else:
+            prompts = build_prompts(texts, template)
+        # What a video dataset item gives the test pipeline (VideoReferringDataset).
+        results = dict(video_id=video_id, video_source=source, img_path=video_id,
+                       frame_names=list(source.frame_names),
+                       expressions=[dict(exp_id=str(i), expression=t)
+                                    for i, t in enumerate(texts)])
+        if prompts is not None:
+            results['prompts'] = prompts
+        packed = self._run_pipeline(
+            self._video_transforms(num_key_frames, key_frame_strategy), results)
+        batch = model.data_preprocessor(self.collate_fn([packed]), False)
+        inputs, sample = batch['inputs'], batch['data_samples'][0]
+        meta = sample.metainfo
         with torch.no_grad():
-            answer_ids, states = model.read_video_prompts(pixel_values.to(device), input_ids,
-                                                          attention_mask)
+            answer_ids, states = model.read_video_prompts(
+                inputs['pixel_values'], inputs['input_ids'], inputs['attention_mask'])
         answers = [model.mllm.decode(a) for a in answer_ids]
+        # Answers without [SEG] track nothing: their masks stay empty.
         valid = [i for i, s in enumerate(states) if s is not None]
         seg_hidden = torch.stack([states[i] for i in valid]) if valid else \
-            pixel_values.new_zeros(0, model.mllm.hidden_size).to(device)
+            inputs['pixel_values'].new_zeros(0, model.mllm.hidden_size)
 
-        current = {}
-
-        def frames():
-            for frame in source:
-                current['frame'] = frame
-                yield frame
-
-        h, w = key_frames[0].shape[:2]
+        num_frames, (h, w) = len(source), meta['ori_shape'][:2]
         masks = np.zeros((len(texts), num_frames, h, w), bool) if return_masks else None
         scores = np.zeros((len(texts), num_frames), np.float32)
-        out_file, writer = None, None
+        writer, out_file = None, None
         if out_dir:
             from desa2va_mm.visualization.video_overlay import VideoWriter
             os.makedirs(out_dir, exist_ok=True)
@@ -648,43 +706,46 @@ class DeSa2VAInferencer(BaseInferencer):
         if self.show_progress:
             from mmengine.utils import ProgressBar
             bar = ProgressBar(num_frames)
-        import mmcv
-        from desa2va_mm.visualization.video_overlay import draw_masks
         try:
-            with torch.no_grad():
-                stream = model.segment_video(frames(), seg_hidden, keys, num_frames=num_frames,
-                                             video_id=video_id,
-                                             frame_names=source.frame_names)
-                for out in stream:
-                    t = out['frame_idx']
-                    frame_masks = np.zeros((len(texts), ) + current['frame'].shape[:2], bool)
-                    for j, i in enumerate(valid):
-                        frame_masks[i] = out['masks'][j].numpy()
-                        scores[i, t] = float(out['scores'][j])
-                    if masks is not None:
-                        if frame_masks.shape[1:] != (h, w):
-                            raise ValueError(f'video {video_id!r}: frame {t} is '
-                                             f'{frame_masks.shape[1:]}, frame 0 was {(h, w)}')
-                        masks[:, t] = frame_masks
-                    if writer is not None or save_frames and out_dir:
-                        key = ' (key frame)' if out['is_key_frame'] else ''
-                        canvas = draw_masks(current['frame'][..., ::-1], frame_masks, texts,
-                                            answers, header=f'{video_id} frame '
-                                            f'{out["frame_name"]}{key}')
-                        if writer is not None:
-                            writer.write(canvas)
-                        if save_frames and out_dir:
-                            mmcv.imwrite(canvas[..., ::-1], osp.join(
-                                out_dir, video_id, f'{out["frame_name"]}.png'))
-                    if bar is not None:
-                        bar.update()
+            (stream, ) = inputs['video_frames']
+            for out in model.segment_video(stream, seg_hidden, meta['key_frame_ids'],
+                                           num_frames=stream.num_frames, ori_shape=(h, w)):
+                t = out['frame_idx']
+                frame_masks = np.zeros((len(texts), h, w), bool)
+                frame_masks[valid] = out['masks'].numpy()
+                scores[valid, t] = out['scores'].numpy()
+                if masks is not None:
+                    masks[:, t] = frame_masks
+                if writer is not None or (save_frames and out_dir):
+                    self._write_frame(source.current, frame_masks, texts, answers, out,
+                                      video_id, writer, out_dir if save_frames else '')
+                if bar is not None:
+                    bar.update()
         finally:
             if writer is not None:
                 writer.close()
             source.close()
         result = dict(video_id=video_id, frame_names=list(source.frame_names),
-                      key_frame_ids=list(keys), texts=texts, answers=answers, masks=masks,
-                      scores=scores, out_file=out_file)
+                      key_frame_ids=list(meta['key_frame_ids']), texts=texts,
+                      answers=answers, masks=masks, scores=scores, out_file=out_file)
         if history is not None:
             result['history'] = history + [dict(user=texts[0].strip(), assistant=answers[0])]
         return result
+
+    @staticmethod
+    def _write_frame(frame_bgr: np.ndarray, masks: np.ndarray, texts: List[str],
+                     answers: List[str], out: dict, video_id: str, writer,
+                     frames_dir: str) -> None:
+        """Draw one frame's (E, H, W) masks with the legend; write it to the MP4 and, with
+        ``frames_dir``, as ``<frames_dir>/<video>/<frame>.png``."""
+        import mmcv
+
+        from desa2va_mm.visualization.video_overlay import draw_masks
+        key = ' (key frame)' if out['is_key_frame'] else ''
+        canvas = draw_masks(frame_bgr[..., ::-1], masks, texts, answers,
+                            header=f'{video_id} frame {out["frame_name"]}{key}')
+        if writer is not None:
+            writer.write(canvas)
+        if frames_dir:
+            mmcv.imwrite(canvas[..., ::-1],
+                         osp.join(frames_dir, video_id, f'{out["frame_name"]}.png'))

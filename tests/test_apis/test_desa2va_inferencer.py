@@ -11,6 +11,8 @@ import torch
 
 from conftest import load_tiny_cfg
 
+TINY = 'configs/sa2va/sa2va_tiny.py'
+
 
 def force_seg_answers(model):
     """Random weights never emit [SEG]: make every generated token [SEG] so masks decode."""
@@ -24,7 +26,7 @@ def inferencer():
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # "checkpoint is not loaded": random on purpose
-        inf = DeSa2VAInferencer(load_tiny_cfg(), None, device='cpu', show_progress=False)
+        inf = DeSa2VAInferencer(load_tiny_cfg(config=TINY), None, device='cpu', show_progress=False)
     force_seg_answers(inf.model)
     return inf
 
@@ -194,15 +196,15 @@ def test_weights_are_loaded_from_a_checkpoint(tmp_path):
     from desa2va_mm.apis import DeSa2VAInferencer
     from desa2va_mm.registry import MODELS
     torch.manual_seed(1)
-    model = MODELS.build(load_tiny_cfg().model)
+    model = MODELS.build(load_tiny_cfg(config=TINY).model)
     ckpt = tmp_path / 'model.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict(note='test')), ckpt)
     torch.manual_seed(2)
-    inf = DeSa2VAInferencer(load_tiny_cfg(), str(ckpt), device='cpu')
+    inf = DeSa2VAInferencer(load_tiny_cfg(config=TINY), str(ckpt), device='cpu')
     for key, value in model.state_dict().items():
         assert torch.equal(inf.model.state_dict()[key], value), key
     with pytest.raises(FileNotFoundError, match='nope.pth'):
-        DeSa2VAInferencer(load_tiny_cfg(), str(tmp_path / 'nope.pth'))
+        DeSa2VAInferencer(load_tiny_cfg(config=TINY), str(tmp_path / 'nope.pth'))
 
 
 def _write_frames(folder, num):
@@ -246,20 +248,70 @@ def test_video_folder_and_mp4(inferencer, tmp_path):
 
 def test_video_bad_inputs(inferencer, tmp_path):
     (tmp_path / 'no_frames').mkdir()
-    with pytest.raises(ValueError, match='holds no image file'):
+    with pytest.raises(ValueError, match="video 'no_frames'.*holds no image file"):
         inferencer.predict_video(str(tmp_path / 'no_frames'), 'the red circle')
     with pytest.raises(ValueError, match='zero frames'):
         inferencer.predict_video([], 'the red circle')
+    with pytest.raises(FileNotFoundError, match='gone.mp4'):
+        inferencer.predict_video(str(tmp_path / 'gone.mp4'), 'the red circle')
     _write_frames(tmp_path / 'ok', 2)
-    with pytest.raises(ValueError, match='text 0 is empty'):
+    with pytest.raises(ValueError, match="video 'ok': text 0 is empty"):
         inferencer.predict_video(str(tmp_path / 'ok'), '')
+    with pytest.raises(ValueError, match='history turn 0'):
+        inferencer.predict_video(str(tmp_path / 'ok'), 'x', history=[dict(user='a')])
+    # A frame of another size is named (the masks of a video share frame 0's size).
+    frames = [_image(0), _image(1), cv2.resize(_image(2), (96, 64))]
+    with pytest.raises(ValueError, match=r"video 'array': frame 2 \('00002'\) is 64x96, "
+                       'frame 0 is 128x128'):
+        inferencer.predict_video(frames, 'the star', num_key_frames=1)
+
+
+def test_video_uses_a_pipeline_derived_from_the_image_one(inferencer):
+    """The image-only tiny config has no video test pipeline: the video one reuses its
+    tile size, normalisation and tokenisation, with Sa2VA's video question."""
+    names = [type(t).__name__ for t in inferencer.video_pipeline]
+    assert names == ['SampleVideoExpressions', 'SampleVideoFrames', 'LoadVideoFrames',
+                     'VideoFrameTiling', 'BuildReferringConversation', 'TokenizeConversation',
+                     'PackVideoReferringInputs']
+    image_tiling = inferencer.pipeline[0]
+    video = dict(zip(names, inferencer.video_pipeline))
+    assert video['VideoFrameTiling'].tiling.tile_size == image_tiling.tile_size == 112
+    assert video['SampleVideoFrames'].num_key_frames == 5
+    assert video['SampleVideoFrames'].key_frame_strategy == 'first'
+    assert video['BuildReferringConversation'].questions == (
+        'Please segment {expression} in this video.', )
+    tokenize = video['TokenizeConversation']
+    assert tokenize.tokenizer is inferencer.model.mllm.tokenizer
+    assert tokenize.num_image_tokens_per_tile == 16
+    assert tokenize.max_length == inferencer.max_prompt_length
+
+
+def test_video_key_frames_and_question(inferencer, tmp_path, monkeypatch):
+    seen = []
+    original = inferencer.model.mllm.generate
+
+    def spy(input_ids, *args, **kwargs):
+        seen.append(input_ids.clone())
+        return original(input_ids, *args, **kwargs)
+    monkeypatch.setattr(inferencer.model.mllm, 'generate', spy)
+    frames = _write_frames(tmp_path / 'clip', 7)
+    out = inferencer.predict_video(frames, 'the red circle', num_key_frames=3,
+                                   key_frame_strategy='uniform', return_masks=False)
+    assert out['key_frame_ids'] == [0, 3, 6] and out['masks'] is None
+    assert out['scores'].shape == (1, 7) and out['frame_names'][-1] == '00006'
+    tok = inferencer.model.mllm.tokenizer
+    prompt = seen[0][0][seen[0][0] != tok.pad_token_id]
+    assert 'please segment the red circle in this video' in tok.decode(prompt)
+    assert int((prompt == inferencer.model.mllm.image_token_id).sum()) == 3 * 16
+    # Default: the pipeline's key frames (the first 5).
+    assert inferencer.predict_video(frames, 'the star')['key_frame_ids'] == [0, 1, 2, 3, 4]
 
 
 def test_exported_folder_gives_the_same_predictions(tmp_path):
     from desa2va_mm.apis import DeSa2VAInferencer
     from desa2va_mm.registry import MODELS
     from desa2va_mm.utils.hf_export import export_desa2va
-    cfg = load_tiny_cfg()
+    cfg = load_tiny_cfg(config=TINY)
     torch.manual_seed(3)
     model = MODELS.build(cfg.model).eval()
     ckpt = tmp_path / 'model.pth'
@@ -319,7 +371,7 @@ def test_multi_split_test_config(tmp_path):
     """A config whose test set is a ConcatDataset (val / testA / testB, as every real-size
     config) gives the inferencer its shared pipeline, and its checkpoint loads."""
     from desa2va_mm.apis import DeSa2VAInferencer
-    cfg = load_tiny_cfg(config='configs/sa2va_tiny_test_splits.py')
+    cfg = load_tiny_cfg(config='configs/sa2va/sa2va_tiny_test_splits.py')
     assert cfg.test_dataloader.dataset.type == 'ConcatDataset'
     inf = DeSa2VAInferencer(cfg, None, device='cpu', show_progress=False)
     ckpt = tmp_path / 'iter_1.pth'

@@ -1,7 +1,7 @@
 """Segment what expressions refer to in an image (or a folder of images).
 
     python tools/demo/image_demo.py IMG "the red circle" ["the leftmost shape" ...] \
-        --config configs/sa2va_tiny.py --checkpoint work_dirs/sa2va_tiny/iter_3000.pth \
+        --config configs/sa2va/sa2va_tiny.py --checkpoint work_dirs/sa2va_tiny/iter_3000.pth \
         --out-dir outputs [--device cpu] [--batch-size 4] [--question] \
         [--cfg-options model.mllm.pretrained=PATH model.grounding_encoder.checkpoint=PT]
 
@@ -44,15 +44,23 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not osp.exists(args.image):
         parser.error(f'image {args.image!r} does not exist')
+    if osp.isdir(args.image):
+        from desa2va_mm.apis.inputs import list_images
+        try:
+            list_images(args.image)
+        except ValueError as err:
+            parser.error(str(err))
     if not osp.isfile(args.config):
         parser.error(f'config {args.config!r} does not exist')
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint {args.checkpoint!r} does not exist')
     if args.batch_size < 1:
         parser.error('--batch-size must be >= 1')
-    empty = [i for i, t in enumerate(args.texts) if not t.strip()]
-    if empty:
-        parser.error(f'expression {empty[0]} is empty')
+    from desa2va_mm.apis.inputs import check_texts
+    try:
+        check_texts(args.texts, 'texts')
+    except ValueError as err:
+        parser.error(str(err))
     return args
 
 

@@ -1,7 +1,7 @@
 """Segment what expressions refer to through a video (mp4 or a folder of frames).
 
     python tools/demo/video_demo.py VIDEO "the red circle" ["the moving star" ...] \
-        --config configs/sa2va_tiny.py --checkpoint work_dirs/sa2va_tiny/iter_3000.pth \
+        --config configs/sa2va/sa2va_tiny.py --checkpoint work_dirs/sa2va_tiny/iter_3000.pth \
         --out-dir outputs [--device cpu] [--key-frames 5] [--key-frame-strategy first] \
         [--fps 10] [--save-frames]
 
@@ -33,39 +33,44 @@ def parse_args(argv=None):
                         help='checkpoint (.pth); without it the weights are random')
     parser.add_argument('--out-dir', default='outputs', help='where the MP4 / PNGs go')
     parser.add_argument('--device', default='cpu', help="'cpu', 'cuda:0' ...")
-    parser.add_argument('--key-frames', type=int, default=5, help='frames the MLLM reads')
-    parser.add_argument('--key-frame-strategy', choices=['first', 'uniform'], default='first')
+    parser.add_argument('--key-frames', type=int, default=None,
+                        help="frames the MLLM reads (default: the config's video test "
+                        'pipeline, Sa2VA: 5)')
+    parser.add_argument('--key-frame-strategy', choices=['first', 'uniform'], default=None,
+                        help="which frames (default: the config's, Sa2VA: 'first')")
     parser.add_argument('--fps', type=float, default=10.0, help='frame rate of the MP4')
     parser.add_argument('--save-frames', action='store_true', help='also write PNG frames')
     parser.add_argument('--question', action='store_true',
-                        help='use the texts verbatim (no "Please segment ... video." template)')
+                        help="use the texts verbatim (not in the pipeline's question "
+                        '"Please segment ... in this video.")')
     parser.add_argument('--max-new-tokens', type=int, default=None)
     args = parser.parse_args(argv)
-    if not osp.exists(args.video):
-        parser.error(f'video {args.video!r} does not exist')
     if not osp.isfile(args.config):
         parser.error(f'config {args.config!r} does not exist')
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint {args.checkpoint!r} does not exist')
-    if args.key_frames < 1:
+    if args.key_frames is not None and args.key_frames < 1:
         parser.error('--key-frames must be >= 1')
-    empty = [i for i, t in enumerate(args.texts) if not t.strip()]
-    if empty:
-        parser.error(f'expression {empty[0]} is empty')
+    from desa2va_mm.apis.inputs import check_texts, open_video
+    try:
+        with open_video(args.video):  # a missing, empty or corrupt video fails here
+            pass
+        check_texts(args.texts, 'texts')
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     from desa2va_mm.apis import DeSa2VAInferencer
-    from desa2va_mm.apis.desa2va_inferencer import VIDEO_TEMPLATE
     from desa2va_mm.structures import encode_masks
     inferencer = DeSa2VAInferencer(args.config, args.checkpoint, device=args.device,
                                    max_new_tokens=args.max_new_tokens)
     result = inferencer.predict_video(
         args.video, list(args.texts), num_key_frames=args.key_frames,
         key_frame_strategy=args.key_frame_strategy,
-        template=None if args.question else VIDEO_TEMPLATE, out_dir=args.out_dir,
+        template=None if args.question else 'pipeline', out_dir=args.out_dir,
         fps=args.fps, save_frames=args.save_frames)
     record = dict(video_id=result['video_id'], frame_names=result['frame_names'],
                   key_frame_ids=result['key_frame_ids'], texts=result['texts'],

@@ -54,8 +54,11 @@ class SampleVideoFrames(BaseTransform):
     Training (``mode='train'``): ``frame_ids`` = :func:`sample_train_frames`
     (``num_frames`` sorted frames, contiguous with probability ``contiguous_prob``).
 
+    The video's length is that of ``video_source`` when it is an opened source (a frame
+    source, a list or an array of frames), else of ``frame_paths``.
+
     Test (``mode='test'``): ``key_frame_ids`` = :func:`select_key_frames` (the frames the
-    MLLM sees; every frame of ``frame_paths`` is still segmented: they are streamed);
+    MLLM sees; every frame of the video is still segmented: they are streamed);
     ``frame_ids`` is set to the same indices so :class:`LoadVideoFrames` loads the key
     frames only.
 
@@ -85,7 +88,11 @@ class SampleVideoFrames(BaseTransform):
         self.num_key_frames = num_key_frames
 
     def transform(self, results: dict) -> dict:
-        num = len(results.get('frame_paths') or ())
+        source = results.get('video_source')
+        # An opened source (frame source, frame list or array) knows its length; dataset
+        # items list their frame files.
+        opened = hasattr(source, '__len__') and not isinstance(source, (str, bytes))
+        num = len(source) if opened else len(results.get('frame_paths') or ())
         if num == 0:
             raise ValueError(f"video {results.get('video_id', '<unknown video>')!r} has zero "
                              'frames')

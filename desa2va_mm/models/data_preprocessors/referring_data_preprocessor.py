@@ -104,9 +104,39 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
         samples = data['data_samples']
+        if any(not isinstance(x, torch.Tensor) for x in data['inputs']):
+            return self.stream_batch(data)
         inputs = dict(images=self.normalize(torch.stack([img.float()
                                                          for img in data['inputs']])))
         inputs.update(self.mllm_inputs(samples))
+        return dict(inputs=inputs, data_samples=samples)
+
+    def stream_batch(self, data: dict) -> dict:
+        """A test batch of videos packed as lazy frame sources (``PackVideoReferringInputs``).
+
+        Test videos need nothing video-specific here (every frame is prepared as an image
+        is), so any model predicts them, one trained on images only included.
+
+        Args:
+            data: Collated ``inputs`` (one frame source per sample) and ``data_samples``.
+
+        Returns:
+            dict ``inputs`` (:meth:`mllm_inputs`, prompts left padded, plus
+            ``video_frames``: one lazy :class:`FrameStream` per sample; no ``images``) and
+            ``data_samples``.
+
+        Raises:
+            ValueError: The batch mixes frame sources with frame tensors.
+        """
+        samples, sources = data['data_samples'], data['inputs']
+        if any(isinstance(x, torch.Tensor) for x in sources):
+            raise ValueError('a batch mixes streamed test videos with frame tensors; test '
+                             'batches hold video samples only')
+        inputs = self.mllm_inputs(samples)
+        inputs['video_frames'] = [
+            self.stream_frames(source, video_id=sample.metainfo.get('video_id'),
+                               frame_names=sample.metainfo.get('frame_names'))
+            for source, sample in zip(sources, samples)]
         return dict(inputs=inputs, data_samples=samples)
 
     def mllm_inputs(self, samples: Sequence) -> dict:

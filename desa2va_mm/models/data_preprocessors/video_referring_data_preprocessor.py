@@ -16,10 +16,10 @@ class VideoReferringDataPreprocessor(ReferringDataPreprocessor):
       else (tiles, sequences, expressions) as for images: ``seq_image_idx`` maps
       sequences to samples. The model decodes every ``[SEG]`` of a sample on each of its
       frames.
-    * test (samples whose input is a frame source, not a tensor): ``video_frames``, one
-      lazy :class:`~.frame_stream.FrameStream` per sample, which prepares each frame
-      (:meth:`prepare_frame`) as the model pulls it; no ``images``. Prompts are left
-      padded for generation.
+    * test (samples whose input is a frame source, not a tensor): the parent's
+      :meth:`stream_batch`: ``video_frames``, one lazy :class:`~.frame_stream.FrameStream`
+      per sample, which prepares each frame (:meth:`prepare_frame`) as the model pulls it;
+      no ``images``. Prompts are left padded for generation.
 
     Args: as :class:`ReferringDataPreprocessor`.
     """
@@ -30,17 +30,8 @@ class VideoReferringDataPreprocessor(ReferringDataPreprocessor):
             return super().forward(data, training)
         data = self.cast_data(data)
         samples, frames = data['data_samples'], data['inputs']
-        streamed = [not isinstance(f, torch.Tensor) for f in frames]
-        if any(streamed):
-            if not all(streamed):
-                raise ValueError('a batch mixes streamed test videos with frame tensors; test '
-                                 'batches hold video samples only')
-            inputs = self.mllm_inputs(samples)
-            inputs['video_frames'] = [
-                self.stream_frames(source, video_id=sample.metainfo.get('video_id'),
-                                   frame_names=sample.metainfo.get('frame_names'))
-                for source, sample in zip(frames, samples)]
-            return dict(inputs=inputs, data_samples=samples)
+        if any(not isinstance(f, torch.Tensor) for f in frames):
+            return self.stream_batch(data)
         frames = [x if x.dim() == 4 else x.unsqueeze(0) for x in frames]
         sizes = {tuple(f.shape[-2:]) for f in frames}
         if len(sizes) > 1:

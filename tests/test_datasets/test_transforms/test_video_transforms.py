@@ -24,15 +24,23 @@ def test_key_frames_are_the_documented_ones(n, k, strategy, expected):
     assert select_key_frames(n, k, strategy).tolist() == expected
 
 
-def test_key_frames_match_the_models_rule():
-    # The model picks key frames itself when it streams a video outside the dataset
-    # pipeline; both rules must agree on every length.
-    from desa2va_mm.models.segmentors.video_segmentation_mixin import key_frame_indices
+def test_key_frames_match_the_pipelines_rule():
+    # The test pipeline's key frames are select_key_frames' on every length, whether the
+    # video is a dataset item (frame_paths) or an opened source (the inferencer's input).
+    from desa2va_mm.datasets.video_io import ArrayFrameSource
+    from desa2va_mm.structures.key_frames import select_key_frames as rule
+    frames = [np.zeros((2, 2, 3), np.uint8)] * 79
     for strategy in ('first', 'uniform'):
         for n in range(1, 80):
             for k in (1, 2, 3, 5, 8):
-                assert select_key_frames(n, k, strategy).tolist() == list(
-                    key_frame_indices(n, k, strategy)), (n, k, strategy)
+                step = SampleVideoFrames(mode='test', num_key_frames=k,
+                                         key_frame_strategy=strategy)
+                expected = rule(n, k, strategy).tolist()
+                assert step(dict(frame_paths=['f.jpg'] * n))['key_frame_ids'].tolist() == \
+                    expected, (n, k, strategy)
+                source = ArrayFrameSource(frames[:n])
+                assert step(dict(video_source=source))['key_frame_ids'].tolist() == \
+                    expected, (n, k, strategy)
 
 
 def test_key_frame_arguments_are_checked():

@@ -43,16 +43,14 @@ def _run(model, frames, keys, seg_hidden=None, **kw):
 
 
 def test_key_frame_strategies():
-    from desa2va_mm.models.segmentors.video_segmentation_mixin import key_frame_indices
     from desa2va_mm.structures import select_key_frames
-    assert select_key_frames(10, 5, 'uniform').tolist() == key_frame_indices(10, 5, 'uniform')
-    assert key_frame_indices(100, 5, 'first') == [0, 1, 2, 3, 4]
+    assert select_key_frames(100, 5, 'first').tolist() == [0, 1, 2, 3, 4]
     # round(linspace(0, 9, 5)) = round([0, 2.25, 4.5, 6.75, 9]) (halves to even)
-    assert key_frame_indices(10, 5, 'uniform') == [0, 2, 4, 7, 9]
-    assert key_frame_indices(3, 5, 'uniform') == [0, 1, 2]
-    assert key_frame_indices(1, 5, 'first') == [0]
+    assert select_key_frames(10, 5, 'uniform').tolist() == [0, 2, 4, 7, 9]
+    assert select_key_frames(3, 5, 'uniform').tolist() == [0, 1, 2]
+    assert select_key_frames(1, 5, 'first').tolist() == [0]
     with pytest.raises(ValueError, match='strategy'):
-        key_frame_indices(10, 5, 'middle')
+        select_key_frames(10, 5, 'middle')
 
 
 def test_non_key_frames_come_from_memory(model):
