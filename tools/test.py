@@ -34,7 +34,10 @@ def parse_args():
     parser = argparse.ArgumentParser(
         description='Test (and evaluate) a desa2va_mm model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint file, or a Sa2VA release folder (config.json + safetensors, '
+        'e.g. pretrained/Sa2VA-1B) for a Sa2VA-baseline config: converted in memory')
     parser.add_argument(
         '--work-dir',
         help='the directory to save the file containing evaluation metrics')
@@ -113,8 +116,13 @@ def main():
     # Fail early on arguments that would only break after the model is built.
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must end in .pkl or .pickle, got {args.out!r}')
+    sa2va_release = False
     if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
-        parser.error(f'checkpoint file not found: {args.checkpoint!r}')
+        from desa2va_mm.utils.sa2va_release import is_sa2va_release
+        sa2va_release = is_sa2va_release(args.checkpoint)
+        if not sa2va_release:
+            parser.error(f'checkpoint file not found: {args.checkpoint!r} (a folder must be a '
+                         'Sa2VA release: config.json of model_type sa2va_chat + safetensors)')
 
     # load config
     cfg, args.config = load_config(parser, args.config)
@@ -131,6 +139,14 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
+    if sa2va_release:
+        # Loaded below, after the model is built; the release's tokenizer replaces an
+        # offline stand-in (the weights' vocabulary is the release's).
+        cfg.load_from = None
+        tokenizer = cfg.model.mllm.get('tokenizer') or {}
+        if cfg.model.mllm.get('pretrained') is None and \
+                tokenizer.get('type') == 'InternVLTokenizer' and tokenizer.get('path') is None:
+            tokenizer['path'] = args.checkpoint
 
     if args.show or args.show_dir:
         try:
@@ -139,6 +155,9 @@ def main():
             parser.error(str(err))
 
     runner, cpu_distributed = build_runner(cfg, args.launcher)
+    if sa2va_release:
+        from desa2va_mm.utils.sa2va_release import load_sa2va_release
+        load_sa2va_release(runner.model, args.checkpoint, logger='current')
 
     # add `DumpResults` dummy metric
     if args.out is not None:

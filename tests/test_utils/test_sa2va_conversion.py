@@ -1,12 +1,20 @@
-"""Sa2VA checkpoint -> our Sa2VA baseline / DeSa2VA init (tiny models, real key names).
+"""Sa2VA checkpoint -> our Sa2VA baseline / DeSa2VA init, and back.
 
-The Sa2VA state dict is written with Sa2VA's names: original InternVL keys
-(``vision_model.*`` with fused ``qkv``, ``mlp1.*``, ``language_model.model.*``),
-``grounding_encoder.sam2_model.*`` from an independently built SAM-2 and
-``text_hidden_fcs.{0,2}``. After conversion our baseline must produce the same mask logits
-as a direct re-implementation of Sa2VA's projection path (text_hidden_fcs -> one token after
+Where the Sa2VA key names come from (not from our own inverse mapping):
+
+* ``sa2va_1b_state_dict_keys.txt``: ``Sa2VAChatModel(config).state_dict()`` of Sa2VA's HF
+  code (bytedance/Sa2VA ``projects/llava_sam2/hf/models``) with Sa2VA-1B's config, i.e.
+  the names and shapes of the release's ``model.safetensors`` (header of the file);
+* with Sa2VA's code at hand (``SA2VA_ROOT``: a checkout or a bare clone), its
+  ``Sa2VAChatModel`` itself: built on the tiny config it must load our export with no
+  missing / unexpected key, hold the exported values, and give them back on import.
+
+The tiny Sa2VA state of the fixture is written with those names (the mapping is checked
+against both sources above); from it our baseline must produce the same mask logits as a
+direct re-implementation of Sa2VA's projection path (text_hidden_fcs -> one token after
 the prompt encoder's padding -> SAM-2's decoder, multimask, best IoU) on that SAM-2.
 """
+import os
 import os.path as osp
 
 import pytest
@@ -35,45 +43,6 @@ def _build(cfg):
         return MODELS.build(cfg.model)
 
 
-def native_to_original(native: dict) -> dict:
-    """Our (native) InternVL keys -> Sa2VA's HF names (fused vision qkv, mlp1, Qwen2 LM)."""
-    out = {}
-    for key, value in native.items():
-        k = key[len('mllm.model.'):]
-        if k.startswith('model.vision_tower.'):
-            rest = k[len('model.vision_tower.'):]
-            rest = rest.replace('embeddings.cls_token', 'embeddings.class_embedding')
-            rest = rest.replace('embeddings.position_embeddings', 'embeddings.position_embedding')
-            rest = rest.replace('embeddings.patch_embeddings.projection',
-                                'embeddings.patch_embedding')
-            rest = rest.replace('encoder.layer.', 'encoder.layers.')
-            rest = rest.replace('attention.projection_layer', 'attn.proj')
-            rest = rest.replace('layernorm_before', 'norm1').replace('layernorm_after', 'norm2')
-            rest = rest.replace('lambda_1', 'ls1').replace('lambda_2', 'ls2')
-            if '.attention.q_proj.' in rest:
-                leaf = rest.split('.')[-1]
-                base = k.replace('.attention.q_proj.' + leaf, '.attention.')
-                parts = [native['mllm.model.' + base + f'{n}.{leaf}']
-                         for n in ('q_proj', 'k_proj', 'v_proj')]
-                out['vision_model.' + rest.replace('attention.q_proj', 'attn.qkv')] = \
-                    torch.cat(parts)
-                continue
-            if '.attention.k_proj.' in rest or '.attention.v_proj.' in rest:
-                continue
-            out['vision_model.' + rest] = value
-        elif k.startswith('model.multi_modal_projector.'):
-            rest = k[len('model.multi_modal_projector.'):]
-            rest = rest.replace('layer_norm', '0').replace('linear_1', '1').replace('linear_2', '3')
-            out['mlp1.' + rest] = value
-        elif k.startswith('model.language_model.'):
-            out['language_model.model.' + k[len('model.language_model.'):]] = value
-        elif k == 'lm_head.weight':
-            out['language_model.lm_head.weight'] = value
-        else:
-            raise AssertionError(key)
-    return out
-
-
 @pytest.fixture(scope='module')
 def sa2va_checkpoint():
     """A Sa2VA-format state dict and the SAM-2 it came from (built independently)."""
@@ -82,6 +51,7 @@ def sa2va_checkpoint():
     from omegaconf import OmegaConf
 
     from desa2va_mm.models.grounding.sam2_grounding import flatten_overrides
+    from desa2va_mm.utils.sa2va_release import native_to_sa2va_mllm
     cfg = _cfg('configs/sa2va/sa2va_tiny.py')
     torch.manual_seed(123)
     donor = _build(cfg)  # InternVL weights of the right tiny shapes
@@ -98,7 +68,8 @@ def sa2va_checkpoint():
             p.add_(torch.randn_like(p) * 0.02)
     hidden = donor.mllm.hidden_size
     g = torch.Generator().manual_seed(5)
-    state = native_to_original(mllm_native)
+    state = native_to_sa2va_mllm({k[len('mllm.model.'):]: v for k, v in mllm_native.items()},
+                                 donor.mllm.config.text_config.to_dict(), internlm2=False)
     # Sa2VA's HF export writes SAM-2's layer-scale `gamma` as `g_weight`.
     sam_state = {k[:-len('.gamma')] + '.g_weight' if k.endswith('.gamma') else k: v
                  for k, v in sam2.state_dict().items()}
@@ -225,3 +196,209 @@ def test_unplaceable_key_stops_the_conversion(sa2va_checkpoint, tmp_path):
     bad['grounding_encoder.extra_head.weight'] = torch.zeros(1)
     with pytest.raises(ValueError, match='extra_head'):
         _convert(bad, _cfg('configs/sa2va/sa2va_tiny.py'), tmp_path, 'bad')
+
+
+# ---- names and shapes of the published Sa2VA-1B release ------------------------------
+KEYS_FILE = osp.join(osp.dirname(osp.abspath(__file__)), 'sa2va_1b_state_dict_keys.txt')
+
+
+def published_sa2va_1b() -> dict:
+    """``{key: shape}`` of Sa2VA-1B's ``model.safetensors`` (see the file's header)."""
+    shapes = {}
+    with open(KEYS_FILE, encoding='utf-8') as f:
+        for line in f:
+            if line.startswith('#') or not line.strip():
+                continue
+            key, shape = line.split()
+            shapes[key] = tuple(int(x) for x in shape.split('x'))
+    return shapes
+
+
+@pytest.fixture(scope='module')
+def sa2va_1b_on_meta():
+    from mmengine.config import Config
+
+    from tools.analysis_tools.param_count import build_on_meta
+    return build_on_meta(Config.fromfile(osp.join(REPO_ROOT, 'configs/sa2va/sa2va_1b.py')))
+
+
+def test_published_sa2va_1b_names_load_into_the_1b_baseline(sa2va_1b_on_meta):
+    from desa2va_mm.utils.sa2va_conversion import (adapt_to_model_keys,
+                                                   convert_sa2va_state_dict)
+    from desa2va_mm.utils.state_dict_check import check_state_dict
+    model = sa2va_1b_on_meta
+    published = published_sa2va_1b()
+    assert len(published) == 1541
+    source = {k: torch.empty(shape, device='meta') for k, shape in published.items()}
+    state, dropped = convert_sa2va_state_dict(
+        source, target='sa2va', text_cfg=model.mllm.config.text_config.to_dict())
+    expected = model.state_dict()
+    state = adapt_to_model_keys(state, expected)
+    # Every model key but LoRA's fresh adapters is filled, at the right shape.
+    missing, _ = check_state_dict(expected, state, source='Sa2VA-1B',
+                                  allowed_missing=[k for k in expected if '.lora_' in k])
+    assert missing and all('.lora_' in k for k in missing)
+    assert not dropped
+
+
+def test_1b_baseline_exports_the_published_sa2va_1b_names(sa2va_1b_on_meta):
+    from desa2va_mm.utils.sa2va_release import sa2va_release_config, sa2va_state_dict
+    ours = {k: tuple(v.shape) for k, v in sa2va_state_dict(sa2va_1b_on_meta).items()}
+    published = published_sa2va_1b()
+    assert sorted(set(published) - set(ours)) == []
+    assert sorted(set(ours) - set(published)) == []
+    assert {k: s for k, s in ours.items() if published[k] != s} == {}
+    config = sa2va_release_config(sa2va_1b_on_meta)
+    # Sa2VA-1B's config.json values.
+    assert (config['template'], config['ps_version'], config['select_layer'],
+            config['downsample_ratio'], config['force_image_size']) == \
+        ('qwen_chat', 'v2', -1, 0.5, 448)
+    assert config['llm_config']['architectures'] == ['Qwen2ForCausalLM']
+    assert config['llm_config']['vocab_size'] == 151679
+    assert config['llm_config']['rope_theta'] == 1000000.0
+    assert config['vision_config']['qkv_bias'] and not config['vision_config'][
+        'qk_normalization']
+
+
+# ---- release folder: settings check, one-step load -----------------------------------
+def _tiny_release(tmp_path, lora=None, seed=0):
+    """A tiny baseline with 'trained' weights and its Sa2VA release folder."""
+    from desa2va_mm.utils.sa2va_release import export_sa2va_release
+    cfg = _cfg('configs/sa2va/sa2va_tiny.py', multimask=False, lora=lora)
+    torch.manual_seed(seed)
+    model = _build(cfg).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            # LoRA B away from 0 and the head's decoder away from SAM-2's template, so the
+            # merge and the choice of decoder matter.
+            if 'lora_B' in name or name.startswith('seg_head.'):
+                p.add_(torch.randn_like(p) * 0.05)
+    folder = str(tmp_path / 'release')
+    info = export_sa2va_release(model, folder)
+    return model, cfg, folder, info
+
+
+def test_release_round_trip_is_exact(tmp_path):
+    from safetensors.torch import load_file
+
+    from desa2va_mm.utils.sa2va_release import is_sa2va_release, load_sa2va_release
+    model, cfg, folder, info = _tiny_release(tmp_path)
+    assert is_sa2va_release(folder) and not is_sa2va_release(str(tmp_path))
+    assert {'config.json', 'model.safetensors', 'tokenizer.json'} <= set(info['files'])
+    saved = load_file(osp.join(folder, 'model.safetensors'))
+    assert torch.equal(saved['grounding_encoder.sam2_model.sam_mask_decoder.iou_token.weight'],
+                       model.seg_head.mask_head.decoder.iou_token.weight)
+    torch.manual_seed(1)
+    fresh = _build(cfg)
+    report = load_sa2va_release(fresh, folder)
+    assert report['fresh_lora'] == [] and report['dropped'] == {}
+    ours, back = model.state_dict(), fresh.state_dict()
+    assert set(ours) == set(back)
+    template = 'grounding_encoder.sam2.sam_mask_decoder.'
+    for key, value in ours.items():
+        if key.startswith(template):
+            # Sa2VA keeps one decoder: the trained one fills SAM-2's template as well.
+            value = ours['seg_head.mask_head.decoder.' + key[len(template):]]
+        assert torch.equal(back[key], value), key
+
+
+def test_release_with_lora_exports_merged_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    from desa2va_mm.utils.sa2va_release import load_sa2va_release
+    lora = dict(r=4, lora_alpha=8, lora_dropout=0.0)
+    model, cfg, folder, _ = _tiny_release(tmp_path, lora=lora)
+    saved = load_file(osp.join(folder, 'model.safetensors'))
+    assert not any('lora' in k for k in saved)
+    layer = model.mllm.model.model.language_model.layers[0].self_attn.q_proj
+    merged = layer.base_layer.weight + layer.get_delta_weight('default')
+    torch.testing.assert_close(
+        saved['language_model.model.layers.0.self_attn.q_proj.weight'], merged)
+    assert not torch.allclose(merged, layer.base_layer.weight)
+    # Into a LoRA config: merged weights in base_layer, the adapters start at B = 0.
+    fresh = _build(cfg)
+    report = load_sa2va_release(fresh, folder)
+    assert report['fresh_lora'] and all('.lora_' in k for k in report['fresh_lora'])
+    fresh_layer = fresh.mllm.model.model.language_model.layers[0].self_attn.q_proj
+    torch.testing.assert_close(fresh_layer.base_layer.weight, merged)
+    assert not fresh_layer.lora_B['default'].weight.any()
+
+
+def test_release_settings_mismatch_names_both_values_and_the_key(tmp_path):
+    import json
+
+    from desa2va_mm.utils.sa2va_release import load_sa2va_release
+    model, cfg, folder, _ = _tiny_release(tmp_path)
+    path = osp.join(folder, 'config.json')
+    config = json.load(open(path))
+    config.update(select_layer=-2, template='internlm2_chat', ps_version='v1')
+    json.dump(config, open(path, 'w'))
+    with pytest.raises(ValueError) as err:
+        load_sa2va_release(_build(cfg), folder)
+    message = str(err.value)
+    assert "select_layer: release -2, config -1; set --cfg-options " \
+        'model.mllm.model_config.vision_feature_layer=-2' in message
+    assert "template: release 'internlm2_chat', config 'qwen_chat'; set --cfg-options " \
+        'model.mllm.chat_template=internlm2' in message
+    assert "ps_version: release 'v1', ours 'v2'" in message
+
+
+def test_release_into_a_desa2va_config_is_refused(tmp_path):
+    from desa2va_mm.utils.sa2va_release import load_sa2va_release
+    _, _, folder, _ = _tiny_release(tmp_path)
+    desa2va = _build(_cfg('configs/desa2va/desa2va_tiny_decouple.py'))
+    with pytest.raises(ValueError, match='Sa2VASegHead.*DecoupledSegHead'):
+        load_sa2va_release(desa2va, folder)
+
+
+def test_sharded_release_loads(tmp_path):
+    import json
+
+    from desa2va_mm.utils.sa2va_release import export_sa2va_release, load_sa2va_release
+    model, cfg, _, _ = _tiny_release(tmp_path)
+    folder = str(tmp_path / 'sharded')
+    info = export_sa2va_release(model, folder, max_shard_size_gb=2e-3)  # ~2 MB shards
+    index = json.load(open(osp.join(folder, 'model.safetensors.index.json')))
+    shards = sorted(set(index['weight_map'].values()))
+    assert len(shards) > 1 and shards[0] == f'model-00001-of-{len(shards):05d}.safetensors'
+    assert set(shards) <= set(info['files'])
+    fresh = _build(cfg)
+    load_sa2va_release(fresh, folder)
+    assert torch.equal(fresh.seg_head.text_hidden_fcs.mlp[0].weight,
+                       model.seg_head.text_hidden_fcs.mlp[0].weight)
+
+
+# ---- Sa2VA's own code (skipped without it) ---------------------------------------------
+@pytest.fixture(scope='module')
+def sa2va_modeling():
+    from tools.analysis_tools.sa2va_parity_check import (import_sa2va_modeling,
+                                                         resolve_sa2va_models_dir)
+    models_dir = resolve_sa2va_models_dir(os.environ.get('SA2VA_ROOT'))
+    if models_dir is None:
+        pytest.skip("Sa2VA's code is absent: set SA2VA_ROOT to a Sa2VA checkout or clone")
+    return import_sa2va_modeling(models_dir)
+
+
+def test_sa2va_code_loads_our_export_and_we_load_it_back(sa2va_modeling, tmp_path):
+    from safetensors.torch import load_file
+
+    from desa2va_mm.utils.sa2va_release import load_sa2va_release
+    from tools.analysis_tools.sa2va_parity_check import load_sa2va_model
+    model, cfg, folder, _ = _tiny_release(tmp_path, lora=dict(r=4, lora_alpha=8,
+                                                              lora_dropout=0.0))
+    sa2va, info, _ = load_sa2va_model(sa2va_modeling, folder,
+                                      cfg.model.grounding_encoder.to_dict())
+    assert type(sa2va).__name__ == 'Sa2VAChatModel'
+    assert (sorted(info['missing_keys']), sorted(info['unexpected_keys']),
+            list(info['mismatched_keys'])) == ([], [], [])
+    saved = load_file(osp.join(folder, 'model.safetensors'))
+    theirs = sa2va.state_dict()
+    assert set(theirs) == set(saved)
+    assert [k for k in saved if not torch.equal(saved[k], theirs[k])] == []
+    # Sa2VA's model -> its own state dict -> our importer: the weights we exported.
+    fresh = _build(cfg)
+    load_sa2va_release(fresh, folder)
+    layer = fresh.mllm.model.model.vision_tower.encoder.layer[1].attention
+    qkv = theirs['vision_model.encoder.layers.1.attn.qkv.weight']
+    assert torch.equal(torch.cat([layer.q_proj.weight, layer.k_proj.weight,
+                                  layer.v_proj.weight]), qkv)
