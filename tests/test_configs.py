@@ -51,8 +51,11 @@ def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
     assert phases['pretrain'].load_from.endswith('desa2va_tiny_sam_pretrain/iter_600.pth')
     assert phases['decouple'].load_from.endswith('desa2va_tiny_pretrain/iter_1000.pth')
     assert phases['fusion'].load_from.endswith('desa2va_tiny_decouple/iter_2300.pth')
-    assert phases['fusion'].model.seg_head.reprompt_iters_train == 1
-    assert phases['decouple'].model.seg_head.reprompt_iters_train == 0
+    assert phases['fusion'].model.train_cfg.reprompt_iters == 1
+    assert phases['decouple'].model.train_cfg.reprompt_iters == 0
+    for cfg in phases.values():
+        assert cfg.model.test_cfg.to_dict() == dict(reprompt_iters=1,
+                                                    reprompt_iou_threshold=None)
     assert phases['fusion'].train_cfg.max_iters == 300  # leaf override of the phase-2 leaf
     # The DeSa2VA stage 0 (clicks) starts from scratch and is what phase 1 loads.
     stage0 = _cfg('desa2va/desa2va_tiny_sam_pretrain.py')

@@ -5,9 +5,4 @@
 _base_ = ['desa2va_1b_decouple.py']
 
 load_from = 'work_dirs/desa2va_1b_decouple/epoch_1.pth'
-model = dict(train_phase='fusion', seg_head=dict(reprompt_iters_train=1))
-custom_hooks = [
-    dict(type='TrainableCheckpointHook'),
-    dict(type='RepromptHook', train_iters=1, val_iters=1, test_iters=1),
-    dict(type='GradReversalScheduleHook'),
-]
+model = dict(train_phase='fusion', train_cfg=dict(reprompt_iters=1))

@@ -11,10 +11,13 @@ model = dict(
                     'seg_head.visual_head', 'seg_head.fusion', 'seg_head.adversarial_loss',
                     'seg_head.club_loss'])
 # The text anchor needs a ground-truth expression: referring images only (RefCOCO/+/g of
-# the Sa2VA mix), no QA or video samples.
+# the Sa2VA mix), no QA or video samples. Only the mix inside real_size_training.py's
+# SkipBadSamples wrapper is replaced: the data-fault guards (bad samples, loader timeout)
+# stay.
 train_dataloader = dict(
     dataset=dict(
-        _delete_=True,
-        type='ConcatDataset',
-        datasets=[{{_base_.refcoco_train}}, {{_base_.refcoco_plus_train}},
-                  {{_base_.refcocog_train}}]))
+        dataset=dict(
+            _delete_=True,
+            type='ConcatDataset',
+            datasets=[{{_base_.refcoco_train}}, {{_base_.refcoco_plus_train}},
+                      {{_base_.refcocog_train}}])))

@@ -8,6 +8,5 @@ model = dict(train_phase='decouple',
              frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])
 custom_hooks = [
     dict(type='TrainableCheckpointHook'),
-    dict(type='RepromptHook', train_iters=0, val_iters=1, test_iters=1),
     dict(type='GradReversalScheduleHook'),
 ]

@@ -4,14 +4,10 @@ _base_ = ['desa2va_tiny_decouple.py']
 
 max_iters = 300
 load_from = 'work_dirs/desa2va_tiny_decouple/iter_2300.pth'
-model = dict(train_phase='fusion', seg_head=dict(reprompt_iters_train=1))
+model = dict(train_phase='fusion', train_cfg=dict(reprompt_iters=1))
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=1e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-6),
-]
-custom_hooks = [
-    dict(type='RepromptHook', train_iters=1, val_iters=1, test_iters=1),
-    dict(type='GradReversalScheduleHook'),
 ]

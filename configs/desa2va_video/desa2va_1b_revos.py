@@ -7,16 +7,6 @@
 #       work_dirs/desa2va_1b_fusion/epoch_1.pth 8
 # Key frames spread over the video:
 #   --cfg-options test_dataloader.dataset.pipeline.1.key_frame_strategy=uniform
-_base_ = [
-    '../_base_/models/desa2va_1b.py',
-    '../_base_/datasets/revos.py',
-    '../_base_/default_runtime.py'
-]
+_base_ = ['../_base_/models/desa2va_1b.py', '../_base_/video_test/revos.py']
 
 model = dict(train_phase='fusion')
-# Test only: no training or validation loop.
-train_dataloader = None
-val_dataloader = None
-val_evaluator = None
-test_cfg = dict(type='TestLoop')
-custom_hooks = [dict(type='RepromptHook', train_iters=0, val_iters=1, test_iters=1)]

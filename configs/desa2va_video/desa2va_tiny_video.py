@@ -32,7 +32,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-5),
 ]
 custom_hooks = [
-    dict(type='RepromptHook', train_iters=0, val_iters=1, test_iters=1),
     dict(type='GradReversalScheduleHook'),
 ]
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=100, max_keep_ckpts=3))

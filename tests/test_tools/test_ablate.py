@@ -38,7 +38,10 @@ def test_same_budget_and_phase_two_shared_where_identical(tmp_path):
     assert stages.count('desa2va_decouple') == 2  # planned for desa2va, reused by no_reprompt
     assert 'no_reprompt_decouple' not in stages
     assert 'desa2va_decouple/iter_50.pth' in cmds['no_reprompt_fusion']
-    assert 'model.seg_head.reprompt_iters_test=0' in cmds['no_reprompt_test']
+    for stage in ('no_reprompt_fusion', 'no_reprompt_test'):
+        assert 'model.train_cfg.reprompt_iters=0' in cmds[stage]
+        assert 'model.test_cfg.reprompt_iters=0' in cmds[stage]
+        assert 'custom_hooks' not in cmds[stage]
     # no_pretrain starts phase 2 from stage 0 and lets D_t train; no_adv drops the loss.
     assert 'desa2va_stage0/iter_30.pth' in cmds['no_pretrain_decouple']
     assert "model.frozen_modules=['seg_head.neck.anchor_proj']" in cmds['no_pretrain_decouple']

@@ -19,7 +19,8 @@ Variants: ``sa2va`` (baseline), ``desa2va`` (everything), ``no_pretrain`` (phase
 from stage 0; ``D_t`` trains in phase 2), ``no_adv``
 (``model.seg_head.adversarial_loss=None``), ``no_mi`` (``model.seg_head.club_loss=None``),
 ``no_fusion`` (``model.seg_head.fusion=None``: the visual mask is final), ``no_reprompt`` (no
-re-prompting in phase 3 or at test).
+re-prompting in phase 3 or at test: ``model.train_cfg.reprompt_iters=0
+model.test_cfg.reprompt_iters=0``).
 
     python tools/analysis_tools/ablate.py --work-dir work_dirs/ablate \
         [--variants sa2va desa2va no_adv] [--decouple-iters 600] [--test-images 200]
@@ -187,10 +188,7 @@ class Ablation:
         phase2 = self.train(run, cfgs['decouple'], a.decouple_iters, start, spec['opts'])
         opts = list(spec['opts'])
         if not spec.get('reprompt', True):
-            opts += ['model.seg_head.reprompt_iters_train=0',
-                     'model.seg_head.reprompt_iters_test=0',
-                     'custom_hooks.0.train_iters=0', 'custom_hooks.0.val_iters=0',
-                     'custom_hooks.0.test_iters=0']
+            opts += ['model.train_cfg.reprompt_iters=0', 'model.test_cfg.reprompt_iters=0']
         phase3 = self.train(f'{name}_fusion', cfgs['fusion'], a.fusion_iters, phase2, opts)
         metrics = self.test(name, cfgs['fusion'], phase3, opts)
         return dict(metrics=metrics, log=osp.join(self.work_dir, f'{name}_fusion'))

@@ -118,12 +118,9 @@ def main():
     data = pseudo_collate([dataset[i] for i in range(args.batch_size)])
     train_fns, infer_fns, params = {}, {}, {}
     for name, cfg in cfgs.items():
+        # Re-prompting as each config sets it (model.train_cfg / test_cfg; phase 3 trains it).
         torch.manual_seed(0)
         model = MODELS.build(cfg.model)
-        if name == 'DeSa2VA-p3':
-            model.seg_head.reprompt_iters_train = 1  # phase 3: re-prompting in training
-        if hasattr(model.seg_head, 'reprompt_iters_test'):  # Sa2VA's head does not re-prompt
-            model.seg_head.reprompt_iters_test = 1
         optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
         params[name] = sum(p.numel() for p in model.parameters()) / 1e6
 

@@ -248,7 +248,10 @@ def _set_phase_settings(cfg, phase: str) -> None:
     """Phase settings of test_batch_kinds on the video base config (either layout)."""
     head = cfg.get('seg_head')
     iters = 1 if phase == 'fusion' else 0
-    if head is not None:
+    if head is not None and 'train_cfg' in cfg:  # re-prompting set on the model
+        cfg.train_cfg.reprompt_iters = iters
+        prefix = 'seg_head.'
+    elif head is not None:
         head.reprompt_iters_train = iters
         prefix = 'seg_head.'
     else:

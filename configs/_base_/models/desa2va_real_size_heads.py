@@ -20,13 +20,14 @@ desa2va_heads = dict(
                        estimator_weight=0.01, standardize=True, nonnegative=True),
         mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
         num_point_samples=1,
-        # Re-prompting iterations (RepromptHook sets them per loop when present).
-        reprompt_iters_train=0,
-        reprompt_iters_test=1,
         # Sa2VA's losses: BCE x2.0 + Dice x0.5.
         loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
                        loss_weight=2.0),
         loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
                        naive_dice=True, eps=1.0, loss_weight=0.5)),
+    # Re-prompting (docs/method.md §6): none in training (phase 3 leaves: 1), once at
+    # validation / test, every mask.
+    train_cfg=dict(reprompt_iters=0),
+    test_cfg=dict(reprompt_iters=1, reprompt_iou_threshold=None),
     train_phase='decouple',
     frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])

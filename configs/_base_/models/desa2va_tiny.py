@@ -21,10 +21,11 @@ model = dict(
                        estimator_weight=0.01, standardize=True, nonnegative=True),
         mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
         num_point_samples=1,
-        # Re-prompting iterations (RepromptHook sets them per loop when present).
-        reprompt_iters_train=0,
-        reprompt_iters_test=1,
         loss_mask={{_base_.tiny_loss_mask}},
         loss_dice={{_base_.tiny_loss_dice}}),
+    # Re-prompting (docs/method.md §6): none in training (phase 3 leaves: 1), once at
+    # validation / test, every mask.
+    train_cfg=dict(reprompt_iters=0),
+    test_cfg=dict(reprompt_iters=1, reprompt_iou_threshold=None),
     train_phase='decouple',
     frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])

@@ -1,5 +1,5 @@
 """The interface every segmentation head of ``DeSa2VA`` implements, and its shared pieces."""
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -48,6 +48,64 @@ def segmentation_losses(logits: torch.Tensor, gt: torch.Tensor, loss_mask: nn.Mo
     return loss_mask(pred, gt), loss_dice(pred, gt)
 
 
+#: Seg-head arguments that became model settings -> the config key that replaced each.
+REMOVED_ARGUMENTS = {
+    'reprompt_iters_train': 'model.train_cfg.reprompt_iters',
+    'reprompt_iters_test': 'model.test_cfg.reprompt_iters',
+    'reprompt_iou_threshold': 'model.test_cfg.reprompt_iou_threshold',
+}
+
+
+def raise_on_removed_arguments(head_name: str, kwargs: Mapping) -> None:
+    """Refuse constructor arguments a head no longer takes (none given: nothing happens).
+
+    A config or ``--cfg-options`` that still sets a removed key must fail, not run with
+    the default it no longer overrides.
+
+    Raises:
+        TypeError: Naming each removed key and the key that replaced it, or the unknown
+            arguments.
+    """
+    if not kwargs:
+        return
+    moved = {k: REMOVED_ARGUMENTS[k] for k in kwargs if k in REMOVED_ARGUMENTS}
+    if moved:
+        hints = '; '.join(f'model.seg_head.{old} -> {new}' for old, new in moved.items())
+        raise TypeError(f'{head_name}: re-prompting is set on the model, not on the seg '
+                        f'head: {hints} (move the value to the new key in the config or '
+                        '--cfg-options)')
+    raise TypeError(f'{head_name}.__init__() got unexpected keyword arguments '
+                    f'{sorted(kwargs)}')
+
+
+def complete_settings(kind: str, given: Optional[Mapping], defaults: Mapping,
+                      head_name: str, note: str = '') -> Dict[str, Any]:
+    """A head's ``train_cfg`` / ``test_cfg``: ``defaults`` updated with ``given``.
+
+    Args:
+        kind: ``'train_cfg'`` or ``'test_cfg'`` (named in errors as ``model.<kind>.<key>``,
+            where a config sets them).
+        given: The settings passed to the model (None: all defaults).
+        defaults: Every key the head reads in this mode, with its default.
+        head_name: The head's class name (for errors).
+        note: Appended to the error of an unknown key (e.g. which head has the setting).
+
+    Returns:
+        A new dict with every key of ``defaults``.
+
+    Raises:
+        ValueError: ``given`` has a key the head does not read.
+    """
+    settings = dict(defaults)
+    for key, value in (given or {}).items():
+        if key not in settings:
+            raise ValueError(
+                f'model.{kind}.{key}: {head_name} has no such setting (model.{kind} keys: '
+                f'{sorted(defaults) or "none"}); remove it from the config{note}')
+        settings[key] = value
+    return settings
+
+
 def build_sam2_head(cfg: dict, decoder_kwargs: dict) -> nn.Module:
     """A ``SAM2MaskHead`` config completed with the SAM-2 decoder's constructor arguments."""
     cfg = dict(cfg)
@@ -72,23 +130,50 @@ class BaseSegHead(BaseModule):
       (losses on the prompts themselves; none for Sa2VA) in training;
     * :meth:`sam2_heads` / :meth:`init_from_decoder` when it is built.
 
+    As in mmdet, the model hands its ``train_cfg`` / ``test_cfg`` to the head, which owns
+    their meaning: a head lists the keys it reads in :attr:`TRAIN_CFG_DEFAULTS` /
+    :attr:`TEST_CFG_DEFAULTS` and keeps the completed dicts as :attr:`train_cfg` /
+    :attr:`test_cfg`; ``train()`` / ``eval()`` pick which one applies.
+
     Args:
         in_channels: H, the MLLM hidden size (set by the segmentor).
         decoder_kwargs: Constructor arguments of the SAM-2 mask decoder every SAM-2 head
             of this head is built with (set by the segmentor from the grounding encoder).
         loss_mask: Per-pixel mask loss (mmdet ``CrossEntropyLoss`` with sigmoid).
         loss_dice: Dice loss (mmdet ``DiceLoss``).
+        train_cfg: Training settings (the model's ``train_cfg``); keys of
+            :attr:`TRAIN_CFG_DEFAULTS` only.
+        test_cfg: Validation / test settings (the model's ``test_cfg``); keys of
+            :attr:`TEST_CFG_DEFAULTS` only.
         init_cfg: MMEngine init config.
     """
 
+    #: Keys the head reads from ``train_cfg``, with their defaults (none by default).
+    TRAIN_CFG_DEFAULTS: Mapping[str, Any] = {}
+    #: Keys the head reads from ``test_cfg``, with their defaults (none by default).
+    TEST_CFG_DEFAULTS: Mapping[str, Any] = {}
+    #: Appended to the error of an unknown ``train_cfg`` / ``test_cfg`` key.
+    SETTINGS_NOTE = ''
+
     def __init__(self, *, in_channels: int, decoder_kwargs: Optional[dict] = None,
                  loss_mask: Optional[dict] = None, loss_dice: Optional[dict] = None,
+                 train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
         self.decoder_kwargs = dict(decoder_kwargs or {})
+        name = type(self).__name__
+        self.train_cfg = complete_settings('train_cfg', train_cfg, self.TRAIN_CFG_DEFAULTS,
+                                           name, self.SETTINGS_NOTE)
+        self.test_cfg = complete_settings('test_cfg', test_cfg, self.TEST_CFG_DEFAULTS, name,
+                                          self.SETTINGS_NOTE)
         self.loss_mask = MODELS.build(loss_mask or DEFAULT_LOSS_MASK)
         self.loss_dice = MODELS.build(loss_dice or DEFAULT_LOSS_DICE)
+
+    @property
+    def settings(self) -> Dict[str, Any]:
+        """The settings in force: :attr:`train_cfg` in training mode, else :attr:`test_cfg`."""
+        return self.train_cfg if self.training else self.test_cfg
 
     # ------------------------------------------------------------------ construction
     @property

@@ -6,7 +6,8 @@ import torch.nn as nn
 
 from desa2va_mm.registry import MODELS
 from .seg_decode_result import BRANCHES, SegDecodeResult
-from .base_seg_head import BaseSegHead, build_sam2_head, sample_points_in_masks
+from .base_seg_head import (BaseSegHead, build_sam2_head, raise_on_removed_arguments,
+                            sample_points_in_masks)
 
 
 @MODELS.register_module()
@@ -30,10 +31,12 @@ class DecoupledSegHead(BaseSegHead):
     embeddings of points inside the ground truth) and ``loss_mi`` / ``loss_club_est``
     (CLUB), each off when its module is None.
 
-    Re-prompting runs ``reprompt_iters_train`` times in training and
-    ``reprompt_iters_test`` times otherwise (``RepromptHook`` sets both per loop); at
-    val / test a mask whose first predicted IoU is below ``reprompt_iou_threshold`` keeps
-    its fused mask. Tracked video frames are decoded by ``D_v`` alone from ``h_v``.
+    Re-prompting follows the model's ``train_cfg`` / ``test_cfg`` (docs/method.md §6):
+    ``train_cfg.reprompt_iters`` times in training (0 by default; phase 3: 1),
+    ``test_cfg.reprompt_iters`` times in eval mode, i.e. at validation and test (1 by
+    default, the paper's setting); in eval mode a mask whose first predicted IoU is below
+    ``test_cfg.reprompt_iou_threshold`` keeps its fused mask (None: always re-prompt).
+    Tracked video frames are decoded by ``D_v`` alone from ``h_v``.
 
     Args:
         in_channels: H, the MLLM hidden size (set by the segmentor).
@@ -49,14 +52,20 @@ class DecoupledSegHead(BaseSegHead):
         mask_loss_weights: ``dict(text=, visual=, fused=, reprompt=)`` (default 1 each).
         num_point_samples: Points sampled inside each ground-truth mask for the visual
             discriminator's real samples.
-        reprompt_iters_train: Re-prompting iterations in training (phase 3: >= 1).
-        reprompt_iters_test: Re-prompting iterations at val / test.
-        reprompt_iou_threshold: At val / test, skip re-prompting a mask whose first
-            predicted IoU is below this (None: always re-prompt).
         loss_mask: Per-pixel mask loss (Sa2VA: sigmoid BCE x2.0).
         loss_dice: Dice loss (Sa2VA: x0.5).
+        train_cfg: The model's ``train_cfg``: ``reprompt_iters`` (int >= 0).
+        test_cfg: The model's ``test_cfg``: ``reprompt_iters`` (int >= 0) and
+            ``reprompt_iou_threshold`` (float or None).
         init_cfg: MMEngine init config.
+
+    Raises:
+        TypeError: A removed argument (``reprompt_iters_train``, ``reprompt_iters_test``,
+            ``reprompt_iou_threshold``) is given; the message names the key that replaced it.
     """
+
+    TRAIN_CFG_DEFAULTS = {'reprompt_iters': 0}
+    TEST_CFG_DEFAULTS = {'reprompt_iters': 1, 'reprompt_iou_threshold': None}
 
     def __init__(self,
                  *,
@@ -70,14 +79,26 @@ class DecoupledSegHead(BaseSegHead):
                  club_loss: Optional[dict] = None,
                  mask_loss_weights: Optional[dict] = None,
                  num_point_samples: int = 1,
-                 reprompt_iters_train: int = 0,
-                 reprompt_iters_test: int = 1,
-                 reprompt_iou_threshold: Optional[float] = None,
                  loss_mask: Optional[dict] = None,
                  loss_dice: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None,
+                 **removed) -> None:
+        raise_on_removed_arguments(type(self).__name__, removed)
         super().__init__(in_channels=in_channels, decoder_kwargs=decoder_kwargs,
-                         loss_mask=loss_mask, loss_dice=loss_dice, init_cfg=init_cfg)
+                         loss_mask=loss_mask, loss_dice=loss_dice, train_cfg=train_cfg,
+                         test_cfg=test_cfg, init_cfg=init_cfg)
+        for kind, settings in (('train_cfg', self.train_cfg), ('test_cfg', self.test_cfg)):
+            iters = settings['reprompt_iters']
+            if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
+                raise ValueError(f'model.{kind}.reprompt_iters must be an int >= 0 (0: no '
+                                 f're-prompting), got {iters!r}')
+        threshold = self.test_cfg['reprompt_iou_threshold']
+        if threshold is not None and (isinstance(threshold, bool)
+                                      or not isinstance(threshold, (int, float))):
+            raise ValueError('model.test_cfg.reprompt_iou_threshold must be a number or None '
+                             f'(always re-prompt), got {threshold!r}')
         weights = {name: 1.0 for name in BRANCHES}
         unknown = set(mask_loss_weights or {}) - set(weights)
         if unknown:
@@ -86,9 +107,6 @@ class DecoupledSegHead(BaseSegHead):
         weights.update(mask_loss_weights or {})
         self.mask_loss_weights = weights
         self.num_point_samples = num_point_samples
-        self.reprompt_iters_train = reprompt_iters_train
-        self.reprompt_iters_test = reprompt_iters_test
-        self.reprompt_iou_threshold = reprompt_iou_threshold
 
         channels = self.prompt_channels
         neck = dict(neck or dict(type='SegTokenDecoupler'))
@@ -136,14 +154,15 @@ class DecoupledSegHead(BaseSegHead):
             final = fused
         # Score and memory pointer come from the last visual decode.
         last_visual, reprompted = out_v, None
-        iters = self.reprompt_iters_train if self.training else self.reprompt_iters_test
-        for _ in range(iters):
+        settings = self.settings
+        threshold = settings.get('reprompt_iou_threshold')  # test_cfg only
+        for _ in range(settings['reprompt_iters']):
             # The prompt is the previous mask as SAM-2 sees a mask input: detached, clamped.
             out_r = self._decode_with(self.visual_head, grounding, image_feats, visual_sparse,
                                       image_idx, mask_logits=final.detach())
             reprompted = out_r['low_res_logits']
-            if self.reprompt_iou_threshold is not None and not self.training:
-                keep = (out_v['iou_pred'] < self.reprompt_iou_threshold).view(-1, 1, 1, 1)
+            if threshold is not None:
+                keep = (out_v['iou_pred'] < threshold).view(-1, 1, 1, 1)
                 reprompted = torch.where(keep, final, reprompted)
             last_visual, final = out_r, reprompted
         return self._result(final, last_visual, text_logits=out_t['low_res_logits'],

@@ -29,8 +29,14 @@ class Sa2VASegHead(BaseSegHead):
         mask_head: The SAM-2 head (``SAM2MaskHead``).
         loss_mask: Per-pixel mask loss (Sa2VA: sigmoid BCE x2.0).
         loss_dice: Dice loss (Sa2VA: x0.5).
+        train_cfg: The model's ``train_cfg``: must be empty (the head reads no setting).
+        test_cfg: The model's ``test_cfg``: must be empty; re-prompting keys are refused
+            with an error naming the key (Sa2VA does not re-prompt).
         init_cfg: MMEngine init config.
     """
+
+    SETTINGS_NOTE = (": Sa2VA's head does not re-prompt (re-prompting is DeSa2VA's, "
+                     "seg_head=dict(type='DecoupledSegHead'))")
 
     def __init__(self,
                  *,
@@ -40,9 +46,12 @@ class Sa2VASegHead(BaseSegHead):
                  mask_head: Optional[dict] = None,
                  loss_mask: Optional[dict] = None,
                  loss_dice: Optional[dict] = None,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(in_channels=in_channels, decoder_kwargs=decoder_kwargs,
-                         loss_mask=loss_mask, loss_dice=loss_dice, init_cfg=init_cfg)
+                         loss_mask=loss_mask, loss_dice=loss_dice, train_cfg=train_cfg,
+                         test_cfg=test_cfg, init_cfg=init_cfg)
         projection = dict(text_hidden_fcs or dict(type='Sa2VAProjection'))
         projection.setdefault('in_channels', in_channels)
         projection.setdefault('out_channels', self.prompt_channels)

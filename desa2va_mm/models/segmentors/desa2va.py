@@ -40,8 +40,15 @@ class DeSa2VA(BaseModel):
     from the ground-truth expressions' text anchors, ``L_seg(D_t(F, [pad; e]), G)``; no LLM
     forward beyond the embedding lookup; needs a ``DecoupledSegHead``), ``'decouple'``
     (phase 2) or ``'fusion'`` (phase 3; what differs from phase 2 is re-prompting in
-    training, ``seg_head.reprompt_iters_train``). Which parameters train is set by the
+    training, ``train_cfg.reprompt_iters``). Which parameters train is set by the
     parts' own ``freeze`` flags and ``frozen_modules``.
+
+    ``train_cfg`` / ``test_cfg`` (mmdet's convention) hold the settings that differ
+    between training and evaluation; the model hands them to the seg head, which owns
+    their meaning and checks their keys, and ``train()`` / ``eval()`` pick which applies
+    (validation and test both run in eval mode). ``DecoupledSegHead`` reads
+    ``reprompt_iters`` from both and ``reprompt_iou_threshold`` from ``test_cfg``
+    (docs/method.md §6); ``Sa2VASegHead`` reads none.
 
     Images and videos train in one batch (an image is a 1-frame video,
     ``VideoReferringDataPreprocessor``); one checkpoint serves both. Prediction returns one
@@ -58,7 +65,13 @@ class DeSa2VA(BaseModel):
         mllm: ``InternVLMLLM`` config.
         grounding_encoder: ``SAM2Grounding`` config.
         seg_head: ``DecoupledSegHead`` or ``Sa2VASegHead`` config (``in_channels`` and
-            ``decoder_kwargs`` are filled from the MLLM and SAM-2).
+            ``decoder_kwargs`` are filled from the MLLM and SAM-2, ``train_cfg`` /
+            ``test_cfg`` from this model's).
+        train_cfg: Training settings of the seg head, e.g. ``dict(reprompt_iters=1)``
+            (phase 3); None: the head's defaults.
+        test_cfg: Validation / test settings of the seg head, e.g.
+            ``dict(reprompt_iters=1, reprompt_iou_threshold=None)``; None: the head's
+            defaults.
         loss_lm_weight: Weight of the language-model loss.
         train_phase: ``'pretrain'``, ``'decouple'`` or ``'fusion'``.
         frozen_modules: Attribute paths frozen on top of the parts' own flags, e.g.
@@ -81,6 +94,8 @@ class DeSa2VA(BaseModel):
                  mllm: dict,
                  grounding_encoder: dict,
                  seg_head: dict,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
                  loss_lm_weight: float = 1.0,
                  train_phase: str = 'decouple',
                  frozen_modules: Sequence[str] = (),
@@ -101,7 +116,7 @@ class DeSa2VA(BaseModel):
         if train_phase not in PHASES:
             raise ValueError(f'train_phase must be one of {PHASES}, got {train_phase!r} (the '
                              "tiny click pre-training is its own model, SAM2ClickPretrainer: "
-                             'configs/*_tiny_sam_pretrain.py)')
+                             'configs/*/*_tiny_sam_pretrain.py)')
         self.mllm = MODELS.build(mllm)
         self.grounding_encoder = MODELS.build(grounding_encoder)
         self.data_preprocessor.pad_token_id = self.mllm.tokenizer.pad_token_id
@@ -109,6 +124,11 @@ class DeSa2VA(BaseModel):
             self.data_preprocessor.frame_size = self.grounding_encoder.image_size
 
         seg_head = dict(seg_head)
+        for kind in ('train_cfg', 'test_cfg'):
+            if kind in seg_head:
+                raise ValueError(f'model.seg_head.{kind}: the seg head gets its settings '
+                                 f'from the model; set model.{kind} instead')
+        seg_head.update(train_cfg=train_cfg, test_cfg=test_cfg)
         seg_head.setdefault('in_channels', self.mllm.hidden_size)
         seg_head.setdefault('decoder_kwargs', self.grounding_encoder.mask_decoder_kwargs())
         self.seg_head = MODELS.build(seg_head)
@@ -146,6 +166,16 @@ class DeSa2VA(BaseModel):
         self.register_load_state_dict_pre_hook(raise_on_shape_mismatch)
         # A trainable-only checkpoint needs the frozen weights' pretrained files.
         self.register_load_state_dict_pre_hook(raise_on_frozen_weights_without_source)
+
+    @property
+    def train_cfg(self) -> dict:
+        """The training settings in force (the seg head's, which completes the defaults)."""
+        return self.seg_head.train_cfg
+
+    @property
+    def test_cfg(self) -> dict:
+        """The validation / test settings in force (the seg head's)."""
+        return self.seg_head.test_cfg
 
     def pretrained_sources(self) -> Dict[str, tuple]:
         """State-dict prefix -> (file the frozen weights come from or None, config key)."""

@@ -32,7 +32,7 @@ def _model(name: str):
     cfg.video_train = dict(mode='per_frame')  # Sa2VA's (what the real-size configs use)
     if name != 'sa2va':
         cfg.train_phase = name
-        cfg.seg_head.reprompt_iters_train = 1 if name == 'fusion' else 0
+        cfg.train_cfg.reprompt_iters = 1 if name == 'fusion' else 0
         if name == 'pretrain':
             cfg.frozen_modules = ['mllm'] + [f'seg_head.{m}' for m in (
                 'neck.text_proj', 'neck.visual_proj', 'visual_head', 'fusion',

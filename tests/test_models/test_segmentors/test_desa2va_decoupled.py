@@ -93,18 +93,18 @@ def test_loss_keys_separate_and_each_switchable(phase_cfgs):
                 'loss_mask_reprompt', 'loss_adv', 'loss_mi', 'loss_club_est'}
     assert expected <= set(losses)
     assert {'acc_text_disc', 'acc_visual_disc', 'mi_estimate'} <= set(losses)
-    # The --cfg-options of docs/method.md §13 (model.seg_head.<key>=...).
+    # The --cfg-options of docs/method.md §13, merged as the tools merge them.
     switches = {
-        'loss_adv': dict(adversarial_loss=None),
-        'loss_mi': dict(club_loss=None),
-        'loss_mask_fused': dict(fusion=None),
-        'loss_mask_reprompt': dict(reprompt_iters_train=0),
-        'loss_mask_text': dict(mask_loss_weights=dict(text=0.0)),
+        'loss_adv': {'model.seg_head.adversarial_loss': None},
+        'loss_mi': {'model.seg_head.club_loss': None},
+        'loss_mask_fused': {'model.seg_head.fusion': None},
+        'loss_mask_reprompt': {'model.train_cfg.reprompt_iters': 0},
+        'loss_mask_text': {'model.seg_head.mask_loss_weights.text': 0.0},
     }
     for key, change in switches.items():
-        cfg_model = copy.deepcopy(base.model)
-        cfg_model.seg_head.update(change)
-        model = _build(cfg_model)
+        cfg = copy.deepcopy(base)
+        cfg.merge_from_dict(change)
+        model = _build(cfg.model)
         out = model(**model.data_preprocessor(data, True), mode='loss')
         assert key not in out, key
         rest = expected - {key} - ({'loss_club_est'} if key == 'loss_mi' else set())
@@ -170,10 +170,11 @@ def test_predict_every_phase_and_reprompt_iou_threshold(phase_cfgs):
         n = sum(len(o['sentences']) for o in info['instances'])
         assert tuple(sample.pred_instances.masks.shape) == (n, info['height'], info['width'])
     # With an impossible threshold, re-prompting is skipped: final == fused.
-    model = _build(phase_cfgs['fusion'].model).eval()
+    cfg_model = copy.deepcopy(phase_cfgs['fusion'].model)
+    cfg_model.test_cfg.reprompt_iou_threshold = 2.0
+    model = _build(cfg_model).eval()
     data, _ = build_batch(phase_cfgs['fusion'], 'train_dataloader', indices=(0, ))
     batch = model.data_preprocessor(data, True)
-    model.seg_head.reprompt_iou_threshold = 2.0
     with torch.no_grad():
         out = model(**batch, mode='tensor')
     assert torch.equal(out.final_logits, out.fused_logits)
@@ -193,3 +194,30 @@ def test_invalid_combinations_are_clear_errors(phase_cfgs):
     cfg_model.update(train_phase='phase4')
     with pytest.raises(ValueError, match='train_phase'):
         _build(cfg_model)
+
+
+def test_train_and_eval_pick_the_models_train_cfg_and_test_cfg(phase_cfgs):
+    """No runner: ``model.train()`` / ``model.eval()`` alone switch re-prompting."""
+    cfg_model = copy.deepcopy(phase_cfgs['fusion'].model)
+    cfg_model.train_cfg = dict(reprompt_iters=1)
+    cfg_model.test_cfg = dict(reprompt_iters=0)
+    model = _build(cfg_model)
+    assert model.train_cfg is model.seg_head.train_cfg == {'reprompt_iters': 1}
+    assert model.test_cfg is model.seg_head.test_cfg == {'reprompt_iters': 0,
+                                                         'reprompt_iou_threshold': None}
+    data, _ = build_batch(phase_cfgs['fusion'], 'train_dataloader', indices=(0, ))
+    batch = model.data_preprocessor(data, True)
+    with torch.no_grad():
+        trained = model.train()(**batch, mode='tensor')
+        evaluated = model.eval()(**batch, mode='tensor')
+        again = model.train()(**batch, mode='tensor')
+    assert trained.reprompt_logits is not None
+    assert torch.equal(trained.final_logits, trained.reprompt_logits)
+    assert evaluated.reprompt_logits is None
+    assert torch.equal(evaluated.final_logits, evaluated.fused_logits)
+    assert torch.equal(again.final_logits, trained.final_logits)
+    # The seg head gets its settings from the model only.
+    cfg_model.seg_head.test_cfg = dict(reprompt_iters=1)
+    with pytest.raises(ValueError, match=r'model.seg_head.test_cfg: .*set model.test_cfg'):
+        _build(cfg_model)
+
