@@ -119,18 +119,21 @@ def config_test_pipelines(cfg: Config) -> Tuple[Optional[list], Optional[list]]:
 
     Walks ``test_dataloader.dataset``: a ``ConcatDataset`` (RefCOCO val / testA / testB, or
     image and video sets together) and dataset wrappers are searched in order; a pipeline
-    ending in ``PackVideoReferringInputs`` is the video one, any other the image one (the
-    first of each kind is used: the splits of one family share it).
+    with ``PackVideoReferringInputs`` is the video one, one with ``PackReferringInputs`` and
+    ``BuildReferringConversation`` the image one (question-answering pipelines are
+    skipped); the first of each kind is used (the splits of one family share it).
     """
     found: Dict[str, list] = {}
-    todo = [cfg.get('test_dataloader', {}) or {}]
-    todo = [todo[0].get('dataset')] if todo[0].get('dataset') is not None else []
+    loader = cfg.get('test_dataloader') or {}
+    todo = [loader['dataset']] if loader.get('dataset') is not None else []
     while todo:
         dataset = todo.pop(0)
         if dataset.get('pipeline') is not None:
-            names = [_type_name(step) for step in dataset['pipeline']]
-            kind = 'video' if 'PackVideoReferringInputs' in names else 'image'
-            found.setdefault(kind, list(dataset['pipeline']))
+            names = {_type_name(step) for step in dataset['pipeline']}
+            if 'PackVideoReferringInputs' in names:
+                found.setdefault('video', list(dataset['pipeline']))
+            elif {'PackReferringInputs', 'BuildReferringConversation'} <= names:
+                found.setdefault('image', list(dataset['pipeline']))
         todo.extend(dataset.get('datasets') or [])
         if dataset.get('dataset') is not None:
             todo.append(dataset['dataset'])

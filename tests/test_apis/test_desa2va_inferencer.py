@@ -380,3 +380,26 @@ def test_multi_split_test_config(tmp_path):
     image = np.full((64, 80, 3), 120, np.uint8)
     out = again(image, texts=['the red circle'])['predictions'][0]
     assert out['masks'].shape == (1, 64, 80)
+
+
+def test_config_test_pipelines_finds_each_kind():
+    """Image and video pipelines are found through ConcatDataset members and wrappers; a
+    question-answering pipeline is no referring image pipeline."""
+    from mmengine.config import Config
+
+    from desa2va_mm.apis.desa2va_inferencer import config_test_pipelines
+    qa = [dict(type='LoadImageFromFile'), dict(type='TokenizeConversation'),
+          dict(type='PackReferringInputs')]
+    image = [dict(type='LoadImageFromFile'), dict(type='BuildReferringConversation'),
+             dict(type='TokenizeConversation'), dict(type='PackReferringInputs')]
+    video = [dict(type='SampleVideoFrames'), dict(type='PackVideoReferringInputs')]
+    cfg = Config(dict(test_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
+        dict(type='LLaVAQADataset', pipeline=qa),
+        dict(type='SkipBadSamples', dataset=dict(type='MeViSDataset', pipeline=video)),
+        dict(type='RefCocoReferringDataset', pipeline=image)]))))
+    found_image, found_video = config_test_pipelines(cfg)
+    assert [s['type'] for s in found_image] == [s['type'] for s in image]
+    assert [s['type'] for s in found_video] == [s['type'] for s in video]
+    assert config_test_pipelines(Config(dict(test_dataloader=None))) == (None, None)
+    only_video = Config(dict(test_dataloader=dict(dataset=dict(pipeline=video))))
+    assert config_test_pipelines(only_video)[0] is None
