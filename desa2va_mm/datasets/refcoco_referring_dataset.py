@@ -3,7 +3,7 @@ import io
 import os.path as osp
 import pickle
 from collections import defaultdict
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import mmengine
 from mmdet.datasets import RefCocoDataset
@@ -45,7 +45,7 @@ def resolve_text_field(text_field: Optional[str], test_mode: bool, owner: str) -
     return text_field
 
 
-def sentence_text(sentence: dict, text_field: str, where: str) -> str:
+def sentence_text(sentence: dict, text_field: str, where: str) -> Union[str, bytes]:
     """The text of one REFER sentence dict: ``sent`` verbatim (REFER's lower-case,
     tokenised form) or ``raw.lower()`` (the annotator's text, as mmdet and Sa2VA's training
     read it)."""
@@ -54,9 +54,9 @@ def sentence_text(sentence: dict, text_field: str, where: str) -> str:
         raise ValueError(f'{where}: a sentence has no {text_field!r} field (has {fields}); '
                          f"set the dataset's text_field to a field the file has "
                          f'({TEXT_FIELDS})')
+    # Bytes (a split file pickled under Python 2) pass through: the conversation builder
+    # decodes them and names the image when they are not UTF-8.
     text = sentence[text_field] or ''
-    if isinstance(text, bytes):
-        text = text.decode('utf-8')
     return text.lower() if text_field == 'raw' else text
 
 
