@@ -23,9 +23,8 @@ from desa2va_mm.datasets.transforms.tokenize_conversation import (TokenizeConver
                                                                   adopt_model_tokenizer)
 from desa2va_mm.datasets.video_io import FrameSource
 from desa2va_mm.registry import TRANSFORMS
-from .inputs import (IMAGE_EXTENSIONS, PIPELINE_TEMPLATE, ImageType, VideoType,
-                     build_prompts, chat_prompt, check_history, check_texts, list_images,
-                     load_image, open_video)
+from .inputs import (PIPELINE_TEMPLATE, ImageType, VideoType, build_prompts, chat_prompt,
+                     check_history, check_texts, list_images, load_image, open_video)
 
 #: Transforms of a test pipeline that read a dataset (files, annotations, targets); the
 #: inferencer gives the pipeline user inputs instead.
