@@ -1,0 +1,64 @@
+"""tools/analysis_tools/sa2va_parity_check.py: our Sa2VA baseline next to Sa2VA's own code.
+
+The comparison itself needs Sa2VA's code (``SA2VA_ROOT``: a Sa2VA checkout or clone) and
+is skipped without it; the tool then skips cleanly too.
+"""
+import os
+
+import pytest
+
+from conftest import REPO_ROOT
+
+#: Stages where our baseline computes what Sa2VA's code computes (float32, same inputs).
+MATCHING = ('vision features', '[SEG] hidden state', 'projection',
+            'SAM-2 image embeddings', 'image mask logits at SAM-2 resolution',
+            'video mask logits, key frames')
+#: Known differences today, reported by the check and documented in docs/results.md.
+KNOWN_DIFFERENT = ('SAM-2 input', 'image mask logits at original size',
+                   'video mask logits, tracked frames', 'video masks over 12 frames')
+
+
+def test_help(capsys):
+    from tools.analysis_tools.sa2va_parity_check import parse_args
+    with pytest.raises(SystemExit) as exc:
+        parse_args(['--help'])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ('--sa2va-root', '--config', '--frames', '--seed', '--work-dir', '--require'):
+        assert flag in out
+
+
+def test_skips_cleanly_without_sa2va_code(tmp_path, capsys):
+    from tools.analysis_tools.sa2va_parity_check import main
+    assert main(['--sa2va-root', str(tmp_path)]) == 0
+    assert "skipped, Sa2VA's code is absent" in capsys.readouterr().out
+    assert main(['--sa2va-root', str(tmp_path / 'nowhere'), '--require']) == 2
+
+
+@pytest.mark.slow
+def test_parity_stages_against_sa2va_code(tmp_path):
+    from tools.analysis_tools.sa2va_parity_check import (format_report,
+                                                         import_sa2va_modeling,
+                                                         resolve_sa2va_models_dir,
+                                                         run_parity)
+    models_dir = resolve_sa2va_models_dir(os.environ.get('SA2VA_ROOT'))
+    if models_dir is None:
+        pytest.skip("Sa2VA's code is absent: set SA2VA_ROOT to a Sa2VA checkout or clone")
+    modeling = import_sa2va_modeling(models_dir)
+    result = run_parity(modeling, os.path.join(REPO_ROOT, 'configs/sa2va/sa2va_tiny.py'),
+                        frames=12, work_dir=str(tmp_path))
+    stages = {s.name: s for s in result['stages']}
+    assert len(stages) == len(MATCHING) + len(KNOWN_DIFFERENT)
+
+    def find(prefix):
+        (name, ) = [n for n in stages if n.startswith(prefix)]
+        return stages[name]
+
+    for prefix in MATCHING:
+        assert find(prefix).ok, (prefix, find(prefix).diff)
+    for prefix in KNOWN_DIFFERENT:
+        # Listed, measured and not hidden: if one starts to match, move it to MATCHING.
+        assert not find(prefix).ok, (prefix, find(prefix).diff)
+    report = format_report(result, 'cmd')
+    assert report.count('\n| ') == len(stages) and 'sam_mask_decoder_extra_args' in report
+    assert [s[0] for s in result['settings']] == ['sam_mask_decoder_extra_args']
