@@ -108,7 +108,7 @@ class ReVOSMetric(VideoJFMetric):
 
     def _summed_ground_truth(self, exp: dict, t: int) -> Optional[np.ndarray]:
         """VISA's uint8 sum of the expression's object masks on frame ``t`` (W, H), or
-        None when fewer than two objects are on the frame (the sum is then the union)."""
+        None when no two of them overlap there (the sum is then the union)."""
         objects = (self._object_rles or {}).get(str(exp['exp_id']))
         if self.overlap != 'sum' or not objects:
             return None
@@ -120,7 +120,8 @@ class ReVOSMetric(VideoJFMetric):
         summed = decode_frame(rles[0], exp['shape'], where).copy()
         for rle in rles[1:]:
             summed += decode_frame(rle, exp['shape'], where)  # uint8, wraps like VISA's
-        return summed
+        # Objects that do not overlap add up to their union: the union's counts are exact.
+        return summed if (summed > 1).any() else None
 
     def score_expression(self, exp: dict) -> dict:
         if exp['type_id'] not in REVOS_TYPE_IDS:
