@@ -33,7 +33,7 @@ import os
 import os.path as osp
 import re
 import shutil
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch
 

@@ -2,7 +2,8 @@
 
     python tools/model_converters/sa2va_baseline_to_hf.py configs/sa2va/sa2va_1b.py \
         work_dirs/sa2va_1b/iter_N.pth exports/Sa2VA-1B-ours \
-        --cfg-options model.mllm.pretrained=$INTERNVL model.grounding_encoder.checkpoint=$SAM2_CKPT \
+        --cfg-options model.mllm.pretrained=$INTERNVL \
+        model.grounding_encoder.checkpoint=$SAM2_CKPT \
         [--sa2va-code path/to/Sa2VA/projects/llava_sam2/hf/models]
 
 The folder is what Sa2VA's ``convert_to_hf.py`` writes: ``config.json``
