@@ -478,6 +478,10 @@ def check_release_settings(release_cfg: dict, model, source: str = 'config.json'
             problems.append(f'{name}: release {theirs!r}, ours {ours!r} (transformers\' native '
                             "InternVL implements ps_version 'v2' only; 'v1' leaves the "
                             'image transposed and cannot be loaded)')
+        elif name == 'template' and theirs not in SA2VA_TEMPLATES.values():
+            problems.append(f'template: release {theirs!r}, config {ours!r}; no chat template '
+                            f'of ours is {theirs!r} (ours: {sorted(SA2VA_TEMPLATES.values())}):'
+                            ' the weights were trained on another prompt format')
         else:
             want = {v: k for k, v in SA2VA_TEMPLATES.items()}.get(theirs, theirs) \
                 if name == 'template' else theirs

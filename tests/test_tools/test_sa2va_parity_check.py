@@ -24,7 +24,8 @@ def test_help(capsys):
         parse_args(['--help'])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for flag in ('--sa2va-root', '--config', '--frames', '--seed', '--work-dir', '--require'):
+    for flag in ('--sa2va-root', '--config', '--frames', '--seed', '--work-dir', '--require',
+                 '--object-score-bias'):
         assert flag in out
 
 

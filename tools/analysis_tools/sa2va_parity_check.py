@@ -644,6 +644,9 @@ def parse_args(argv=None):
                         help='Sa2VA-baseline config whose tiny sizes are used')
     parser.add_argument('--frames', type=int, default=12, help='video length (default 12)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--object-score-bias', type=float, default=4.0,
+                        help='added to the random decoders\' object-score logit so SAM-2 sees '
+                        'the object (default 4); 0 shows the -1024 object-absent difference')
     parser.add_argument('--work-dir', default=None, help='where the export is written')
     parser.add_argument('--require', action='store_true',
                         help="exit 2 instead of 0 when Sa2VA's code is absent")
@@ -662,10 +665,11 @@ def main(argv=None) -> int:
     print('[parity] building the tiny baseline, exporting it, loading it with Sa2VA ...',
           flush=True)
     result = run_parity(modeling, args.config, frames=args.frames, seed=args.seed,
-                        work_dir=args.work_dir)
+                        work_dir=args.work_dir, object_score_bias=args.object_score_bias)
     command = ' '.join(['python', 'tools/analysis_tools/sa2va_parity_check.py',
                         '--sa2va-root', 'SA2VA', '--frames', str(args.frames),
-                        '--seed', str(args.seed)])
+                        '--seed', str(args.seed), '--object-score-bias',
+                        f'{args.object_score_bias:g}'])
     print(format_report(result, command))
     return 0
 
