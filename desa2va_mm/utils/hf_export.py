@@ -1,5 +1,10 @@
 """Export a trained DeSa2VA / Sa2VA model to a self-contained folder, and load it back.
 
+This is our own folder format: a DeSa2VA model (two SAM-2 decoders, the decoupling neck,
+the fusion) has no counterpart in Sa2VA's code. The Sa2VA baseline can also be exported in
+the layout of Sa2VA's own releases, which Sa2VA's ``Sa2VAChatModel.from_pretrained`` loads
+(:mod:`desa2va_mm.utils.sa2va_release`, ``tools/model_converters/sa2va_baseline_to_hf.py``).
+
 Folder layout (``desa2va-export-v1``)::
 
     <out>/

@@ -8,6 +8,10 @@ checkpoints that hold only trained weights work), the checkpoint is loaded (shap
 mismatches are errors; keys the checkpoint lacks must come from ``pretrained``), LoRA is
 merged, and the folder described in desa2va_mm/utils/hf_export.py is written. Load it with
 ``desa2va_mm.utils.hf_export.load_desa2va_export(folder)`` (the Inferencer does).
+
+This folder format is ours (DeSa2VA has no Sa2VA counterpart). For the Sa2VA baseline in
+the layout of Sa2VA's own releases (``config.json`` + safetensors under Sa2VA's key names,
+loaded by Sa2VA's ``Sa2VAChatModel``), use ``sa2va_baseline_to_hf.py``.
 """
 import argparse
 import os.path as osp
