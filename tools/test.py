@@ -142,11 +142,9 @@ def main():
     if sa2va_release:
         # Loaded below, after the model is built; the release's tokenizer replaces an
         # offline stand-in (the weights' vocabulary is the release's).
+        from desa2va_mm.utils.sa2va_release import use_release_tokenizer
         cfg.load_from = None
-        tokenizer = cfg.model.mllm.get('tokenizer') or {}
-        if cfg.model.mllm.get('pretrained') is None and \
-                tokenizer.get('type') == 'InternVLTokenizer' and tokenizer.get('path') is None:
-            tokenizer['path'] = args.checkpoint
+        use_release_tokenizer(cfg.model, args.checkpoint)
 
     if args.show or args.show_dir:
         try:

@@ -37,7 +37,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-__all__ = ['SA2VA_TEMPLATES', 'is_sa2va_release', 'read_sa2va_release_config',
+__all__ = ['SA2VA_TEMPLATES', 'is_sa2va_release', 'use_release_tokenizer', 'read_sa2va_release_config',
            'sa2va_state_dict', 'sa2va_release_config', 'export_sa2va_release',
            'check_release_settings', 'load_sa2va_release', 'merged_state_dict',
            'native_to_sa2va_mllm']
@@ -490,6 +490,26 @@ def check_release_settings(release_cfg: dict, model, source: str = 'config.json'
     if problems:
         raise ValueError(f'{source} does not match the config it is loaded into:\n  '
                          + '\n  '.join(problems))
+
+
+def use_release_tokenizer(model_cfg: dict, folder: str) -> bool:
+    """Point an offline stand-in tokenizer of ``model_cfg`` at the release's tokenizer.
+
+    Call on the config before the model is built: a real-size config without
+    ``model.mllm.pretrained`` builds InternVL's stand-in tokenizer (template words only);
+    the release's weights need the release's vocabulary. A config naming a pretrained
+    folder or another tokenizer is left alone.
+
+    Returns:
+        Whether the tokenizer path was set.
+    """
+    mllm = model_cfg.get('mllm') or {}
+    tokenizer = mllm.get('tokenizer') or {}
+    if mllm.get('pretrained') is None and tokenizer.get('type') == 'InternVLTokenizer' \
+            and tokenizer.get('path') is None:
+        tokenizer['path'] = folder
+        return True
+    return False
 
 
 def _unwrap(model):

@@ -402,3 +402,20 @@ def test_sa2va_code_loads_our_export_and_we_load_it_back(sa2va_modeling, tmp_pat
     qkv = theirs['vision_model.encoder.layers.1.attn.qkv.weight']
     assert torch.equal(torch.cat([layer.q_proj.weight, layer.k_proj.weight,
                                   layer.v_proj.weight]), qkv)
+
+
+def test_release_tokenizer_replaces_only_the_offline_stand_in():
+    from mmengine.config import Config
+
+    from desa2va_mm.utils.sa2va_release import use_release_tokenizer
+    real = Config.fromfile(osp.join(REPO_ROOT, 'configs/sa2va/sa2va_1b.py'))
+    assert use_release_tokenizer(real.model, 'pretrained/Sa2VA-1B')
+    assert real.model.mllm.tokenizer.path == 'pretrained/Sa2VA-1B'
+    # A pretrained InternVL folder brings its own tokenizer; the tiny configs their own.
+    real = Config.fromfile(osp.join(REPO_ROOT, 'configs/sa2va/sa2va_1b.py'))
+    real.model.mllm.pretrained = 'pretrained/InternVL2_5-1B-hf'
+    assert not use_release_tokenizer(real.model, 'pretrained/Sa2VA-1B')
+    assert real.model.mllm.tokenizer.path is None
+    tiny = _cfg('configs/sa2va/sa2va_tiny.py')
+    assert not use_release_tokenizer(tiny.model, 'x')
+    assert tiny.model.mllm.tokenizer.type == 'TinyWordTokenizer'
