@@ -307,6 +307,11 @@ def _vision_config(model) -> dict:
         drop_path_rate=0.0, dropout=0.0, attention_dropout=0.0, use_flash_attn=False)
 
 
+def _dtype_name(model) -> str:
+    """The MLLM weights' dtype as config.json writes it (``'bfloat16'``, ``'float32'``)."""
+    return str(next(model.mllm.model.parameters()).dtype).replace('torch.', '')
+
+
 def _llm_config(model) -> dict:
     text = model.mllm.config.text_config.to_dict()
     rope = text.pop('rope_parameters', None) or {}
@@ -322,7 +327,7 @@ def _llm_config(model) -> dict:
                   rope_scaling=None if rope.get('rope_type', 'default') == 'default' else
                   {('type' if k == 'rope_type' else k): v for k, v in rope.items()
                    if k != 'rope_theta'},
-                  tie_word_embeddings=False, torch_dtype='float32',
+                  tie_word_embeddings=False, torch_dtype=_dtype_name(model),
                   bos_token_id=text.get('bos_token_id'), eos_token_id=text.get('eos_token_id'),
                   pad_token_id=text.get('pad_token_id'))
     if _is_internlm2(model):
@@ -365,7 +370,7 @@ def sa2va_release_config(model, *, max_dynamic_patch: int = 12,
         # transformers' native InternVL pixel shuffle swaps height and width back: v2.
         ps_version='v2', min_dynamic_patch=1, max_dynamic_patch=max_dynamic_patch,
         hidden_size=int(cfg.text_config.hidden_size), tie_word_embeddings=False,
-        torch_dtype='float32')
+        torch_dtype=_dtype_name(model))
 
 
 def _save_shards(state: Dict[str, torch.Tensor], out_dir: str, max_shard_bytes: int,
