@@ -36,6 +36,30 @@ def test_skips_cleanly_without_sa2va_code(tmp_path, capsys):
     assert main(['--sa2va-root', str(tmp_path / 'nowhere'), '--require']) == 2
 
 
+def test_sa2va_code_is_found_in_a_checkout_its_models_folder_or_a_bare_clone(tmp_path):
+    import subprocess
+
+    from tools.analysis_tools.sa2va_parity_check import (SA2VA_HF_MODELS,
+                                                         resolve_sa2va_models_dir)
+    checkout = tmp_path / 'Sa2VA'
+    models = checkout / SA2VA_HF_MODELS
+    models.mkdir(parents=True)
+    (models / 'modeling_sa2va_chat.py').write_text('# stand-in\n')
+    assert resolve_sa2va_models_dir(str(checkout)) == str(models)
+    assert resolve_sa2va_models_dir(str(models)) == str(models)
+    assert resolve_sa2va_models_dir(str(tmp_path)) is None
+    assert resolve_sa2va_models_dir(None) is None
+    git = ['git', '-c', 'user.name=t', '-c', 'user.email=t@t']
+    subprocess.run(git + ['init', '-q', str(checkout)], check=True)
+    subprocess.run(git + ['-C', str(checkout), 'add', '.'], check=True)
+    subprocess.run(git + ['-C', str(checkout), 'commit', '-qm', 'x'], check=True)
+    bare = tmp_path / 'bare.git'
+    subprocess.run(['git', 'clone', '-q', '--bare', str(checkout), str(bare)], check=True)
+    extracted = resolve_sa2va_models_dir(str(bare))
+    assert extracted is not None and extracted.endswith(SA2VA_HF_MODELS)
+    assert open(os.path.join(extracted, 'modeling_sa2va_chat.py')).read() == '# stand-in\n'
+
+
 @pytest.mark.slow
 def test_parity_stages_against_sa2va_code(tmp_path):
     from tools.analysis_tools.sa2va_parity_check import (format_report,
