@@ -29,5 +29,9 @@ desa2va_heads = dict(
     # validation / test, every mask.
     train_cfg=dict(reprompt_iters=0),
     test_cfg=dict(reprompt_iters=1, reprompt_iou_threshold=None),
+    # Video (docs/method.md §12): DeSa2VA's tracking mode, chosen on the tiny video model
+    # (docs/results.md §4).
+    video_tracker=dict(type='SAM2VideoTracker', track_with_seg_prompt=True,
+                       object_score_source='decoder'),
     train_phase='decouple',
     frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])

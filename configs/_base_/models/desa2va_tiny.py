@@ -27,5 +27,10 @@ model = dict(
     # validation / test, every mask.
     train_cfg=dict(reprompt_iters=0),
     test_cfg=dict(reprompt_iters=1, reprompt_iou_threshold=None),
+    # Video (docs/method.md §12): DeSa2VA's tracking mode, chosen on the tiny video model
+    # (docs/results.md §4); object presence from the mask (the tiny object-score head never
+    # trains).
+    video_tracker=dict(type='SAM2VideoTracker', track_with_seg_prompt=True,
+                       object_score_source='mask'),
     train_phase='decouple',
     frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])

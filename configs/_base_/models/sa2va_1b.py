@@ -80,4 +80,9 @@ model = dict(
         loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
                        naive_dice=True, eps=1.0, loss_weight=0.5)),
     init_head_from_sam2=True,
+    # Sa2VA's video inference (docs/method.md §12): [SEG] prompts the key frames only, the
+    # other frames are propagated through SAM-2's memory with no prompt, and the mask
+    # logits are never overwritten with SAM-2's -1024 "object absent" value.
+    video_tracker=dict(type='SAM2VideoTracker', track_with_seg_prompt=False,
+                       object_score_source='none'),
     max_new_tokens=32)

@@ -11,7 +11,13 @@ from ..seg_heads.seg_decode_result import SegDecodeResult
 
 #: SAM-2's "no object" logit (``sam2.modeling.sam2_base.NO_OBJ_SCORE``).
 NO_OBJ_SCORE = -1024.0
-OBJECT_SCORE_SOURCES = ('decoder', 'mask')
+#: ``'none'``: no hard choice (Sa2VA); ``'decoder'`` / ``'mask'``: SAM-2's hard choice, the
+#: presence read from the decoder's object score or from the mask.
+OBJECT_SCORE_SOURCES = ('none', 'decoder', 'mask')
+#: The tracker settings of Sa2VA's own video inference (docs/method.md §12).
+SA2VA_VIDEO_MODE = dict(track_with_seg_prompt=False, object_score_source='none')
+#: The object score given to ``_encode_new_memory`` for a present object (any logit > 0).
+_PRESENT_SCORE = 10.0
 
 
 class SAM2MemoryBank:
@@ -69,8 +75,9 @@ class TrackedFrame:
         frame: The item the stream gave (e.g. the data preprocessor's ``PreparedFrame``).
         is_key_frame: Decoded from the ``[SEG]`` states (a conditioning frame of the
             memory) rather than tracked.
-        logits: (E, 1, 4h, 4w) SAM-2 low-res logits of the E objects, absent objects at
-            ``NO_OBJ_SCORE`` (what the memory was given).
+        logits: (E, 1, 4h, 4w) SAM-2 low-res logits of the E objects, the ones the memory
+            was given: raw in the Sa2VA mode (``object_score_source='none'``), absent
+            objects at ``NO_OBJ_SCORE`` with SAM-2's hard choice.
         iou_pred: (E,) predicted IoU of each mask.
     """
 
@@ -99,34 +106,81 @@ class SAM2VideoTracker:
     Several expressions of one video are SAM-2's "objects": the frame is encoded once
     (batch 1) and its features are expanded to E rows.
 
+    Two tracking modes (docs/method.md §12), set by two keyword arguments:
+
+    **Sa2VA mode** (the defaults, :data:`SA2VA_VIDEO_MODE`: ``track_with_seg_prompt=False,
+    object_score_source='none'``), what Sa2VA's video inference does. For E objects with
+    ``[SEG]`` states ``h`` (E, H), image features ``F_t`` of frame t and memory bank ``B``:
+
+    1. key frame k (no memory, SAM-2's ``no_mem_embed``, exactly the image path):
+       ``M_k = head.decode(F_k, h)`` -- the ``[SEG]`` prompt enters here only;
+    2. tracked frame t, prompt-free propagation: ``F'_t = MemAttn(F_t, B)`` and
+       ``M_t = D(F'_t, [pad; pad])`` (SAM-2's two padding tokens, no ``[SEG]`` token);
+    3. output and memory keep the raw logits: ``M_t`` is never overwritten with -1024
+       (Sa2VA comments SAM-2's overwrite out);
+    4. memory: ``MemEnc(F_t, sigmoid(up(M_t)) * s + b)`` (``s``, ``b``:
+       ``sigmoid_scale/bias_for_mem_enc``, ``up``: bilinear to the SAM-2 input size), with
+       no spatial no-object embedding (Sa2VA's SAM-2.0 memory encoder has none);
+    5. object pointer, as SAM-2's ``_forward_sam_heads``: ``p = proj(tok)`` of the chosen
+       mask token, then with ``lambda = [o > 0]`` (``sigmoid(o)`` when
+       ``soft_no_obj_ptr``) of the decoder's object score ``o``:
+       ``p = lambda p + (1 - lambda) no_obj_ptr`` (``fixed_no_obj_ptr``: as written;
+       otherwise ``p + (1 - lambda) no_obj_ptr``).
+
+    **Prompted mode** (``track_with_seg_prompt=True, object_score_source='decoder'`` or
+    ``'mask'``; DeSa2VA's default is in ``configs/_base_/models/desa2va_*.py``): tracked
+    frames carry the ``[SEG]`` prompt token too (``D(F'_t, [pad; pad; tok(h)])``), and
+    SAM-2's hard choice applies on every frame: an object judged absent gets
+    ``M_t = -1024`` everywhere for output and memory, ``no_obj_ptr`` as its pointer and
+    (SAM-2.1) the spatial no-object embedding in its memory. Presence comes from the
+    decoder's object score (``'decoder'``) or from the mask having a positive pixel
+    (``'mask'``, for models whose object-score head never trained).
+
+    The two arguments are independent, so the mixed settings remain as ablations.
+
     Args:
         track_with_seg_prompt: Add the ``[SEG]`` prompt token (DeSa2VA: ``[pad; h_v]``) on
-            every tracked frame; False tracks with SAM-2's padding prompts only, as
+            every tracked frame; False (Sa2VA) tracks with SAM-2's padding prompts only, as
             SAM-2's video predictor does on frames without clicks.
-        object_score_source: ``'decoder'``: the head's object-score logit decides whether
-            the object is present (SAM-2: absent -> mask logits set to -1024 for memory and
+        object_score_source: ``'none'`` (Sa2VA): no hard choice, the raw logits are output
+            and written to memory, the decoder's object score only gates the object
+            pointer; ``'decoder'``: the head's object-score logit decides whether the
+            object is present (SAM-2: absent -> mask logits set to -1024 for memory and
             output, ``no_obj_ptr`` pointer); ``'mask'``: the object is present when the
-            mask has a positive pixel (for models whose object-score head never trained,
-            e.g. the tiny from-scratch configs).
+            mask has a positive pixel.
         memory_window: Tracked frames kept in the bank; None derives the smallest window
             SAM-2 reads from its config (``num_maskmem``, the eval stride and
             ``max_obj_ptrs_in_encoder``).
+
+    Raises:
+        ValueError: ``object_score_source`` is not one of :data:`OBJECT_SCORE_SOURCES`.
     """
 
     def __init__(self,
                  *,
-                 track_with_seg_prompt: bool = True,
-                 object_score_source: str = 'decoder',
+                 track_with_seg_prompt: bool = False,
+                 object_score_source: str = 'none',
                  memory_window: Optional[int] = None) -> None:
         if object_score_source not in OBJECT_SCORE_SOURCES:
-            raise ValueError(f'object_score_source must be one of {OBJECT_SCORE_SOURCES}, '
-                             f'got {object_score_source!r}')
+            raise ValueError(f'SAM2VideoTracker: object_score_source must be one of '
+                             f'{OBJECT_SCORE_SOURCES}, got {object_score_source!r} (set '
+                             'model.video_tracker.object_score_source)')
         self.track_with_seg_prompt = track_with_seg_prompt
         self.object_score_source = object_score_source
         self.memory_window = memory_window
         self.grounding = None
         #: The bank of the stream in progress (or the last one), for inspection.
         self.memory_bank: Optional[SAM2MemoryBank] = None
+
+    @property
+    def is_sa2va_mode(self) -> bool:
+        """Whether the settings are Sa2VA's video inference (:data:`SA2VA_VIDEO_MODE`)."""
+        return (not self.track_with_seg_prompt) and self.object_score_source == 'none'
+
+    @property
+    def hard_object_choice(self) -> bool:
+        """Whether absent objects get ``NO_OBJ_SCORE`` logits (SAM-2's overwrite)."""
+        return self.object_score_source != 'none'
 
     def bind(self, grounding) -> 'SAM2VideoTracker':
         """Use ``grounding`` (a ``SAM2Grounding``): its ``SAM2Base`` and prompt encoder."""
@@ -230,7 +284,11 @@ class SAM2VideoTracker:
     # ------------------------------------------------------------------ outputs
     def object_presence(self, low_res_logits: torch.Tensor,
                         object_score_logits: torch.Tensor) -> torch.Tensor:
-        """(E,) bool: is the object on this frame (see ``object_score_source``)."""
+        """(E,) bool: is the object on this frame (see ``object_score_source``).
+
+        ``'none'`` reads the decoder's object score as ``'decoder'`` does: in the Sa2VA
+        mode it gates the object pointer only (:meth:`memory_entry`).
+        """
         if self.object_score_source == 'mask':
             return (low_res_logits.flatten(1) > 0).any(dim=1)
         return object_score_logits.reshape(-1) > 0
@@ -241,6 +299,14 @@ class SAM2VideoTracker:
         return torch.where(present.view(-1, 1, 1, 1), low_res_logits,
                            low_res_logits.new_full((), NO_OBJ_SCORE))
 
+    def output_logits(self, low_res_logits: torch.Tensor,
+                      present: torch.Tensor) -> torch.Tensor:
+        """The logits a frame outputs and writes to memory: raw in the Sa2VA mode
+        (``object_score_source='none'``), :meth:`finalize_logits` otherwise."""
+        if not self.hard_object_choice:
+            return low_res_logits
+        return self.finalize_logits(low_res_logits, present)
+
     def memory_entry(self, feats: dict, low_res_logits: torch.Tensor,
                      result: SegDecodeResult, present: torch.Tensor,
                      detach: bool = True) -> dict:
@@ -249,10 +315,12 @@ class SAM2VideoTracker:
         Args:
             feats: The frame's features for E objects.
             low_res_logits: (E, 1, 4h, 4w) the frame's final mask logits (fused on key
-                frames, visual head on tracked frames), absent objects finalized.
+                frames, visual head on tracked frames) as :meth:`output_logits` gives
+                them (raw in the Sa2VA mode, absent objects at -1024 otherwise).
             result: The frame's decode (its last visual decode's ``mask_tokens`` and
                 ``multi_iou`` give the object pointer).
-            present: (E,) object presence (:meth:`object_presence`).
+            present: (E,) object presence (:meth:`object_presence`): gates the pointer
+                and, with SAM-2's hard choice, the spatial no-object embedding.
             detach: Detach the memory (inference); False lets later frames' losses train
                 the memory encoder and pointer projection (memory-mode video training).
 
@@ -266,7 +334,12 @@ class SAM2VideoTracker:
         size = sam2.image_size
         high_res = F.interpolate(low_res_logits.float(), size=(size, size), mode='bilinear',
                                  align_corners=False)
-        score = torch.where(present, 10.0, -10.0).to(high_res)
+        if self.hard_object_choice:
+            score = torch.where(present, _PRESENT_SCORE, -_PRESENT_SCORE).to(high_res)
+        else:
+            # Sa2VA: the mask alone enters memory; its SAM-2.0 memory encoder has no
+            # spatial no-object embedding, so a SAM-2.1 one is not added either.
+            score = high_res.new_full((high_res.shape[0], ), _PRESENT_SCORE)
         maskmem_features, maskmem_pos_enc = sam2._encode_new_memory(
             current_vision_feats=feats['vision_feats'],
             feat_sizes=feats['feat_sizes'],
@@ -282,7 +355,7 @@ class SAM2VideoTracker:
             token = tokens[:, 0]
         obj_ptr = sam2.obj_ptr_proj(token)
         if sam2.pred_obj_scores:
-            appearing = present.float().view(-1, 1).to(obj_ptr)
+            appearing = self.pointer_weight(result, present).to(obj_ptr)
             if sam2.fixed_no_obj_ptr:
                 obj_ptr = appearing * obj_ptr
             obj_ptr = obj_ptr + (1 - appearing) * sam2.no_obj_ptr
@@ -291,6 +364,16 @@ class SAM2VideoTracker:
             maskmem_pos_enc = [p.detach() for p in maskmem_pos_enc]
         return dict(maskmem_features=maskmem_features, maskmem_pos_enc=maskmem_pos_enc,
                     obj_ptr=obj_ptr)
+
+    def pointer_weight(self, result: SegDecodeResult, present: torch.Tensor) -> torch.Tensor:
+        """(E, 1) ``lambda`` of the object pointer ``lambda p + (1 - lambda) no_obj_ptr``.
+
+        The hard presence, except in the Sa2VA mode with SAM-2's ``soft_no_obj_ptr``,
+        where it is the sigmoid of the decoder's object score (``_forward_sam_heads``).
+        """
+        if not self.hard_object_choice and getattr(self.sam2, 'soft_no_obj_ptr', False):
+            return result.object_score_logits.reshape(-1, 1).float().sigmoid()
+        return present.float().view(-1, 1)
 
     # ------------------------------------------------------------------ one frame
     def decode_key_frame(self, seg_head, feats: dict,
@@ -311,9 +394,10 @@ class SAM2VideoTracker:
     def remember(self, bank: SAM2MemoryBank, frame_idx: int, feats: dict,
                  result: SegDecodeResult, is_key_frame: bool,
                  detach: bool = True) -> torch.Tensor:
-        """Write a decoded frame into the bank; returns its finalized logits (E, 1, 4h, 4w)."""
+        """Write a decoded frame into the bank; returns its :meth:`output_logits`
+        (E, 1, 4h, 4w)."""
         present = self.object_presence(result.final_logits, result.object_score_logits)
-        logits = self.finalize_logits(result.final_logits, present)
+        logits = self.output_logits(result.final_logits, present)
         bank.add(frame_idx, self.memory_entry(feats, logits, result, present, detach=detach),
                  is_cond=is_key_frame)
         return logits
@@ -399,6 +483,7 @@ class SAM2VideoTracker:
         return key_result, tracked
 
     def __repr__(self) -> str:
+        mode = ', Sa2VA mode' if self.is_sa2va_mode else ''
         return (f'{self.__class__.__name__}(track_with_seg_prompt='
                 f'{self.track_with_seg_prompt}, object_score_source='
-                f'{self.object_score_source!r}, memory_window={self.memory_window})')
+                f'{self.object_score_source!r}, memory_window={self.memory_window}{mode})')

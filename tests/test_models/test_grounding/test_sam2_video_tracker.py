@@ -51,12 +51,32 @@ def test_object_presence_and_no_object_logits():
     scores = torch.tensor([-5.0, 4.0])
     by_mask = SAM2VideoTracker(object_score_source='mask')
     by_decoder = SAM2VideoTracker(object_score_source='decoder')
+    sa2va = SAM2VideoTracker()
     assert by_mask.object_presence(logits, scores).tolist() == [True, False]
     assert by_decoder.object_presence(logits, scores).tolist() == [False, True]
     out = by_decoder.finalize_logits(logits, torch.tensor([False, True]))
     assert (out[0] == -1024.0).all() and torch.equal(out[1], logits[1])
-    with pytest.raises(ValueError, match='object_score_source'):
+    # Output / memory logits: SAM-2's hard choice with a source, raw in the Sa2VA mode
+    # (whose presence, read from the decoder, only gates the object pointer).
+    present = by_decoder.object_presence(logits, scores)
+    assert torch.equal(by_decoder.output_logits(logits, present), out)
+    assert sa2va.object_presence(logits, scores).tolist() == [False, True]
+    assert sa2va.output_logits(logits, present) is logits
+    with pytest.raises(ValueError, match=r"object_score_source must be one of \('none', "
+                       r"'decoder', 'mask'\), got 'iou'"):
         SAM2VideoTracker(object_score_source='iou')
+
+
+def test_defaults_are_the_sa2va_mode():
+    tracker = SAM2VideoTracker()
+    assert tracker.is_sa2va_mode and not tracker.hard_object_choice
+    assert (tracker.track_with_seg_prompt, tracker.object_score_source) == (False, 'none')
+    assert 'Sa2VA mode' in repr(tracker)
+    for kwargs in (dict(track_with_seg_prompt=True), dict(object_score_source='decoder')):
+        other = SAM2VideoTracker(**kwargs)
+        assert not other.is_sa2va_mode and 'Sa2VA' not in repr(other)
+    with pytest.raises(TypeError):
+        SAM2VideoTracker(False)  # keyword-only
 
 
 class _Tracker(SAM2VideoTracker):
@@ -90,6 +110,9 @@ class _Tracker(SAM2VideoTracker):
 class _SegHead:
     """Key frames decode to value + 1, tracked frames to -(value + 100) (E rows)."""
 
+    def __init__(self, expect_prompt=True):
+        self.expect_prompt = expect_prompt
+
     def tracking_prompt(self, seg_hidden):
         return seg_hidden * 2
 
@@ -105,7 +128,8 @@ class _SegHead:
         return self._result(image_feats['value'] + 1, len(seg_hidden))
 
     def decode_tracked(self, grounding, image_feats, track_prompt, image_idx, with_prompt=True):
-        assert torch.equal(track_prompt, torch.full((2, 3), 2.0)) and with_prompt
+        assert torch.equal(track_prompt, torch.full((2, 3), 2.0))
+        assert with_prompt is self.expect_prompt
         return self._result(-(image_feats['value'] + 100), len(track_prompt))
 
 
@@ -114,7 +138,8 @@ def _frames(num):
 
 
 def test_streaming_loop_decodes_key_frames_and_tracks_the_rest_through_a_bounded_bank():
-    tracker = _Tracker(object_score_source='mask', memory_window=2)
+    tracker = _Tracker(track_with_seg_prompt=True, object_score_source='mask',
+                       memory_window=2)
     out = list(tracker.track(iter(_frames(6)), _SegHead(), torch.ones(2, 3), [0, 3],
                              num_frames=6))
     assert [f.frame_idx for f in out] == list(range(6))
@@ -143,22 +168,37 @@ def test_stream_starts_with_a_key_frame_and_pulls_frames_lazily():
             pulled.append(frame)
             yield frame
 
-    stream = tracker.track(frames(), _SegHead(), torch.ones(2, 3), key_frame_ids=[2])
+    stream = tracker.track(frames(), _SegHead(expect_prompt=False), torch.ones(2, 3),
+                           key_frame_ids=[2])
     first = next(stream)
     # SAM-2 cannot track before a conditioning frame: frame 0 is decoded as a key frame.
     assert first.is_key_frame and len(pulled) == 1
     assert [f.is_key_frame for f in stream] == [False, True]
     # No expression: every frame is still yielded, none is encoded.
     tracker.calls.clear()
-    empty = list(tracker.track(iter(_frames(2)), _SegHead(), torch.zeros(0, 3), [0]))
+    empty = list(tracker.track(iter(_frames(2)), _SegHead(expect_prompt=False),
+                               torch.zeros(0, 3), [0]))
     assert [f.logits.shape for f in empty] == [(0, 1, 1, 1)] * 2 and tracker.calls == []
 
 
 def test_training_clip_keeps_memory_in_the_graph():
-    tracker = _Tracker(object_score_source='decoder')
+    tracker = _Tracker(track_with_seg_prompt=True, object_score_source='decoder')
     feats = dict(frame=torch.arange(3.0).view(3, 1, 1, 1).expand(3, 3, 4, 4))
     key, tracked = tracker.track_clip(_SegHead(), feats, [0, 1, 2], torch.ones(2, 3))
     assert len(key) == 2 and len(tracked) == 2
     # Raw logits for the loss (no NO_OBJ_SCORE); frame t < T - 1 written with detach=False.
     assert all((t == -100.0).all() for t in tracked)
     assert [m[1] for m in tracker.calls if m[0] == 'memory'] == [1, 2]
+
+
+def test_sa2va_mode_tracks_without_prompt_and_keeps_raw_logits():
+    tracker = _Tracker(memory_window=2)
+    out = list(tracker.track(iter(_frames(4)), _SegHead(expect_prompt=False),
+                             torch.ones(2, 3), [0], num_frames=4))
+    # The tracked logits are negative everywhere, yet they are output and stored raw.
+    assert [float(f.logits[0, 0, 0, 0]) for f in out] == [1.0, -101.0, -102.0, -103.0]
+    stored = tracker.memory_bank.non_cond
+    assert [float(stored[t]['logits'][0, 0, 0, 0]) for t in sorted(stored)] == [-102.0, -103.0]
+    key, tracked = tracker.track_clip(_SegHead(expect_prompt=False), dict(
+        frame=torch.arange(2.0).view(2, 1, 1, 1).expand(2, 3, 4, 4)), [0, 1], torch.ones(2, 3))
+    assert len(tracked) == 1 and (tracked[0] == -100.0).all() and len(key) == 2
