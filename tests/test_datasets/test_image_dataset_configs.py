@@ -43,19 +43,95 @@ def test_every_split_one_metric(name, prefixes):
     assert next(t for t in test if t.type == 'SampleReferringTargets').mode == 'all'
 
 
-def test_sa2va_mix_repeats_and_members():
+#: Sa2VA's training data, from projects/llava_sam2/configs/sa2va_4b.py of
+#: magic-research/Sa2VA (lines 135-448; sa2va_1b.py and sa2va_8b.py hold the same list):
+#: (its dataset config, class, epoch repeats, our member or None when left out).
+SA2VA_TRAIN_DATA = [
+    ('refcoco_segm_dataset', 'ReferSegmDataset', 4, 'refcoco'),  # listed 4 times
+    ('refcoco_plus_segm_dataset', 'ReferSegmDataset', 4, 'refcoco_plus'),
+    ('refcocog_segm_dataset', 'ReferSegmDataset', 4, 'refcocog'),
+    ('llava_vqa_dataset', 'LLaVADataset', 1, 'llava'),
+    ('video_mevis_dataset', 'VideoMeVISDataset', 4, 'mevis'),
+    ('video_revos_dataset', 'VideoReVOSDataset', 10, 'revos'),
+    ('video_refytvos_dataset', 'VideoRefYoutubeVOSDataset', 4, 'ref_ytvos'),
+    ('video_qa_dataset', 'VideoChatUniViDataset', 1, 'video_qa'),
+    ('video_sam2_dataset', 'VideoSAM2Dataset', 4, None),
+    ('glamm_psg_dataset', 'OpenPsgGCGDataset', 1, None),
+    ('glamm_grandf_dataset', 'GranDfGCGDataset', 10, None),
+    ('glamm_flickr_dataset', 'FlickrGCGDataset', 1, None),
+    ('glamm_refcocog_dataset', 'RefCOCOgGCGDataset', 1, None),
+    ('image_osprey_dataset', 'OspreyDataset', 1, None),
+    ('image_osprey_description_dataset', 'OspreyDescriptionDataset', 1, None),
+    ('image_osprey_part_dataset', 'OspreyDataset', 1, None),
+    ('image_osprey_short_dataset', 'OspreyShortDescriptionDataset', 1, None),
+    ('image_osprey_positive_neg_dataset', 'OspreyDataset', 1, None),
+]
+#: Our members: name -> (dataset type, the file or split it reads).
+OUR_MEMBERS = {
+    'refcoco': ('RefCocoReferringDataset', 'refcoco/refs(unc).p'),
+    'refcoco_plus': ('RefCocoReferringDataset', 'refcoco+/refs(unc).p'),
+    'refcocog': ('RefCocoReferringDataset', 'refcocog/refs(umd).p'),
+    'grefcoco': ('GRefCocoDataset', 'grefcoco/grefs(unc).json'),  # our addition
+    'llava': ('LLaVAQADataset', 'llava_v1_5_mix665k.json'),
+    'video_qa': ('LLaVAQADataset', 'video_chat.json'),
+    'mevis': ('MeViSDataset', 'data/mevis/train/'),
+    'revos': ('ReVOSDataset', 'meta_expressions_train_.json'),
+    'ref_ytvos': ('RefYTVOSDataset', 'meta_expressions/train/meta_expressions.json'),
+}
+
+
+def _what_it_reads(member):
+    return member.get('split_file') or member.get('ann_file') or member.get('data_root')
+
+
+def test_sa2va_mix_is_sa2vas_list_less_what_is_left_out_plus_grefcoco():
     cfg = Config.fromfile(osp.join(BASE, 'sa2va_mix.py'))
     members = cfg.train_dataloader.dataset.datasets
     assert cfg.train_dataloader.dataset.type == 'ConcatDataset'
     assert cfg.train_dataloader.dataset.ignore_keys == ['dataset_type']
-    summary = [(m.get('times', 1), (m.dataset if m.type == 'RepeatDataset' else m).type)
-               for m in members]
-    assert summary == [(4, 'RefCocoReferringDataset')] * 3 + [
-        (1, 'GRefCocoDataset'), (1, 'LLaVAQADataset'), (1, 'LLaVAQADataset'),
-        (4, 'MeViSDataset'), (10, 'ReVOSDataset'), (4, 'RefYTVOSDataset')]
-    splits = [m.dataset.split_file for m in members[:3]]
-    assert splits == ['refcoco/refs(unc).p', 'refcoco+/refs(unc).p', 'refcocog/refs(umd).p']
-    assert 'Please segment {expression} in this video.' in str(members[-1].dataset.pipeline)
+    kept = {ours: times for _, _, times, ours in SA2VA_TRAIN_DATA if ours is not None}
+    assert cfg.mix_repeats.to_dict() == dict(kept, grefcoco=1)
+    # The members in mix_repeats' order, each repeated as the table says.
+    built = [(m.get('times', 1), (m.dataset if m.type == 'RepeatDataset' else m))
+             for m in members]
+    order = ['refcoco', 'refcoco_plus', 'refcocog', 'grefcoco', 'llava', 'video_qa', 'mevis',
+             'revos', 'ref_ytvos']
+    assert [(times, d.type, _what_it_reads(d)) for times, d in built] == [
+        (cfg.mix_repeats[name], *OUR_MEMBERS[name]) for name in order]
+    # Every Sa2VA dataset left out is named in the config's comment; so is our addition.
+    with open(osp.join(BASE, 'sa2va_mix.py'), encoding='utf-8') as f:
+        text = f.read()
+    for _, cls, _, ours in SA2VA_TRAIN_DATA:
+        assert f'({cls}' in text, cls
+    assert 'left out' in text and 'not implemented in this project' in text
+    assert 'Our addition, not in Sa2VA\'s mix: gRefCOCO x1' in text
+    video_step = next(s for s in members[-1].dataset.pipeline
+                      if s.type == 'BuildReferringConversation')
+    assert video_step.to_dict() == dict(type='BuildReferringConversation', mode='train')
+
+
+def test_sa2va_mix_table_matches_sa2vas_config():
+    """The table above read from Sa2VA's released configs (with a fetched copy)."""
+    import ast
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('reference_code', osp.join(
+        REPO_ROOT, 'tests', 'test_evaluation', 'test_metrics', 'reference_code.py'))
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    for size in ('1b', '4b', '8b'):
+        source = reference.reference_source(
+            'magic-research/Sa2VA', f'projects/llava_sam2/configs/sa2va_{size}.py')
+        assigned = {node.targets[0].id: node.value for node in ast.parse(source).body
+                    if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+        listed = [e.id for e in next(k.value for k in assigned['train_dataset'].keywords
+                                     if k.arg == 'datasets').elts]
+        counts = {name: listed.count(name) for name in listed}
+        table = []
+        for name in dict.fromkeys(listed):
+            kw = {k.arg: k.value for k in assigned[name].keywords}
+            repeats = ast.literal_eval(kw['repeats']) if 'repeats' in kw else 1
+            table.append((name, kw['type'].id, repeats * counts[name]))
+        assert table == [row[:3] for row in SA2VA_TRAIN_DATA], size
 
 
 def test_real_size_pipelines_on_images(synthetic_refcoco):

@@ -153,8 +153,9 @@ def test_evaluation_prompt_is_the_tokenised_sentence(tmp_path):
         val.get_data_info(0))
     results = TRANSFORMS.build(dict(type='BuildReferringConversation', mode='test'))(results)
     assert [p[0]['user'] for p in results['prompts']] == [
-        '<image>\nPlease segment the man on the left in this image.',
-        '<image>\nPlease segment man s shirt blue in this image.']
+        # Sa2VA's evaluation question (its evaluation/dataset/RES.py, line 167).
+        '<image>\n Please segment the man on the left in this image.',
+        '<image>\n Please segment man s shirt blue in this image.']
 
 
 def test_text_field_errors_name_the_option_and_file(tmp_path):

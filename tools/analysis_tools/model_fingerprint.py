@@ -124,7 +124,9 @@ def _referring_sample(seed: int, vocab: str, mode: str = 'train'):
                    gt_masks=BitmapMasks(masks, 64, 80))
     for t in (InternVLTiling(tile_size=112, min_tiles=1, max_tiles=1, use_thumbnail=False),
               Resize(scale=(128, 128), keep_ratio=False),
-              BuildReferringConversation(mode), _tokenize(vocab), PackReferringInputs()):
+              # One fixed question: the recording must not follow the prompt defaults.
+              BuildReferringConversation(mode, ('Please segment {expression} in this image.', )),
+              _tokenize(vocab), PackReferringInputs()):
         results = t(results)
     return results
 

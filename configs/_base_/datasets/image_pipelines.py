@@ -13,6 +13,10 @@ image_tiling = dict(type='InternVLTiling', tile_size=448, min_tiles=1, max_tiles
                     use_thumbnail=True)
 tokenize = dict(type='TokenizeConversation', tokenizer=None, template=None,
                 num_image_tokens_per_tile=256, max_length=max_length)
+# Prompts (BuildReferringConversation, defaults): training draws Sa2VA's sixteen
+# segmentation questions and five answers; test asks Sa2VA's evaluation question
+# "<image>\n Please segment {sentence} in this image."; ReasonSeg's is_sentence queries
+# are used verbatim.
 test_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'text',
                   'gt_masks')
 

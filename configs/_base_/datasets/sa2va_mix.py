@@ -1,6 +1,38 @@
-# Sa2VA's training mix (docs/design.md §9): RefCOCO / RefCOCO+ / RefCOCOg, gRefCOCO, LLaVA-665k
-# image QA, video QA, MeViS, ReVOS and Ref-YouTube-VOS in one ConcatDataset, each repeated
-# per epoch as in Sa2VA-style released configs (`mix_repeats`; 0 leaves a dataset out).
+# Sa2VA's training mix, the part this project implements (docs/design.md §9), in one
+# ConcatDataset. Sa2VA's released configs (projects/llava_sam2/configs/sa2va_{1b,4b,8b}.py
+# of magic-research/Sa2VA, one data list for the three sizes) train on 18 datasets; here:
+#
+#   Sa2VA dataset (its class)                     Sa2VA repeats   here
+#   RefCOCO (ReferSegmDataset, refs(unc))          4 (listed 4x)   refcoco x4
+#   RefCOCO+ (ReferSegmDataset, refs(unc))         4 (listed 4x)   refcoco_plus x4
+#   RefCOCOg (ReferSegmDataset, refs(umd))         4 (listed 4x)   refcocog x4
+#   LLaVA-665k image QA (LLaVADataset)             1               llava x1
+#   MeViS (VideoMeVISDataset)                      4               mevis x4
+#   ReVOS (VideoReVOSDataset)                      10              revos x10
+#   Ref-YouTube-VOS (VideoRefYoutubeVOSDataset)    4               ref_ytvos x4
+#   video chat, ChatUniVi (VideoChatUniViDataset)  1               video_qa x1
+#   SA-V pseudo-label videos (VideoSAM2Dataset)    4               left out
+#   GCG: OpenPSG (OpenPsgGCGDataset)               1               left out
+#   GCG: GranDf (GranDfGCGDataset)                 10              left out
+#   GCG: Flickr30k (FlickrGCGDataset)              1               left out
+#   GCG: RefCOCOg (RefCOCOgGCGDataset)             1               left out
+#   Osprey-724K conversation, part level, LVIS     1 each          left out
+#     positive / negative (OspreyDataset x3)
+#   Osprey-724K detailed descriptions              1               left out
+#     (OspreyDescriptionDataset)
+#   Osprey-724K short form                         1               left out
+#     (OspreyShortDescriptionDataset)
+#
+# Left out: the capabilities those sets train are not implemented in this project yet:
+# SA-V's pseudo-label expressions (its long-description prompt format and reader),
+# grounded caption generation (GCG: answers with interleaved [SEG] per phrase) and visual
+# prompts (Osprey: region masks given to the MLLM as <vp> tokens). A model trained on this
+# mix cannot caption with masks or take region prompts.
+# Our addition, not in Sa2VA's mix: gRefCOCO x1 (multi-object and no-target expressions);
+# `mix_repeats['grefcoco'] = 0` gives Sa2VA's list exactly.
+# A RefCOCO sample packs up to 5 referred objects (Sa2VA: num_classes_per_sample=5, drawn
+# with replacement); a video sample 5 expressions x 5 frames (Sa2VA: sampled_frames=5).
+# `mix_repeats`: epoch repeats per member (RepeatDataset); 0 leaves a member out.
 # Layouts: docs/dataset_prepare.md and docs/dataset_prepare_video.md.
 #
 # Batching: image, QA and video samples can share a batch only with the model's
@@ -10,9 +42,6 @@
 _base_ = ['image_pipelines.py', 'video_pipelines.py']
 
 coco_root = 'data/coco/'
-# Epoch repeats as in Sa2VA-style released configs: each RefCOCO set listed 4 times, ReVOS
-# repeats=10, MeViS / Ref-YouTube-VOS repeats=4 (an earlier config used 1 for these two);
-# the rest once.
 mix_repeats = dict(refcoco=4, refcoco_plus=4, refcocog=4, grefcoco=1, llava=1, video_qa=1,
                    mevis=4, revos=10, ref_ytvos=4)
 

@@ -7,6 +7,12 @@ tiling = dict(type='InternVLTiling', tile_size=112, min_tiles=1, max_tiles=1,
               use_thumbnail=False)
 tokenize = dict(type='TokenizeConversation', tokenizer=tokenizer, template='qwen2',
                 num_image_tokens_per_tile=16, max_length=256)
+# One training question instead of Sa2VA's sixteen: the word vocabulary lacks words of the
+# others ("could", "provide", "identify", "where", "picture", "highlight", ...), and adding
+# them would renumber the sorted vocabulary and change every published tiny figure. The
+# test prompt is Sa2VA's own (IMAGE_TEST_QUESTION); the word tokenizer drops its leading
+# space, so the tokens are those of this question.
+tiny_questions = ('Please segment {expression} in this image.', )
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -14,7 +20,7 @@ train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=False, with_label=False, with_mask=True),
     tiling,
     dict(type='Resize', scale=(sam_image_size, sam_image_size), keep_ratio=False),
-    dict(type='BuildReferringConversation', mode='train'),
+    dict(type='BuildReferringConversation', mode='train', questions=tiny_questions),
     tokenize,
     dict(type='PackReferringInputs'),
 ]

@@ -14,7 +14,11 @@ video_tile_size = 448
 video_num_frames = 5
 video_num_key_frames = 5
 video_key_frame_strategy = 'first'
-video_questions = ('Please segment {expression} in this video.', )
+# Prompts (BuildReferringConversation): training draws Sa2VA's sixteen segmentation
+# questions (its video datasets keep their "in this image" wording), ReVOS reasoning
+# expressions (type_id 1) are used verbatim; test asks Sa2VA's video evaluation question
+# (its refVOS.py SEG_PROMPT) after the frames: "<image>\nPlease segment {expression}.".
+video_test_question = 'Please segment {expression}.'
 
 # PackVideoReferringInputs' default meta keys + ReVOS's foreground masks (robustness R) and
 # per-object masks of multi-object expressions (A and R add overlapping objects up).
@@ -34,7 +38,7 @@ video_train_pipeline = [
     dict(type='LoadVideoAnnotations', mode='train'),
     dict(type='VideoFrameTiling', tile_size=video_tile_size),
     dict(type='ResizeVideoFrames', scale=(video_sam_image_size, video_sam_image_size)),
-    dict(type='BuildReferringConversation', mode='train', questions=video_questions),
+    dict(type='BuildReferringConversation', mode='train'),
     video_tokenize,
     dict(type='PackVideoReferringInputs'),
 ]
@@ -45,7 +49,7 @@ video_test_pipeline = [
     dict(type='LoadVideoFrames'),
     dict(type='LoadVideoAnnotations', mode='test'),
     dict(type='VideoFrameTiling', tile_size=video_tile_size),
-    dict(type='BuildReferringConversation', mode='test', questions=video_questions),
+    dict(type='BuildReferringConversation', mode='test', test_question=video_test_question),
     video_tokenize,
     dict(type='PackVideoReferringInputs', meta_keys=video_test_meta_keys),
 ]

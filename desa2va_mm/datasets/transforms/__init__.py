@@ -1,5 +1,8 @@
 from .build_referring_conversation import (DEFAULT_ANSWERS, DEFAULT_QUESTIONS,
-                                           IMAGE_PLACEHOLDER, BuildReferringConversation)
+                                           IMAGE_PLACEHOLDER, IMAGE_TEST_QUESTION,
+                                           REASONING_TYPE_IDS, SA2VA_ANSWERS,
+                                           SA2VA_SEG_QUESTIONS, VIDEO_TEST_QUESTION,
+                                           BuildReferringConversation)
 from .internvl_tiling import InternVLTiling, dynamic_tiles
 from .load_image_from_file import BadImageError, LoadImageFromFile
 from .load_qa_video_frames import LoadQAVideoFrames
@@ -18,7 +21,8 @@ from .video_frame_tiling import VideoFrameTiling
 __all__ = [
     'BuildReferringConversation', 'InternVLTiling', 'PackReferringInputs',
     'SampleReferringTargets', 'TokenizeConversation', 'dynamic_tiles', 'IMAGE_PLACEHOLDER',
-    'DEFAULT_QUESTIONS', 'DEFAULT_ANSWERS', 'LoadReferringMasks', 'LoadQAVideoFrames',
+    'DEFAULT_QUESTIONS', 'DEFAULT_ANSWERS', 'SA2VA_SEG_QUESTIONS', 'SA2VA_ANSWERS',
+    'IMAGE_TEST_QUESTION', 'VIDEO_TEST_QUESTION', 'REASONING_TYPE_IDS', 'LoadReferringMasks', 'LoadQAVideoFrames',
     'LoadVideoAnnotations', 'LoadVideoFrames', 'SampleVideoExpressions', 'SampleVideoFrames',
     'select_key_frames', 'PackVideoReferringInputs', 'ResizeVideoFrames', 'VideoFrameTiling',
     'LoadImageFromFile', 'BadImageError'

@@ -50,7 +50,8 @@ def test_training_sequence_supervises_answers_only():
     tok = TinyWordTokenizer()
     np.random.seed(0)
     out = _tokenize({'text': ['the red circle', 'the blue star'], 'num_tiles': 2,
-                     'img_path': 'a.jpg'}, mode='train', answers=('Sure, [SEG].', ))
+                     'img_path': 'a.jpg'}, mode='train', answers=('Sure, [SEG].', ),
+                    questions=('Please segment {expression} in this image.', ))
     ids, labels = out['input_ids'][0], out['labels'][0]
     assert ids.shape == labels.shape
     seg = tok.convert_tokens_to_ids('[SEG]')
