@@ -161,3 +161,73 @@ def test_video_test_leaves_are_their_model_on_their_benchmark(leaf):
     assert cfg['val_evaluator'] is None and cfg['test_cfg'] == dict(type='TestLoop')
     assert cfg['test_dataloader']['dataset']['test_mode'] is True
     assert 'custom_hooks' not in cfg
+
+
+#: Sa2VA-baseline video test leaves (configs/sa2va_video/): 3 sizes x 5 benchmarks.
+SA2VA_VIDEO_TEST = sorted(osp.relpath(path, CONFIGS) for path in
+                          glob.glob(osp.join(CONFIGS, 'sa2va_video', '*.py')))
+VIDEO_BENCHMARKS = ('mevis_valid_u', 'mevis_valid', 'ref_ytvos', 'ref_davis17', 'revos')
+#: Dataset and test metric / writer each benchmark base gives.
+VIDEO_TEST_PARTS = {
+    'mevis_valid_u': ('MeViSDataset', 'VideoJFMetric'),
+    'mevis_valid': ('MeViSDataset', 'VideoSubmissionWriter'),
+    'ref_ytvos': ('RefYTVOSDataset', 'VideoSubmissionWriter'),
+    'ref_davis17': ('RefDAVISDataset', 'VideoJFMetric'),
+    'revos': ('ReVOSDataset', 'ReVOSMetric'),
+}
+
+
+def test_sa2va_video_leaves_cover_every_size_and_benchmark():
+    assert SA2VA_VIDEO_TEST == sorted(f'sa2va_video/sa2va_{size}_{bench}.py'
+                                      for size in ('1b', '4b', '8b')
+                                      for bench in VIDEO_BENCHMARKS)
+
+
+@pytest.mark.parametrize('leaf', SA2VA_VIDEO_TEST)
+def test_sa2va_video_leaves_are_the_baseline_on_their_benchmark(leaf, tiny_parts):
+    size, bench = re.fullmatch(r'sa2va_video/sa2va_(\w+?)_(\w+)\.py', leaf).groups()
+    with open(osp.join(CONFIGS, leaf), encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+    assigned = {node.targets[0].id: ast.unparse(node.value) for node in tree.body}
+    # Only the bases: the network of configs/sa2va/sa2va_<size>.py on the benchmark.
+    assert assigned == {'_base_': str([f'../_base_/models/sa2va_{size}.py',
+                                       f'../_base_/video_test/{bench}.py'])}
+    cfg = _load(leaf)
+    model_base = Config.fromfile(osp.join(CONFIGS, f'_base_/models/sa2va_{size}.py'))
+    bench_base = Config.fromfile(osp.join(CONFIGS, f'_base_/video_test/{bench}.py'))
+    assert cfg.model.to_dict() == model_base.model.to_dict()
+    assert {k: v for k, v in cfg.to_dict().items() if k not in model_base} == \
+        bench_base.to_dict()
+    assert cfg.train_dataloader is None and cfg.val_dataloader is None
+    assert cfg.test_cfg == dict(type='TestLoop')
+    dataset_type, evaluator_type = VIDEO_TEST_PARTS[bench]
+    assert cfg.test_evaluator.type == evaluator_type
+    # The test dataset builds (annotations are read lazily: no data is needed here).
+    from desa2va_mm.registry import DATASETS
+    dataset = DATASETS.build(dict(cfg.test_dataloader.dataset.to_dict(), lazy_init=True))
+    assert type(dataset).__name__ == dataset_type and dataset.test_mode
+    # The model: Sa2VA's seg head and Sa2VA's video inference (real-size MLLM and SAM-2
+    # replaced by the tiny ones; the seg head, tracker and preprocessor are the leaf's).
+    assert cfg.model.video_tracker.to_dict() == dict(
+        type='SAM2VideoTracker', track_with_seg_prompt=False, object_score_source='none')
+    model = _build_cheap(cfg.model, tiny_parts)
+    assert type(model.seg_head).__name__ == 'Sa2VASegHead'
+    assert model.seg_head.mask_head.multimask_output
+    assert model.video_tracker.is_sa2va_mode
+    assert model.video_tracker.grounding is model.grounding_encoder
+
+
+def test_model_bases_set_their_video_mode():
+    # Every Sa2VA-baseline base runs Sa2VA's video inference; DeSa2VA's bases set their own
+    # mode explicitly (docs/method.md §12).
+    bases = sorted(glob.glob(osp.join(CONFIGS, '_base_/models/*.py')))
+    sa2va = [b for b in bases if osp.basename(b).startswith('sa2va_')]
+    desa2va = [b for b in bases if osp.basename(b).startswith('desa2va_')
+               and osp.basename(b) != 'desa2va_real_size_heads.py']
+    assert len(sa2va) == 6 and len(desa2va) == 7
+    for base in sa2va:
+        tracker = Config.fromfile(base).model.video_tracker.to_dict()
+        assert tracker == dict(type='SAM2VideoTracker', track_with_seg_prompt=False,
+                               object_score_source='none'), base
+    for base in desa2va:
+        assert Config.fromfile(base).model.video_tracker.type == 'SAM2VideoTracker', base
