@@ -25,7 +25,7 @@ def test_help(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     for flag in ('--sa2va-root', '--config', '--frames', '--seed', '--work-dir', '--require',
-                 '--object-score-bias'):
+                 '--object-score-bias', '--tracked-prompt'):
         assert flag in out
 
 
@@ -87,3 +87,13 @@ def test_parity_stages_against_sa2va_code(tmp_path):
     report = format_report(result, 'cmd')
     assert report.count('\n| ') == len(stages) and 'sam_mask_decoder_extra_args' in report
     assert [s[0] for s in result['settings']] == ['sam_mask_decoder_extra_args']
+    # DeSa2VA's prompted tracking (the [SEG] token on tracked frames too) is reported as
+    # a difference on the tracked frames only.
+    prompted = run_parity(modeling, os.path.join(REPO_ROOT, 'configs/sa2va/sa2va_tiny.py'),
+                          frames=7, work_dir=str(tmp_path / 'prompted'),
+                          track_with_seg_prompt=True)
+    rows = {s.name.split(',')[-1].strip(): s for s in prompted['stages']
+            if s.name.startswith('video mask logits')}
+    assert rows['key frames 0-4 (prompted)'].ok
+    assert not rows['tracked frames 5-6'].ok
+    assert 'track_with_seg_prompt=True' in rows['tracked frames 5-6'].note

@@ -402,15 +402,15 @@ def synthetic_video(num_frames: int, height: int, width: int, seed: int):
 
 
 def build_tiny_baseline(config: str, seed: int, cfg_options: Optional[dict] = None,
-                        object_score_bias: float = 4.0):
+                        object_score_bias: float = 0.0):
     """Our Sa2VA baseline from ``config`` with random, non-degenerate weights.
 
     SAM-2's multimask output is on, as in Sa2VA (``sam_mask_decoder`` with
     ``multimask_output_in_sam``) and the real-size Sa2VA configs. A fresh SAM-2 has many
     zero-initialised weights; every parameter gets small noise so each stage is exercised.
     ``object_score_bias`` is added to the decoders' object-score output: random weights
-    put that logit near 0, and a negative one makes our tracker write SAM-2's -1024
-    "object absent" value over the whole frame, which would hide every other difference.
+    put that logit near 0, and where our tracker reads it (``object_score_source``) a
+    negative one writes SAM-2's -1024 "object absent" value over the whole frame.
     """
     import torch
     from mmengine.config import Config
@@ -452,7 +452,8 @@ def _prompt_ids(model, num_image_tokens: int, template: dict, text: str, answer:
 def run_parity(modeling: types.ModuleType, config: str, *, frames: int = 12, seed: int = 0,
                work_dir: Optional[str] = None, key_frames: int = 5,
                height: int = 150, width: int = 200,
-               object_score_bias: float = 4.0) -> dict:
+               object_score_bias: float = 0.0,
+               track_with_seg_prompt: Optional[bool] = None) -> dict:
     """Build, export, load with Sa2VA's code, and compare stage by stage.
 
     Args:
@@ -465,6 +466,9 @@ def run_parity(modeling: types.ModuleType, config: str, *, frames: int = 12, see
         height, width: Original image / frame size (not square: resizing matters).
         object_score_bias: See :func:`build_tiny_baseline` (0 lets SAM-2 declare the
             object absent on some frames).
+        track_with_seg_prompt: Override our tracker's setting (None keeps the model's):
+            True adds the ``[SEG]`` token to the prompt of tracked frames, False decodes
+            them from SAM-2's padding prompt only, as Sa2VA's video path does.
 
     Returns:
         ``dict(stages=[Stage...], settings=[(setting, sa2va, ours)], export=folder)``.
@@ -477,6 +481,9 @@ def run_parity(modeling: types.ModuleType, config: str, *, frames: int = 12, see
     from desa2va_mm.utils.sa2va_release import export_sa2va_release
 
     model, cfg = build_tiny_baseline(config, seed, object_score_bias=object_score_bias)
+    if track_with_seg_prompt is not None:
+        model.video_tracker.track_with_seg_prompt = track_with_seg_prompt
+    tracked_prompt = model.video_tracker.track_with_seg_prompt
     folder = osp.join(work_dir or tempfile.mkdtemp(prefix='sa2va_parity_'), 'release')
     export_sa2va_release(model, folder)
     sa2va, info, settings = load_sa2va_model(modeling, folder,
@@ -605,10 +612,16 @@ def run_parity(modeling: types.ModuleType, config: str, *, frames: int = 12, see
             f'same frames at SAM-2 size; ours at -1024 (object absent) on {absent(keys)} '
             f'of {len(keys)}'))
         if tracked:
+            prompt = ('ours prompts tracked frames with [SEG] too '
+                      '(video_tracker.track_with_seg_prompt=True), Sa2VA key frames only; '
+                      'known difference' if tracked_prompt else
+                      'both decode tracked frames from padding prompts only '
+                      '(video_tracker.track_with_seg_prompt=False)')
             stages.append(Stage(
                 f'video mask logits, tracked frames {tracked[0]}-{tracked[-1]}',
                 max(_max_diff(ours_low[t], theirs_low[t]) for t in tracked),
-                f'ours at -1024 (object absent) on {absent(tracked)} of {len(tracked)}'))
+                f'{prompt}; ours at -1024 (object absent) on {absent(tracked)} of '
+                f'{len(tracked)}'))
         theirs_masks = F.interpolate(theirs_video_res, size=(height, width), mode='bilinear',
                                      align_corners=False)[:, 0] > 0
         ours_masks = torch.stack([f['masks'][0] for f in ours_video])
@@ -644,9 +657,14 @@ def parse_args(argv=None):
                         help='Sa2VA-baseline config whose tiny sizes are used')
     parser.add_argument('--frames', type=int, default=12, help='video length (default 12)')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--object-score-bias', type=float, default=4.0,
-                        help='added to the random decoders\' object-score logit so SAM-2 sees '
-                        'the object (default 4); 0 shows the -1024 object-absent difference')
+    parser.add_argument('--object-score-bias', type=float, default=0.0,
+                        help="added to the random decoders' object-score logit (default 0); "
+                        'a negative score is SAM-2\'s "object absent", which a tracker that '
+                        'reads it answers with -1024 over the frame')
+    parser.add_argument('--tracked-prompt', choices=['config', 'on', 'off'], default='config',
+                        help="our tracker's video_tracker.track_with_seg_prompt: the config's "
+                        "(default), on ([SEG] prompt on tracked frames too) or off (Sa2VA's "
+                        'video path: key frames only)')
     parser.add_argument('--work-dir', default=None, help='where the export is written')
     parser.add_argument('--require', action='store_true',
                         help="exit 2 instead of 0 when Sa2VA's code is absent")
@@ -665,11 +683,15 @@ def main(argv=None) -> int:
     print('[parity] building the tiny baseline, exporting it, loading it with Sa2VA ...',
           flush=True)
     result = run_parity(modeling, args.config, frames=args.frames, seed=args.seed,
-                        work_dir=args.work_dir, object_score_bias=args.object_score_bias)
+                        work_dir=args.work_dir, object_score_bias=args.object_score_bias,
+                        track_with_seg_prompt=dict(config=None, on=True,
+                                                   off=False)[args.tracked_prompt])
     command = ' '.join(['python', 'tools/analysis_tools/sa2va_parity_check.py',
                         '--sa2va-root', 'SA2VA', '--frames', str(args.frames),
                         '--seed', str(args.seed), '--object-score-bias',
-                        f'{args.object_score_bias:g}'])
+                        f'{args.object_score_bias:g}'] +
+                       (['--tracked-prompt', args.tracked_prompt]
+                        if args.tracked_prompt != 'config' else []))
     print(format_report(result, command))
     return 0
 
