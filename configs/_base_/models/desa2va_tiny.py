@@ -22,7 +22,9 @@ model = dict(
         mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
         num_point_samples=1,
         loss_mask={{_base_.tiny_loss_mask}},
-        loss_dice={{_base_.tiny_loss_dice}}),
+        loss_dice={{_base_.tiny_loss_dice}},
+        # Full-pixel losses (see sa2va_tiny.py).
+        mask_loss_sampler=None),
     # Re-prompting (docs/method.md §6): none in training (phase 3 leaves: 1), once at
     # validation / test, every mask.
     train_cfg=dict(reprompt_iters=0),

@@ -38,14 +38,26 @@ def sample_points_in_masks(gt: torch.Tensor, num_points: int,
 
 
 def segmentation_losses(logits: torch.Tensor, gt: torch.Tensor, loss_mask: nn.Module,
-                        loss_dice: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
+                        loss_dice: nn.Module, sampler: Optional[nn.Module] = None
+                        ) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(L_mask, L_dice)`` of low-res logits (N, 1, h', w') against masks (N, H, W).
 
-    The logits are upsampled (bilinear) to the ground truth's size first.
+    Without ``sampler`` (full-pixel): the logits are upsampled (bilinear) to the ground
+    truth's size and both losses see every pixel. With a ``MaskPointSampler`` (Sa2VA's
+    default, docs/method.md §7): both losses see its P points per mask, read on the
+    low-res logits and on the ground truth brought to their size; BCE is averaged over the
+    N x P points and Dice over the N masks, as Sa2VA normalises them.
     """
-    pred = F.interpolate(logits, size=gt.shape[-2:], mode='bilinear',
-                         align_corners=False).squeeze(1)
-    return loss_mask(pred, gt), loss_dice(pred, gt)
+    if sampler is None:
+        pred = F.interpolate(logits, size=gt.shape[-2:], mode='bilinear',
+                             align_corners=False).squeeze(1)
+        return loss_mask(pred, gt), loss_dice(pred, gt)
+    point_logits, point_gt = sampler(logits, gt)
+    bce_avg, dice_avg = sampler.loss_avg_factors(point_logits)
+    point_logits, point_gt = point_logits.to(logits.dtype), point_gt.to(logits.dtype)
+    mask = loss_mask(point_logits.reshape(-1), point_gt.reshape(-1), avg_factor=bce_avg)
+    dice = loss_dice(point_logits, point_gt, avg_factor=dice_avg)
+    return mask, dice
 
 
 #: Seg-head arguments that became model settings -> the config key that replaced each.
@@ -141,6 +153,9 @@ class BaseSegHead(BaseModule):
             of this head is built with (set by the segmentor from the grounding encoder).
         loss_mask: Per-pixel mask loss (mmdet ``CrossEntropyLoss`` with sigmoid).
         loss_dice: Dice loss (mmdet ``DiceLoss``).
+        mask_loss_sampler: ``MaskPointSampler`` config: both mask losses on P
+            importance-sampled points of the low-res logits (Sa2VA's default); None: on
+            every pixel of the ground truth, the logits upsampled to its size.
         train_cfg: Training settings (the model's ``train_cfg``); keys of
             :attr:`TRAIN_CFG_DEFAULTS` only.
         test_cfg: Validation / test settings (the model's ``test_cfg``); keys of
@@ -157,8 +172,8 @@ class BaseSegHead(BaseModule):
 
     def __init__(self, *, in_channels: int, decoder_kwargs: Optional[dict] = None,
                  loss_mask: Optional[dict] = None, loss_dice: Optional[dict] = None,
-                 train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 mask_loss_sampler: Optional[dict] = None, train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
         self.decoder_kwargs = dict(decoder_kwargs or {})
@@ -169,6 +184,8 @@ class BaseSegHead(BaseModule):
                                           self.SETTINGS_NOTE)
         self.loss_mask = MODELS.build(loss_mask or DEFAULT_LOSS_MASK)
         self.loss_dice = MODELS.build(loss_dice or DEFAULT_LOSS_DICE)
+        self.mask_loss_sampler = MODELS.build(mask_loss_sampler) \
+            if mask_loss_sampler is not None else None
 
     @property
     def settings(self) -> Dict[str, Any]:
@@ -258,8 +275,10 @@ class BaseSegHead(BaseModule):
 
     # ------------------------------------------------------------------ losses
     def segmentation_loss(self, logits: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        """``L_seg = L_mask + L_dice`` of logits (N, 1, h', w') against masks (N, H, W)."""
-        mask, dice = segmentation_losses(logits, gt, self.loss_mask, self.loss_dice)
+        """``L_seg = L_mask + L_dice`` of logits (N, 1, h', w') against masks (N, H, W)
+        (point-sampled with :attr:`mask_loss_sampler`, else full-pixel)."""
+        mask, dice = segmentation_losses(logits, gt, self.loss_mask, self.loss_dice,
+                                         self.mask_loss_sampler)
         return mask + dice
 
     def mask_losses(self, result: SegDecodeResult,

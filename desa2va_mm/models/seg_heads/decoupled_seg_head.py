@@ -54,6 +54,8 @@ class DecoupledSegHead(BaseSegHead):
             discriminator's real samples.
         loss_mask: Per-pixel mask loss (Sa2VA: sigmoid BCE x2.0).
         loss_dice: Dice loss (Sa2VA: x0.5).
+        mask_loss_sampler: ``MaskPointSampler`` config (Sa2VA: 12544 points per mask,
+            sampled on each branch's own logits) or None (full-pixel losses).
         train_cfg: The model's ``train_cfg``: ``reprompt_iters`` (int >= 0).
         test_cfg: The model's ``test_cfg``: ``reprompt_iters`` (int >= 0) and
             ``reprompt_iou_threshold`` (float or None).
@@ -81,13 +83,15 @@ class DecoupledSegHead(BaseSegHead):
                  num_point_samples: int = 1,
                  loss_mask: Optional[dict] = None,
                  loss_dice: Optional[dict] = None,
+                 mask_loss_sampler: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
                  **removed) -> None:
         raise_on_removed_arguments(type(self).__name__, removed)
         super().__init__(in_channels=in_channels, decoder_kwargs=decoder_kwargs,
-                         loss_mask=loss_mask, loss_dice=loss_dice, train_cfg=train_cfg,
+                         loss_mask=loss_mask, loss_dice=loss_dice,
+                         mask_loss_sampler=mask_loss_sampler, train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg)
         for kind, settings in (('train_cfg', self.train_cfg), ('test_cfg', self.test_cfg)):
             iters = settings['reprompt_iters']

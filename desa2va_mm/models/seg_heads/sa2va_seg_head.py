@@ -16,7 +16,7 @@ class Sa2VASegHead(BaseSegHead):
     ``text_hidden_fcs`` (``h: (N, H) -> (N, C)``) gives one sparse prompt token after
     SAM-2's two padding tokens; one SAM-2 decoder (``mask_head``) decodes it. Video frames
     tracked through SAM-2's memory carry the same token (or SAM-2's padding only). Losses
-    ``loss_mask`` (BCE) and ``loss_dice``.
+    ``loss_mask`` (BCE) and ``loss_dice``, on sampled points with ``mask_loss_sampler``.
 
     Attribute names are Sa2VA's (``text_hidden_fcs``), so its checkpoints map key for key
     (``desa2va_mm/utils/sa2va_conversion.py``).
@@ -29,6 +29,8 @@ class Sa2VASegHead(BaseSegHead):
         mask_head: The SAM-2 head (``SAM2MaskHead``).
         loss_mask: Per-pixel mask loss (Sa2VA: sigmoid BCE x2.0).
         loss_dice: Dice loss (Sa2VA: x0.5).
+        mask_loss_sampler: ``MaskPointSampler`` config (Sa2VA: 12544 points per mask) or
+            None (full-pixel losses).
         train_cfg: The model's ``train_cfg``: must be empty (the head reads no setting).
         test_cfg: The model's ``test_cfg``: must be empty; re-prompting keys are refused
             with an error naming the key (Sa2VA does not re-prompt).
@@ -46,11 +48,13 @@ class Sa2VASegHead(BaseSegHead):
                  mask_head: Optional[dict] = None,
                  loss_mask: Optional[dict] = None,
                  loss_dice: Optional[dict] = None,
+                 mask_loss_sampler: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(in_channels=in_channels, decoder_kwargs=decoder_kwargs,
-                         loss_mask=loss_mask, loss_dice=loss_dice, train_cfg=train_cfg,
+                         loss_mask=loss_mask, loss_dice=loss_dice,
+                         mask_loss_sampler=mask_loss_sampler, train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg)
         projection = dict(text_hidden_fcs or dict(type='Sa2VAProjection'))
         projection.setdefault('in_channels', in_channels)
@@ -85,5 +89,5 @@ class Sa2VASegHead(BaseSegHead):
             zero = result.final_logits.sum() * 0.0
             return dict(loss_mask=zero, loss_dice=zero)
         mask, dice = segmentation_losses(result.final_logits, gt, self.loss_mask,
-                                         self.loss_dice)
+                                         self.loss_dice, self.mask_loss_sampler)
         return dict(loss_mask=mask, loss_dice=dice)

@@ -89,6 +89,21 @@ def test_mask_losses_one_per_weighted_branch(grounding):
         seg_head(grounding, **dict(FULL, mask_loss_weights=dict(txt=1.0)))
 
 
+def test_every_branch_is_point_sampled_with_a_sampler(grounding):
+    from desa2va_mm.models.seg_heads import segmentation_losses
+    head = seg_head(grounding, **FULL,
+                    mask_loss_sampler=dict(type='MaskPointSampler', num_points=128)).train()
+    result = head.decode(grounding, image_feats(grounding), _hidden(2), torch.tensor([0, 1]))
+    gt = _gt(2)
+    torch.manual_seed(4)
+    losses = head.mask_losses(result, gt)
+    torch.manual_seed(4)
+    for name, logits in result.branch_logits().items():
+        mask, dice = segmentation_losses(logits, gt, head.loss_mask, head.loss_dice,
+                                         head.mask_loss_sampler)
+        assert torch.allclose(losses[f'loss_mask_{name}'], mask + dice), name
+
+
 def test_prompt_losses_adversarial_and_club(grounding):
     head = seg_head(grounding, **FULL).train()
     result = head.decode(grounding, image_feats(grounding), _hidden(2), torch.tensor([0, 1]))

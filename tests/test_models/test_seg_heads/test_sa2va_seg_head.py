@@ -68,6 +68,30 @@ def test_mask_losses_follow_the_ground_truth(grounding, head):
     assert head.prompt_losses(grounding, result, gt, None) == {}
 
 
+def test_point_sampled_mask_losses(grounding):
+    """With mask_loss_sampler the losses are those of the sampled points (same seed)."""
+    from desa2va_mm.models.seg_heads import segmentation_losses
+    sampled = seg_head(grounding, type='Sa2VASegHead',
+                       mask_head=dict(type='SAM2MaskHead', multimask_output=False),
+                       mask_loss_sampler=dict(type='MaskPointSampler', num_points=256))
+    assert sampled.mask_loss_sampler.num_points == 256
+    result = sampled.decode(grounding, image_feats(grounding),
+                            torch.randn(2, HIDDEN, generator=torch.Generator().manual_seed(3)),
+                            torch.tensor([0, 1]))
+    gt = torch.zeros(2, 64, 64)
+    gt[:, 16:48, 16:48] = 1
+    torch.manual_seed(5)
+    losses = sampled.mask_losses(result, gt)
+    torch.manual_seed(5)
+    mask, dice = segmentation_losses(result.final_logits, gt, sampled.loss_mask,
+                                     sampled.loss_dice, sampled.mask_loss_sampler)
+    assert torch.equal(losses['loss_mask'], mask) and torch.equal(losses['loss_dice'], dice)
+    full = segmentation_losses(result.final_logits, gt, sampled.loss_mask, sampled.loss_dice)
+    assert not torch.equal(mask, full[0])
+    losses['loss_mask'].backward()
+    assert sampled.text_hidden_fcs.mlp[0].weight.grad.abs().sum() > 0
+
+
 def test_batch_without_targets_gives_connected_zeros(grounding, head):
     feats = image_feats(grounding, 1)
     result = head.decode(grounding, feats, torch.zeros(1, HIDDEN), torch.tensor([0]))
