@@ -35,8 +35,10 @@ def test_every_split_one_metric(name, prefixes):
     tiling = next(t for t in train if t.type == 'InternVLTiling')
     assert (tiling.tile_size, tiling.min_tiles, tiling.max_tiles, tiling.use_thumbnail) == (
         448, 1, 12, True)
-    resize = next(t for t in train if t.type == 'Resize')
-    assert resize.scale == (1024, 1024) and resize.keep_ratio is False
+    # Sa2VA's DirectResize: PIL bicubic to 1024 x 1024, aspect ratio not kept.
+    resize = next(t for t in train if t.type == 'DirectResize')
+    assert resize.scale == (1024, 1024)
+    assert next(t for t in datasets[0].pipeline if t.type == 'DirectResize').scale == (1024, 1024)
     assert train[6].type == 'TokenizeConversation'  # documented index (dataset_prepare.md)
     test = datasets[0].pipeline
     assert test[6].type == 'TokenizeConversation'

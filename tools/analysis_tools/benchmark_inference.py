@@ -71,7 +71,7 @@ def build_config(args):
             name = step['type']
             if name == 'InternVLTiling':
                 step['tile_size'] = 224
-            elif name == 'Resize':
+            elif name in ('Resize', 'DirectResize'):
                 step['scale'] = (256, 256)
             elif name == 'TokenizeConversation':
                 step['num_image_tokens_per_tile'] = 64

@@ -145,7 +145,8 @@ def sam_size_options(config: str, size: int = REHEARSAL_SAM_SIZE) -> List[str]:
         if not isinstance(node, dict):
             return
         for i, step in enumerate(node.get('pipeline') or []):
-            if isinstance(step, dict) and step.get('type') in ('Resize', 'ResizeVideoFrames'):
+            if isinstance(step, dict) and step.get('type') in ('Resize', 'DirectResize',
+                                                                 'ResizeVideoFrames'):
                 options.append(f'{key}.pipeline.{i}.scale=({size},{size})')
         if isinstance(node.get('dataset'), dict):
             walk(node['dataset'], f'{key}.dataset')

@@ -1,7 +1,8 @@
 # Image pipelines shared by the real-resolution image datasets (RefCOCO/+/g, gRefCOCO,
 # ReasonSeg, LLaVA QA) and the Sa2VA mix, Sa2VA's recipe (docs/design.md §9):
 # InternVL dynamic tiling, 1-12 tiles of 448 + a thumbnail (256 tokens each); SAM-2 input
-# resized directly to 1024 x 1024 (ImageNet mean/std applied by the data preprocessor).
+# resized directly to 1024 x 1024 with PIL bicubic, Sa2VA's DirectResize (ImageNet mean/std
+# applied by the data preprocessor).
 #
 # Tokenizer and chat template: the model's (tokenizer=None, template=None). The runner's
 # ModelTokenizerHook hands them to every pipeline, so they follow `model.mllm.pretrained`
@@ -9,6 +10,9 @@
 sam_image_size = 1024
 max_length = 8192
 
+# Training masks are resized with the image (nearest neighbour), test masks stay at the
+# original size for the metric.
+sam_resize = dict(type='DirectResize', scale=(sam_image_size, sam_image_size))
 image_tiling = dict(type='InternVLTiling', tile_size=448, min_tiles=1, max_tiles=12,
                     use_thumbnail=True)
 tokenize = dict(type='TokenizeConversation', tokenizer=None, template=None,
@@ -26,7 +30,7 @@ train_pipeline = [
     # Masks at the original size, then resized with the SAM-2 image.
     dict(type='LoadReferringMasks'),
     image_tiling,
-    dict(type='Resize', scale=(sam_image_size, sam_image_size), keep_ratio=False),
+    sam_resize,
     dict(type='BuildReferringConversation', mode='train'),
     tokenize,
     dict(type='PackReferringInputs'),
@@ -35,8 +39,8 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='SampleReferringTargets', mode='all'),
     image_tiling,
-    dict(type='Resize', scale=(sam_image_size, sam_image_size), keep_ratio=False),
-    # After Resize: ground truth stays at the original resolution for the metric.
+    sam_resize,
+    # After the resize: ground truth stays at the original resolution for the metric.
     dict(type='LoadReferringMasks'),
     dict(type='BuildReferringConversation', mode='test'),
     tokenize,
@@ -50,14 +54,14 @@ qa_train_pipeline = [
     image_tiling,
     tokenize,
     dict(type='LoadReferringMasks'),
-    dict(type='Resize', scale=(sam_image_size, sam_image_size), keep_ratio=False),
+    sam_resize,
     dict(type='PackReferringInputs'),
 ]
 qa_test_pipeline = [
     dict(type='LoadImageFromFile'),
     image_tiling,
     tokenize,
-    dict(type='Resize', scale=(sam_image_size, sam_image_size), keep_ratio=False),
+    sam_resize,
     dict(type='PackReferringInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
                     'question_id', 'prompt')),
@@ -67,13 +71,13 @@ video_qa_train_pipeline = [
     dict(type='LoadQAVideoFrames', num_frames=5, tile_size=448),
     tokenize,
     dict(type='LoadReferringMasks'),
-    dict(type='Resize', scale=(sam_image_size, sam_image_size), keep_ratio=False),
+    sam_resize,
     dict(type='PackReferringInputs'),
 ]
 video_qa_test_pipeline = [
     dict(type='LoadQAVideoFrames', num_frames=5, tile_size=448),
     tokenize,
-    dict(type='Resize', scale=(sam_image_size, sam_image_size), keep_ratio=False),
+    sam_resize,
     dict(type='PackReferringInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
                     'question_id', 'prompt')),
