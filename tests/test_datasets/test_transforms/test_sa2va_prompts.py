@@ -293,3 +293,36 @@ def test_tiny_video_prompts_tokenise_fully_and_as_before(tmp_path):
             assert [a.tolist() for a in tokenize(test(dict(results)))['input_ids']] == \
                 [b.tolist() for b in before['input_ids']]
     assert checked > 10
+
+
+def test_revos_config_prompts_follow_each_expressions_type_id(tmp_path):
+    """The real ReVOS valid config on ReVOS-layout data: reasoning expressions (type_id 1)
+    are asked verbatim, the others through Sa2VA's video evaluation question."""
+    import json
+
+    from mmengine.registry import init_default_scope
+
+    import desa2va_mm  # noqa: F401
+    from desa2va_mm.registry import DATASETS
+    from desa2va_mm.testing.mini_mix import write_mini_mix
+    init_default_scope('desa2va_mm')
+    data = write_mini_mix(str(tmp_path)).data_root
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/datasets/revos.py'))
+    valid = cfg.test_dataloader.dataset
+    pipeline = valid.pipeline
+    cut = next(i for i, s in enumerate(pipeline) if s.type == 'BuildReferringConversation')
+    dataset = DATASETS.build(dict(valid, data_root=osp.join(data, 'revos') + '/',
+                                  pipeline=pipeline[:cut + 1]))
+    with open(osp.join(data, 'revos', 'meta_expressions_valid_.json'), encoding='utf-8') as f:
+        videos = json.load(f)['videos']
+    seen = set()
+    for i in range(len(dataset)):
+        out = dataset[i]
+        for text, type_id, prompt in zip(out['expressions'], out['type_ids'], out['prompts']):
+            exp = next(e for e in videos[out['video_id']]['expressions'].values()
+                       if e['exp'] == text)
+            assert type_id == exp['type_id']
+            expected = text if type_id == 1 else VIDEO_TEST_QUESTION.format(expression=text)
+            assert prompt[0]['user'] == '<image>\n' + expected
+            seen.add(type_id)
+    assert seen == {0, 1}
