@@ -2,7 +2,8 @@
 
     SA2VA_ROOT=path/to/Sa2VA python tools/analysis_tools/sa2va_parity_check.py
     python tools/analysis_tools/sa2va_parity_check.py --sa2va-root path/to/Sa2VA \
-        [--config configs/sa2va/sa2va_tiny.py] [--frames 12] [--seed 0]
+        [--config configs/sa2va/sa2va_tiny.py] [--frames 12] [--seed 0] \
+        [--tracked-prompt {config,on,off}] [--object-score-bias 0]
 
 A tiny random Sa2VA baseline (the config's InternVL with its tiny Qwen2 LM and tiny SAM-2)
 is exported with :func:`desa2va_mm.utils.sa2va_release.export_sa2va_release` and loaded by
@@ -32,6 +33,10 @@ Phi-3 / InternLM2 modules the Qwen2 model never uses, ``Tensor.cuda`` as a no-op
 ``cuda`` device of its video predictor mapped to the CPU. ``SAM2()`` hard-codes SAM-2
 hiera-L at 1024 px; the check builds the config's tiny SAM-2 from Sa2VA's own classes
 (its ``sam2.py``) with Sa2VA's hard-coded predictor settings, changing only sizes.
+transformers 5 loads on the meta device and leaves plain tensor attributes there (SAM-2's
+rotary tables): they are recomputed as the layers' constructors do, and
+``all_tied_weights_keys`` (filled by ``post_init``, which Sa2VA's constructor never calls)
+is set empty (nothing is tied).
 """
 import argparse
 import contextlib
