@@ -89,4 +89,6 @@ model = dict(
     # logits are never overwritten with SAM-2's -1024 "object absent" value.
     video_tracker=dict(type='SAM2VideoTracker', track_with_seg_prompt=False,
                        object_score_source='none'),
+    # Inference in bf16 on a CUDA device that has it (Sa2VA's), float32 on the CPU.
+    predict_autocast='bfloat16',
     max_new_tokens=32)

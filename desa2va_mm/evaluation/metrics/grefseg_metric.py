@@ -6,6 +6,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from desa2va_mm.registry import METRICS
+from .referring_seg_metric import sentence_masks
 
 _PR_THRESHOLDS = (0.7, 0.8, 0.9)
 
@@ -36,8 +37,9 @@ class GRefSegMetric(BaseMetric):
     ``sum U + 1e-10``, reporting cIoU 0, which is the default; ``empty_split_ciou=100.0``
     scores it as perfect (as gIoU does).
 
-    Input: image predictions as today, ``pred_instances.masks`` (N, H, W) in sentence
-    order and ``gt_masks`` (N, H, W) with the union of each sentence's objects (empty for
+    Input: image predictions, ``pred_instances.masks`` (one row per ``[SEG]``, the first
+    of each sentence scored: :func:`~.referring_seg_metric.sentence_masks`) and
+    ``gt_masks`` (N, H, W) with the union of each sentence's objects (empty for
     no-target).
 
     Args:
@@ -62,8 +64,7 @@ class GRefSegMetric(BaseMetric):
             for key in ('pred_instances', 'gt_masks'):
                 if key not in sample:
                     raise KeyError(f'{where}: the sample has no {key!r}')
-            pred = sample['pred_instances']['masks']
-            pred = torch.as_tensor(pred).bool()
+            pred = sentence_masks(sample['pred_instances'], where)
             gt = sample['gt_masks']
             gt = gt.to_tensor(torch.bool, pred.device) if hasattr(gt, 'to_tensor') else \
                 torch.as_tensor(gt).bool()

@@ -1,10 +1,34 @@
 """cIoU / gIoU for referring segmentation, with both empty-mask conventions named."""
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from mmdet.evaluation import RefSegMetric
 
 from desa2va_mm.registry import METRICS
+
+
+def sentence_masks(pred_instances: Mapping, where: str = '<unknown image>') -> torch.Tensor:
+    """The mask scored for each sentence: the first of its rows, (N, H, W) bool.
+
+    A model predicts one mask per ``[SEG]`` of an answer (``pred_instances.sentence_idx``
+    names each row's sentence, an answer without ``[SEG]`` has one empty row); Sa2VA's
+    RefCOCO evaluation scores the first mask of each answer (``prediction_masks[0]``), and
+    so do the metrics. Predictions without ``sentence_idx`` are one row per sentence.
+
+    Raises:
+        ValueError: ``sentence_idx`` skips a sentence or is not in sentence order.
+    """
+    masks = torch.as_tensor(pred_instances['masks']).bool()
+    if 'sentence_idx' not in pred_instances:
+        return masks
+    idx = torch.as_tensor(pred_instances['sentence_idx']).to(masks.device).long()
+    first = torch.ones_like(idx, dtype=torch.bool)
+    first[1:] = idx[1:] != idx[:-1]
+    if not torch.equal(idx[first], torch.arange(int(first.sum()), device=idx.device)):
+        raise ValueError(f'{where}: pred_instances.sentence_idx {idx.tolist()} must run '
+                         '0, 1, ... in order, each sentence with at least one row (the '
+                         "model's predict gives an empty mask for an answer without [SEG])")
+    return masks[first]
 
 
 @METRICS.register_module()
@@ -19,8 +43,10 @@ class ReferringSegMetric(RefSegMetric):
     * ``mIoU`` = mmdet's mean IoU, which scores that case 0 (kept under its own name so
       numbers are never mixed up).
 
-    A sentence whose answer had no ``[SEG]`` arrives as an empty predicted mask: it adds
-    its ground-truth area to the union and 0 to gIoU; it is never dropped.
+    Each sentence is scored on the first mask of its answer (:func:`sentence_masks`, as
+    Sa2VA's evaluation does); a sentence whose answer had no ``[SEG]`` arrives as an
+    empty predicted mask: it adds its ground-truth area to the union and 0 to gIoU; it is
+    never dropped.
     A sample whose metainfo holds ``gt_ignore_masks`` (N, H, W) (ReasonSeg) has those
     pixels removed from both prediction and ground truth before I and U are counted.
 
@@ -50,7 +76,8 @@ class ReferringSegMetric(RefSegMetric):
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
-            pred = sample['pred_instances']['masks'].bool()
+            pred = sentence_masks(sample['pred_instances'],
+                                  sample.get('img_path', '<unknown image>'))
             gt = sample['gt_masks'].to_tensor(torch.bool, pred.device)
             if pred.shape != gt.shape:
                 raise ValueError(

@@ -1,4 +1,5 @@
 """The DeSa2VA model: InternVL reads, its [SEG] states prompt SAM-2 through a seg head."""
+import contextlib
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -18,6 +19,8 @@ from .checkpoint_layout import upgrade_on_load
 
 PHASES = ('pretrain', 'decouple', 'fusion')
 VIDEO_TRAIN_MODES = ('per_frame', 'memory')
+MASK_RESIZE_MODES = ('via_sam_input', 'direct')
+PREDICT_AUTOCAST_DTYPES = ('bfloat16', 'float16')
 
 
 @MODELS.register_module()
@@ -52,10 +55,12 @@ class DeSa2VA(BaseModel):
 
     Images and videos train in one batch (an image is a 1-frame video,
     ``VideoReferringDataPreprocessor``); one checkpoint serves both. Prediction returns one
-    ``DetDataSample`` per image with ``pred_instances.masks`` (N, H, W) at the original
-    resolution in sentence order (an answer without ``[SEG]``: an empty mask), ``scores``
-    and ``pred_answers``; per video, ``pred_rles`` (E lists of T COCO RLEs) and
-    ``pred_answers`` in the metainfo (:meth:`predict`).
+    ``DetDataSample`` per image with ``pred_instances`` holding one mask per ``[SEG]`` of
+    the answers at the original resolution (an answer without ``[SEG]``: one empty mask),
+    ``scores`` and ``sentence_idx`` (the sentence each mask answers), and ``pred_answers``;
+    per video, ``pred_rles`` (E lists of T COCO RLEs) and ``pred_answers`` in the metainfo
+    (:meth:`predict`). Masks come from the low-res logits as Sa2VA makes them
+    (``mask_resize``), and prediction may run under CUDA autocast (``predict_autocast``).
 
     Public video API (also used without a data pipeline, e.g. by an inferencer):
     :meth:`read_video_prompts` (answers and ``[SEG]`` states over key frames) and
@@ -79,6 +84,15 @@ class DeSa2VA(BaseModel):
         init_head_from_sam2: Copy SAM-2's decoder into every SAM-2 decoder of the seg head.
         max_new_tokens: Generation budget per sentence at test.
         mask_threshold: Logit threshold of the output masks.
+        mask_resize: How low-res logits (N, 1, h', w') become masks at the original size:
+            ``'via_sam_input'`` (Sa2VA: bilinear to the SAM-2 input size, then bilinear to
+            the original size, then thresholded) or ``'direct'`` (one bilinear resize to
+            the original size). The two agree when the original size is SAM-2's.
+        predict_autocast: ``'bfloat16'`` or ``'float16'``: :meth:`predict`,
+            :meth:`read_video_prompts` and :meth:`segment_video` run under
+            ``torch.autocast('cuda', dtype)`` on a CUDA device that supports the dtype
+            (Sa2VA runs inference in bf16); anywhere else, and with None, in float32.
+            Masks are resized and thresholded in float32 either way.
         data_preprocessor: ``ReferringDataPreprocessor`` config
             (``VideoReferringDataPreprocessor`` for video data).
         video_tracker: ``SAM2VideoTracker`` config.
@@ -102,6 +116,8 @@ class DeSa2VA(BaseModel):
                  init_head_from_sam2: bool = True,
                  max_new_tokens: int = 16,
                  mask_threshold: float = 0.0,
+                 mask_resize: str = 'via_sam_input',
+                 predict_autocast: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  video_tracker: Optional[dict] = None,
                  video_train: Optional[dict] = None,
@@ -156,6 +172,14 @@ class DeSa2VA(BaseModel):
         self.train_phase = train_phase
         self.max_new_tokens = max_new_tokens
         self.mask_threshold = mask_threshold
+        if mask_resize not in MASK_RESIZE_MODES:
+            raise ValueError(f'model.mask_resize must be one of {MASK_RESIZE_MODES}, got '
+                             f'{mask_resize!r}')
+        self.mask_resize = mask_resize
+        if predict_autocast is not None and predict_autocast not in PREDICT_AUTOCAST_DTYPES:
+            raise ValueError(f'model.predict_autocast must be None (float32) or one of '
+                             f'{PREDICT_AUTOCAST_DTYPES}, got {predict_autocast!r}')
+        self.predict_autocast = predict_autocast
         self.frozen_modules = tuple(frozen_modules)
         for path in self.frozen_modules:
             self._module_at(path).requires_grad_(False)
@@ -176,6 +200,27 @@ class DeSa2VA(BaseModel):
     def test_cfg(self) -> dict:
         """The validation / test settings in force (the seg head's)."""
         return self.seg_head.test_cfg
+
+    @property
+    def predict_dtype(self) -> torch.dtype:
+        """The dtype :meth:`predict` computes in on the model's device: the
+        ``predict_autocast`` dtype on a CUDA device that supports it, else float32."""
+        if self.predict_autocast is None:
+            return torch.float32
+        device = self.data_preprocessor.device
+        if device.type != 'cuda' or not torch.cuda.is_available():
+            return torch.float32
+        dtype = getattr(torch, self.predict_autocast)
+        if dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            return torch.float32
+        return dtype
+
+    def _predict_context(self):
+        """``torch.autocast`` in :attr:`predict_dtype` (a no-op context in float32)."""
+        dtype = self.predict_dtype
+        if dtype is torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast('cuda', dtype=dtype)
 
     def pretrained_sources(self) -> Dict[str, tuple]:
         """State-dict prefix -> (file the frozen weights come from or None, config key)."""
@@ -445,19 +490,30 @@ class DeSa2VA(BaseModel):
     def predict(self, inputs: dict, data_samples: List[DetDataSample]) -> List[DetDataSample]:
         """Answers and masks of a test batch of images or of videos.
 
-        Images: each sentence's answer is generated; its first ``[SEG]`` is decoded
-        (phase 1: the ground-truth expression's text anchor). ``pred_instances.masks``
-        (N, H, W) bool at ``ori_shape``, ``scores`` (N,) predicted IoU, metainfo
-        ``pred_answers`` (N texts), in sentence order.
+        Images: each sentence's answer is generated and every ``[SEG]`` of it decoded
+        (phase 1: the ground-truth expression's text anchor, one per sentence).
+        ``pred_instances`` holds one row per ``[SEG]``, sentence by sentence in answer
+        order (an answer without ``[SEG]``: one empty mask, score 0): ``masks`` (M, H, W)
+        bool at ``ori_shape``, ``scores`` (M,) predicted IoU and ``sentence_idx`` (M,) the
+        sentence of each row; metainfo ``pred_answers`` (N texts, N sentences). The metrics
+        score each sentence's first mask, as Sa2VA's evaluation does.
 
         Videos (``inputs['video_frames']``): per video, the expressions' answers over the
         key frames (:meth:`read_video_prompts`), then every frame streamed through
         :meth:`segment_video`. Metainfo ``pred_answers`` (E texts), ``pred_rles`` (E lists
         of T COCO RLEs ``{'size': [H, W], 'counts': str}``, an empty mask included) and
         ``frame_names``.
+
+        Runs under :attr:`predict_dtype` (``predict_autocast``).
         """
-        if 'video_frames' in inputs:
-            return self._predict_video(inputs, data_samples)
+        with self._predict_context():
+            if 'video_frames' in inputs:
+                return self._predict_video(inputs, data_samples)
+            return self._predict_images(inputs, data_samples)
+
+    def _predict_images(self, inputs: dict, data_samples: List[DetDataSample]
+                        ) -> List[DetDataSample]:
+        """Image test step (see :meth:`predict`)."""
         device = inputs['images'].device
         if self.train_phase == 'pretrain':
             # A phase-1 model has no trained [SEG] path: evaluate the text decoder on the
@@ -465,7 +521,7 @@ class DeSa2VA(BaseModel):
             result = self._decode_targets(inputs)[0]
             seq_image_idx = inputs['target_image_idx']
             answers = [[] for _ in range(len(result))]
-            rows = list(range(len(result)))
+            seg_sentence = list(range(len(result)))
         else:
             image_feats = self.grounding_encoder.encode_image(inputs['images'])
             image_embeds = self.mllm.encode_images(inputs['pixel_values'])
@@ -475,40 +531,53 @@ class DeSa2VA(BaseModel):
                 self._image_tokens_per_sequence(image_embeds, inputs['num_tiles'],
                                                 seq_image_idx),
                 max_new_tokens=self.max_new_tokens)
-            # The first [SEG] of each answer decides its mask (one mask per sentence).
-            rows = [i for i, s in enumerate(seg_states) if len(s) > 0]
+            # Every [SEG] of an answer is decoded (Sa2VA: one mask per [SEG]).
+            seg_sentence = [m for m, states in enumerate(seg_states) for _ in states]
             result = None
-            if rows:
-                hidden = torch.stack([seg_states[i][0] for i in rows])
+            if seg_sentence:
+                hidden = torch.cat([states for states in seg_states if len(states)])
                 result = self.seg_head.decode(self.grounding_encoder, image_feats, hidden,
-                                              seq_image_idx[rows])
-        logits = dict(zip(rows, result.final_logits)) if rows else {}
-        iou = dict(zip(rows, result.iou_pred)) if rows else {}
+                                              seq_image_idx[seg_sentence])
+        rows_of = [[] for _ in range(len(seq_image_idx))]
+        for row, m in enumerate(seg_sentence):
+            rows_of[m].append(row)
 
         seq_of_sample = [[] for _ in data_samples]
         for m, b in enumerate(seq_image_idx.tolist()):
             seq_of_sample[b].append(m)
         for b, sample in enumerate(data_samples):
             h, w = sample.metainfo['ori_shape'][:2]
-            masks, scores, texts = [], [], []
-            for m in seq_of_sample[b]:
+            masks, scores, sentence_idx, texts = [], [], [], []
+            for n, m in enumerate(seq_of_sample[b]):
                 texts.append(self.mllm.decode(answers[m]))
-                if m in logits:
-                    masks.append(self._masks_at(logits[m][None], (h, w))[0])
-                    scores.append(iou[m].float())
+                rows = rows_of[m]
+                if rows:
+                    masks.append(self._masks_at(result.final_logits[rows], (h, w)))
+                    scores.append(result.iou_pred[rows].float())
                 else:
-                    masks.append(torch.zeros(h, w, dtype=torch.bool, device=device))
-                    scores.append(torch.zeros((), device=device))
+                    masks.append(torch.zeros(1, h, w, dtype=torch.bool, device=device))
+                    scores.append(torch.zeros(1, device=device))
+                sentence_idx += [n] * len(masks[-1])
             pred = InstanceData()
-            pred.masks = torch.stack(masks) if masks else torch.zeros(
+            pred.masks = torch.cat(masks) if masks else torch.zeros(
                 0, h, w, dtype=torch.bool, device=device)
-            pred.scores = torch.stack(scores) if scores else torch.zeros(0, device=device)
+            pred.scores = torch.cat(scores) if scores else torch.zeros(0, device=device)
+            pred.sentence_idx = torch.tensor(sentence_idx, dtype=torch.long, device=device)
             sample.pred_instances = pred
             sample.set_metainfo(dict(pred_answers=texts))
         return list(data_samples)
 
     def _masks_at(self, logits: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-        """(E, 1, h', w') low-res logits -> (E, H, W) bool masks at ``size``."""
+        """(E, 1, h', w') low-res logits -> (E, H, W) bool masks at ``size``.
+
+        ``mask_resize='via_sam_input'`` (Sa2VA): bilinear to the SAM-2 input size S x S
+        first, then to ``size``; ``'direct'``: bilinear to ``size``. In float32 either way.
+        """
+        logits = logits.float()
+        if self.mask_resize == 'via_sam_input':
+            side = self.grounding_encoder.image_size
+            logits = F.interpolate(logits, size=(side, side), mode='bilinear',
+                                   align_corners=False)
         return F.interpolate(logits, size=size, mode='bilinear',
                              align_corners=False)[:, 0] > self.mask_threshold
 
@@ -559,10 +628,11 @@ class DeSa2VA(BaseModel):
             E answers (generated ids) and E first-``[SEG]`` states (H,) or None when the
             answer has no ``[SEG]``.
         """
-        image_embeds = self.mllm.encode_images(pixel_values).flatten(0, 1)
-        image_embeds = image_embeds.repeat(input_ids.shape[0], 1)
-        answers, seg_states = self.mllm.generate(input_ids, attention_mask, image_embeds,
-                                                 max_new_tokens=self.max_new_tokens)
+        with self._predict_context():
+            image_embeds = self.mllm.encode_images(pixel_values).flatten(0, 1)
+            image_embeds = image_embeds.repeat(input_ids.shape[0], 1)
+            answers, seg_states = self.mllm.generate(input_ids, attention_mask, image_embeds,
+                                                     max_new_tokens=self.max_new_tokens)
         return answers, [s[0] if len(s) else None for s in seg_states]
 
     @torch.no_grad()
@@ -605,12 +675,20 @@ class DeSa2VA(BaseModel):
                                                  frame_names=frame_names,
                                                  num_frames=num_frames)
         num = seg_hidden.shape[0]
-        for tracked in self.video_tracker.track(stream, self.seg_head, seg_hidden,
-                                                key_frame_ids, num_frames=num_frames):
+        frames_tracked = self.video_tracker.track(stream, self.seg_head, seg_hidden,
+                                                  key_frame_ids, num_frames=num_frames)
+        while True:
+            # Each frame is computed inside the autocast context, which is left before the
+            # frame is yielded (the caller's code never runs under it).
+            with self._predict_context():
+                tracked = next(frames_tracked, None)
+            if tracked is None:
+                return
             frame = tracked.frame
             h, w = ori_shape if ori_shape is not None else frame.ori_shape
             masks = self._masks_at(tracked.logits, (h, w)) if num else \
                 torch.zeros(0, h, w, dtype=torch.bool)
             yield dict(frame_idx=tracked.frame_idx, frame_name=frame.name,
                        is_key_frame=tracked.is_key_frame, masks=masks.cpu(),
-                       scores=tracked.iou_pred.float().cpu(), logits=tracked.logits.cpu())
+                       scores=tracked.iou_pred.float().cpu(),
+                       logits=tracked.logits.float().cpu())
