@@ -16,6 +16,10 @@ trained weights). The target model is built from ``--config`` on the meta device
 every key is checked: anything the converter cannot place, any shape mismatch, and any
 model key left without a weight for a reason it cannot name stops the conversion. The
 output is an MMEngine-style checkpoint (``state_dict`` + ``meta``) for ``load_from``.
+
+Testing a Sa2VA release with the Sa2VA baseline needs no conversion step:
+``python tools/test.py configs/sa2va/sa2va_1b.py pretrained/Sa2VA-1B`` converts the folder
+in memory (``desa2va_mm.utils.sa2va_release.load_sa2va_release``).
 """
 import argparse
 import os
