@@ -83,3 +83,22 @@ def test_ciou_matches_sa2va_formula_on_random_masks():
     metric.process({}, [_sample(pred, gt)])
     assert metric.compute_metrics(metric.results)['cIoU'] == pytest.approx(
         _sa2va_ciou(pred, gt), rel=1e-9)
+
+
+def test_one_mask_per_seg_scores_each_sentences_first_mask():
+    """pred_instances with one row per [SEG]: sentence 0 has two masks (the first is
+    scored, as Sa2VA's evaluation scores prediction_masks[0]), sentence 1 one."""
+    from desa2va_mm.evaluation import GRefSegMetric
+    first, second, other = [[1, 1, 0, 0]], [[0, 0, 1, 1]], [[1, 0, 0, 0]]
+    gt = np.asarray([[[1, 1, 0, 0]], [[1, 0, 0, 0]]], bool)
+    sample = _sample([first, second, other], gt)
+    sample['pred_instances']['sentence_idx'] = torch.tensor([0, 0, 1])
+    for metric in (ReferringSegMetric(), GRefSegMetric()):
+        metric.process({}, [sample])
+        out = metric.compute_metrics(metric.results)
+        assert out['cIoU'] == pytest.approx(100.0) and out['gIoU'] == pytest.approx(100.0)
+    bad = _sample([first, other], gt)
+    bad['pred_instances']['sentence_idx'] = torch.tensor([1, 1])
+    with pytest.raises(ValueError, match=r'x\.jpg: pred_instances\.sentence_idx \[1, 1\] '
+                                         'must run 0, 1'):
+        ReferringSegMetric().process({}, [bad])
