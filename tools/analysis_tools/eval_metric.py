@@ -153,7 +153,7 @@ def main(argv=None) -> Dict[str, float]:
     print(f'scoring {len(predictions)} samples of {args.pkl_results} with {metric_names}')
 
     start = time.time()
-    progress = ProgressBar(len(predictions))
+    progress = ProgressBar(len(predictions), file=sys.stdout)
     for index, sample in enumerate(predictions):
         where = f'{args.pkl_results}, {sample_name(sample, index)}'
         try:
