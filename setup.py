@@ -85,6 +85,15 @@ if __name__ == '__main__':  # setuptools and pip run this file as __main__
         python_requires='>=3.10',
         install_requires=INSTALL_REQUIRES,
         extras_require=EXTRAS_REQUIRE,
+        # SPDX identifier + the licence text in the distribution; setuptools >= 77
+        # deprecates the 'License ::' classifiers in favour of this.
         license='Apache-2.0',
+        license_files=['LICENSE'],
+        classifiers=[
+            'Programming Language :: Python :: 3',
+            'Programming Language :: Python :: 3.11',
+            'Operating System :: OS Independent',
+            'Topic :: Scientific/Engineering :: Artificial Intelligence',
+        ],
         zip_safe=False,
     )
