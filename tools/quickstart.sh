@@ -86,4 +86,18 @@ if [[ "${VIDEO:-0}" == 1 && "$ARCH" == desa2va ]]; then
   python tools/analysis_tools/video_baselines.py configs/desa2va_video/desa2va_tiny_video.py \
     --model-metrics "$WORK_DIR/video_test" --cfg-options "${VIDEO_DATA[@]}"
 fi
+
+# Loss curves of each stage (one PNG per stage, every loss term in its own panel) next to
+# the overlays: work_dirs/quickstart/test/<timestamp>/curves/<stage>.png
+VIS_DIR=$(ls -d "$WORK_DIR"/test/*/vis 2>/dev/null | tail -n 1)
+if [[ -n "$VIS_DIR" ]]; then
+  CURVES="$(dirname "$VIS_DIR")/curves"
+  if [[ "$ARCH" == desa2va ]]; then STAGES=(stage0 pretrain decouple fusion); else STAGES=(stage0 main); fi
+  if [[ "${VIDEO:-0}" == 1 && "$ARCH" == desa2va ]]; then STAGES+=(video); fi
+  for stage in "${STAGES[@]}"; do
+    python tools/analysis_tools/analyze_logs.py plot_curve "$WORK_DIR/$stage" --keys 'loss*' \
+      --subplots --title "$ARCH $stage" --out "$CURVES/$stage.png" > /dev/null
+  done
+  echo "curves: $CURVES"
+fi
 elapsed "done"
