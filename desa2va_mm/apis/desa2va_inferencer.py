@@ -19,6 +19,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
 from mmengine.registry import init_default_scope
 
+from desa2va_mm.datasets.transforms.build_referring_conversation import VIDEO_TEST_QUESTION
 from desa2va_mm.datasets.transforms.tokenize_conversation import (TokenizeConversation,
                                                                   adopt_model_tokenizer)
 from desa2va_mm.datasets.video_io import FrameSource
@@ -37,7 +38,6 @@ VIDEO_STEPS = ('SampleVideoExpressions', 'SampleVideoFrames', 'LoadVideoFrames',
                'VideoFrameTiling', 'BuildReferringConversation', 'TokenizeConversation',
                'PackVideoReferringInputs')
 #: Question of a derived video pipeline (Sa2VA's video question, docs/method.md §12).
-VIDEO_QUESTION = 'Please segment {expression} in this video.'
 
 
 def _type_name(cfg: dict) -> str:
@@ -81,7 +81,8 @@ def derive_video_test_pipeline(image_pipeline: Sequence[dict], model) -> List[di
     vision tower size when it has no tiling step) for the one tile per key frame, and its
     ``TokenizeConversation`` (tokenizer, template, tokens per tile, prompt budget). Sa2VA's
     video protocol otherwise: the first 5 frames are key frames, the question is
-    :data:`VIDEO_QUESTION`.
+    Sa2VA's video evaluation question
+    (``VIDEO_TEST_QUESTION``, ``'Please segment {expression}.'``).
 
     Args:
         image_pipeline: The image test pipeline (list of transform configs).
@@ -107,7 +108,8 @@ def derive_video_test_pipeline(image_pipeline: Sequence[dict], model) -> List[di
              num_key_frames=5),
         dict(type='LoadVideoFrames'),
         frame_tiling,
-        dict(type='BuildReferringConversation', mode='test', questions=(VIDEO_QUESTION, )),
+        dict(type='BuildReferringConversation', mode='test',
+             test_question=VIDEO_TEST_QUESTION),
         copy.deepcopy(steps['TokenizeConversation']),
         dict(type='PackVideoReferringInputs'),
     ]
@@ -632,8 +634,8 @@ class DeSa2VAInferencer(BaseInferencer):
             num_key_frames: Frames the MLLM reads; None: the video test pipeline's
                 (``SampleVideoFrames``; Sa2VA: 5).
             key_frame_strategy: ``'first'`` (Sa2VA) or ``'uniform'``; None: the pipeline's.
-            template: ``'pipeline'``: the pipeline's question (``'Please segment
-                {expression} in this video.'``); None: texts are questions, used verbatim;
+            template: ``'pipeline'``: the pipeline's question (Sa2VA's
+                ``'Please segment {expression}.'`` unless the config sets another); None: texts are questions, used verbatim;
                 or a template with ``{expression}``.
             out_dir: Write ``<video>.mp4`` (every expression's mask on every frame, with
                 the expressions and answers drawn) and, with ``save_frames``,

@@ -278,8 +278,8 @@ def test_video_uses_a_pipeline_derived_from_the_image_one(inferencer):
     assert video['VideoFrameTiling'].tiling.tile_size == image_tiling.tile_size == 112
     assert video['SampleVideoFrames'].num_key_frames == 5
     assert video['SampleVideoFrames'].key_frame_strategy == 'first'
-    assert video['BuildReferringConversation'].questions == (
-        'Please segment {expression} in this video.', )
+    # Sa2VA's video evaluation question (projects/llava_sam2/evaluation/dataset/refVOS.py).
+    assert video['BuildReferringConversation'].test_question == 'Please segment {expression}.'
     tokenize = video['TokenizeConversation']
     assert tokenize.tokenizer is inferencer.model.mllm.tokenizer
     assert tokenize.num_image_tokens_per_tile == 16
@@ -301,7 +301,7 @@ def test_video_key_frames_and_question(inferencer, tmp_path, monkeypatch):
     assert out['scores'].shape == (1, 7) and out['frame_names'][-1] == '00006'
     tok = inferencer.model.mllm.tokenizer
     prompt = seen[0][0][seen[0][0] != tok.pad_token_id]
-    assert 'please segment the red circle in this video' in tok.decode(prompt)
+    assert 'please segment the red circle .' in tok.decode(prompt)  # Sa2VA's video question
     assert int((prompt == inferencer.model.mllm.image_token_id).sum()) == 3 * 16
     # Default: the pipeline's key frames (the first 5).
     assert inferencer.predict_video(frames, 'the star')['key_frame_ids'] == [0, 1, 2, 3, 4]
