@@ -24,6 +24,8 @@ from desa2va_mm.datasets.transforms.tokenize_conversation import (TokenizeConver
                                                                   adopt_model_tokenizer)
 from desa2va_mm.datasets.video_io import FrameSource
 from desa2va_mm.registry import TRANSFORMS
+from desa2va_mm.utils.sa2va_release import (is_sa2va_release, load_sa2va_release,
+                                            use_release_tokenizer)
 from .inputs import (PIPELINE_TEMPLATE, ImageType, VideoType, build_prompts, chat_prompt,
                      check_history, check_texts, list_images, load_image, open_video)
 
@@ -210,8 +212,10 @@ class DeSa2VAInferencer(BaseInferencer):
         model: Config path, ``Config`` or dict with ``model`` and ``test_dataloader``
             (whose test pipelines are reused), or a folder exported by
             ``tools/model_converters/desa2va_to_hf.py``.
-        weights: Checkpoint (``.pth``, loaded with ``weights_only=True``) or None for
-            random weights (with a warning); None with an exported folder.
+        weights: Checkpoint (``.pth``, loaded with ``weights_only=True``), a Sa2VA release
+            folder for a Sa2VA-baseline config (converted in memory,
+            ``desa2va_mm.utils.sa2va_release.load_sa2va_release``), or None for random
+            weights (with a warning); None with an exported folder.
         device: ``'cpu'``, ``'cuda:0'``...; None picks the available device.
         scope: Registry scope (default ``'desa2va_mm'``).
         show_progress: Show a progress bar over image batches and video frames.
@@ -254,8 +258,9 @@ class DeSa2VAInferencer(BaseInferencer):
                 else Config(dict(visualizer=dict(type='ReferringSegVisualizer')))
         elif isinstance(model, str) and not osp.isfile(model):
             raise FileNotFoundError(f'config {model!r} does not exist')
-        if weights is not None and not osp.isfile(weights):
-            raise FileNotFoundError(f'checkpoint {weights!r} does not exist')
+        if weights is not None and not osp.isfile(weights) and not is_sa2va_release(weights):
+            raise FileNotFoundError(f'checkpoint {weights!r} does not exist (a folder must be '
+                                    'a Sa2VA release: config.json of sa2va_chat + safetensors)')
         super().__init__(model=model, weights=weights, device=device, scope=scope,
                          show_progress=show_progress)
         if max_new_tokens is not None:
@@ -265,6 +270,14 @@ class DeSa2VAInferencer(BaseInferencer):
 
     # ------------------------------------------------------------------ set-up
     def _init_model(self, cfg, weights, device='cpu'):
+        if self._export_dir is None and weights is not None and is_sa2va_release(weights):
+            # A Sa2VA release folder for a Sa2VA-baseline config: converted in memory.
+            from desa2va_mm.registry import MODELS
+            use_release_tokenizer(cfg.model, weights)
+            model = MODELS.build(cfg.model)
+            model.cfg = cfg
+            load_sa2va_release(model, weights, logger='current')
+            return model.to(device or 'cpu').eval()
         if self._export_dir is None:
             return super()._init_model(cfg, weights, device)
         from desa2va_mm.utils.hf_export import load_desa2va_export

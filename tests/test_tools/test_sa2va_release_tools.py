@@ -129,3 +129,25 @@ def test_test_tool_names_a_folder_that_is_no_release(tmp_path, capsys):
         _run_test_tool(TINY, tmp_path)
     assert exc.value.code == 2
     assert 'a folder must be a Sa2VA release' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_inferencer_takes_a_release_folder(tmp_path):
+    """DeSa2VAInferencer(config, weights=RELEASE) predicts what the checkpoint predicts."""
+    import numpy as np
+
+    from desa2va_mm.apis import DeSa2VAInferencer
+    from desa2va_mm.utils.sa2va_release import export_sa2va_release
+    model, ckpt = _tiny_checkpoint(tmp_path)
+    release = str(tmp_path / 'release')
+    export_sa2va_release(model.eval(), release)
+    image = np.random.default_rng(0).integers(0, 255, (96, 120, 3), dtype=np.uint8)
+    texts = ['the red circle']
+    ours = DeSa2VAInferencer(TINY, ckpt, device='cpu', show_progress=False)
+    from_release = DeSa2VAInferencer(TINY, release, device='cpu', show_progress=False)
+    a = ours(image, texts=texts, no_save_pred=True)['predictions'][0]
+    b = from_release(image, texts=texts, no_save_pred=True)['predictions'][0]
+    assert a['answers'] == b['answers']
+    assert np.array_equal(np.asarray(a['masks']), np.asarray(b['masks']))
+    with pytest.raises(FileNotFoundError, match='a folder must be a Sa2VA release'):
+        DeSa2VAInferencer(TINY, str(tmp_path), device='cpu')

@@ -18,7 +18,7 @@ whether it is within tolerance:
 * SAM-2 input: each side's resize + normalisation of the original image;
 * SAM-2 image embeddings: the image encoder on the same input;
 * mask logits (SAM-2 resolution): SAM-2's decoder prompted with the same token;
-* mask logits (original size): each side's upsampling to the image size;
+* masks (original size): each side's upsampling to the image size and threshold;
 * video masks: 12 frames, key frames prompted, the rest tracked through SAM-2's memory.
 
 ``--sa2va-root`` (or ``SA2VA_ROOT``) is a Sa2VA checkout, an extracted copy of its
@@ -582,16 +582,16 @@ def run_parity(modeling: types.ModuleType, config: str, *, frames: int = 12, see
                             _max_diff(ours_low, theirs_low),
                             f'{tuple(ours_low.shape[-2:])}, best of 3 by predicted IoU'))
 
-        # ---- image mask logits at the original size: each side's upsampling
-        ours_full = F.interpolate(ours_low, size=(height, width), mode='bilinear',
-                                  align_corners=False)
-        theirs_full = F.interpolate(theirs_video_res, size=(height, width), mode='bilinear',
-                                    align_corners=False)
+        # ---- image masks at the original size: each side's upsampling and threshold
+        # (ours: the model's own path, model.mask_resize; Sa2VA: via SAM-2's input size).
+        ours_masks = model._masks_at(ours_low, (height, width))
+        theirs_masks = F.interpolate(theirs_video_res, size=(height, width), mode='bilinear',
+                                     align_corners=False)[:, 0] > 0
         stages.append(Stage(
-            'image mask logits at original size', _max_diff(ours_full, theirs_full),
-            f'ours {tuple(ours_low.shape[-2:])} -> {height}x{width}; Sa2VA via '
-            f'{sam_size}x{sam_size}; mask pixels differing: '
-            f'{_disagreement(ours_full > 0, theirs_full > 0):.4f}; known difference'))
+            'image masks at original size', _disagreement(ours_masks, theirs_masks),
+            f'fraction of pixels that differ; ours model.mask_resize='
+            f'{getattr(model, "mask_resize", "direct")!r}, Sa2VA {tuple(ours_low.shape[-2:])}'
+            f' -> {sam_size}x{sam_size} -> {height}x{width}'))
 
         # ---- video: the same frames at SAM-2 size, key frames prompted, the rest tracked
         keys = list(range(min(key_frames, frames)))
