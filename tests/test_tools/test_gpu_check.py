@@ -27,7 +27,9 @@ TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'gpu_check.py')
 # ----------------------------------------------------------------------------- arguments
 def test_defaults_run_every_step_in_order():
     _, args = gpu_check.parse_args([])
-    assert args.steps == ['bf16_step', 'ddp_2gpu', 'zero2_resume', 'video_memory_1024']
+    assert args.steps == ['bf16_step', 'bf16_inference', 'ddp_2gpu', 'zero2_resume',
+                          'video_memory_1024']
+    assert args.bf16_mask_agreement == 0.98
     assert args.device == 'auto' and args.out is None and args.ddp_equivalence
     assert args.video_lengths == [16, 64, 128]
     _, args = gpu_check.parse_args(['--steps', 'video_memory_1024', 'bf16_step',
@@ -38,7 +40,7 @@ def test_defaults_run_every_step_in_order():
 
 @pytest.mark.parametrize('argv, message', [
     (['--steps', 'bf16_step', 'fp8_step'],
-     "unknown step(s) ['fp8_step']; choose from ['bf16_step', 'ddp_2gpu'"),
+     "unknown step(s) ['fp8_step']; choose from ['bf16_step', 'bf16_inference', 'ddp_2gpu'"),
     (['--out', 'record.txt'], "--out 'record.txt': the record is written as .json or .md"),
     (['--video-lengths', '64'], 'give at least two different positive lengths'),
     (['--iters', '0'], '--iters must be >= 1, got 0'),
@@ -103,6 +105,38 @@ def test_compare_steps_fails_with_what_was_measured(bf16, message):
     assert message in str(exc.value)
 
 
+def _predictions(masks, answers):
+    return dict(masks=[torch.as_tensor(m, dtype=torch.bool) for m in masks],
+                answers=answers)
+
+
+def test_compare_predictions_counts_pixels_of_sentences_answered_alike():
+    fp32 = _predictions([[[[1, 1], [0, 0]], [[1, 0], [0, 0]]]], [['[SEG]', 'a [SEG]']])
+    bf16 = _predictions([[[[1, 1], [0, 1]], [[0, 1], [1, 1]]]], [['[SEG]', 'b [SEG]']])
+    fig = gpu_check.compare_predictions(fp32, bf16, min_agreement=0.7)
+    # Sentence 1 was answered differently: only sentence 0 (3 of 4 pixels) is compared.
+    assert fig['sentences'] == 2 and fig['sentences_compared'] == 1
+    assert fig['pixel_agreement'] == pytest.approx(0.75)
+    with pytest.raises(CheckFailed, match=r'bf16 masks agree with fp32 on 75\.00% of the '
+                                          r'pixels of 1 sentences \(< 80%\)'):
+        gpu_check.compare_predictions(fp32, bf16, min_agreement=0.8)
+    with pytest.raises(CheckFailed, match=r'bf16 masks torch.bool \(1, 2, 2\) vs fp32 '
+                                          r'torch.bool \(2, 2, 2\)'):
+        gpu_check.compare_predictions(fp32, _predictions([[[[1, 1], [0, 0]]]], [['x']]), 0.5)
+
+
+@pytest.mark.slow
+def test_bf16_inference_on_the_cpu_falls_back_to_fp32_and_skips(tmp_path):
+    """The step's CPU path: predict_autocast='bfloat16' is read, falls back to fp32 (same
+    masks), and the step reports SKIP with the reason (~15 s)."""
+    _, args = gpu_check.parse_args(['--device', 'cpu', '--steps', 'bf16_inference'])
+    ctx = gpu_check.Context(args, 'cpu', str(tmp_path))
+    result = gpu_check.run_check('bf16_inference', gpu_check.check_bf16_inference, ctx)
+    assert result.status == 'SKIP', result.summary
+    assert result.summary == ("bf16 inference runs on CUDA only; on the CPU predict_autocast="
+                              "'bfloat16' fell back to fp32 (same masks as fp32)")
+
+
 def test_judge_flat_uses_relative_tolerance_plus_slack():
     rows = [dict(frames=128, working_mib=109.0), dict(frames=16, working_mib=100.0),
             dict(frames=64, working_mib=104.0)]
@@ -161,6 +195,9 @@ def _fake_checks(monkeypatch):
     def skips(ctx):
         raise CheckSkipped('needs 2 CUDA devices, found 0')
 
+    def skips_on_cpu(ctx):
+        raise CheckSkipped('bf16 inference runs on CUDA only')
+
     def fails(ctx):
         raise CheckFailed('rank 1 resumed at iteration 0, expected 2 | see log',
                           {'iters': 2})
@@ -169,6 +206,7 @@ def _fake_checks(monkeypatch):
         raise ValueError('boom')
 
     monkeypatch.setitem(gpu_check.CHECKS, 'bf16_step', passes)
+    monkeypatch.setitem(gpu_check.CHECKS, 'bf16_inference', skips_on_cpu)
     monkeypatch.setitem(gpu_check.CHECKS, 'ddp_2gpu', skips)
     monkeypatch.setitem(gpu_check.CHECKS, 'zero2_resume', fails)
     monkeypatch.setitem(gpu_check.CHECKS, 'video_memory_1024', crashes)
@@ -183,21 +221,22 @@ def test_main_prints_one_line_per_step_and_writes_the_json_record(monkeypatch, t
     assert code == 1  # one FAIL (and one crash reported as FAIL)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('[gpu_check]')]
     assert '[gpu_check] bf16_step: PASS loss fp32 1.0 bf16 1.0' in lines
+    assert '[gpu_check] bf16_inference: SKIP bf16 inference runs on CUDA only' in lines
     assert '[gpu_check] ddp_2gpu: SKIP needs 2 CUDA devices, found 0' in lines
     assert '[gpu_check] zero2_resume: FAIL rank 1 resumed at iteration 0, expected 2 | ' \
         'see log' in lines
     assert '[gpu_check] video_memory_1024: FAIL ValueError: boom' in lines
-    assert any(ln.startswith('[gpu_check] summary: 1 PASS, 2 FAIL, 1 SKIP on cpu')
+    assert any(ln.startswith('[gpu_check] summary: 1 PASS, 2 FAIL, 2 SKIP on cpu')
                for ln in lines)
 
     record = json.loads(out.read_text())
     assert record['device'] == 'cpu'
     assert record['command'].endswith(f'--device cpu --out {out} --work-dir {tmp_path / "w"}')
     assert [(s['name'], s['status']) for s in record['steps']] == [
-        ('bf16_step', 'PASS'), ('ddp_2gpu', 'SKIP'), ('zero2_resume', 'FAIL'),
-        ('video_memory_1024', 'FAIL')]
-    assert record['steps'][2]['figures'] == {'iters': 2}
-    assert record['summary'] == {'counts': {'PASS': 1, 'FAIL': 2, 'SKIP': 1}, 'exit_code': 1}
+        ('bf16_step', 'PASS'), ('bf16_inference', 'SKIP'), ('ddp_2gpu', 'SKIP'),
+        ('zero2_resume', 'FAIL'), ('video_memory_1024', 'FAIL')]
+    assert record['steps'][3]['figures'] == {'iters': 2}
+    assert record['summary'] == {'counts': {'PASS': 1, 'FAIL': 2, 'SKIP': 2}, 'exit_code': 1}
     machine = record['machine']
     assert machine['torch'] == torch.__version__
     assert machine['gpu_count'] == (torch.cuda.device_count() if torch.cuda.is_available()

@@ -11,6 +11,12 @@ Steps (``--steps``, default all):
   fp32 step from the same weights and batch: loss and gradients finite, parameters
   changed, loss within ``--bf16-rtol`` of fp32. ``--real-size`` adds a forward / backward
   of ``configs/desa2va/desa2va_1b_decouple.py`` with random weights (step time, peak memory).
+* ``bf16_inference``: ``model.test_step`` of the tiny DeSa2VA on synthetic test images with
+  ``model.predict_autocast='bfloat16'`` (what the real-size model bases set) against the
+  same weights in fp32: the seg head decodes under bf16 autocast (bf16 logits), the masks
+  are bool at the original size, and the first mask of every sentence answered alike
+  agrees with fp32 on at least ``--bf16-mask-agreement`` of its pixels. On the CPU the
+  setting falls back to fp32 (identical masks) and the step is SKIP.
 * ``ddp_2gpu``: ``tools/dist_train.sh`` with 2 processes (NCCL on GPUs) on the tiny model;
   both ranks report every iteration and identical parameters, the checkpoint loads into a
   fresh model. Then 2 processes x batch 2 against 1 process x batch 4 on the 5-parameter
@@ -58,7 +64,7 @@ if REPO_ROOT not in sys.path:
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 
-STEPS = ('bf16_step', 'ddp_2gpu', 'zero2_resume', 'video_memory_1024')
+STEPS = ('bf16_step', 'bf16_inference', 'ddp_2gpu', 'zero2_resume', 'video_memory_1024')
 STATUSES = ('PASS', 'FAIL', 'SKIP')
 PREFIX = '[gpu_check]'
 
@@ -680,6 +686,134 @@ def check_bf16_real_size(ctx: Context) -> StepResult:
     return StepResult('bf16_step_real_size', 'PASS', summary, figures)
 
 
+# --------------------------------------------------------------------------- bf16_inference
+def predict_once(model, data, device: str) -> dict:
+    """One ``model.test_step``; the first mask of each sentence, answers, decode dtypes,
+    time and peak memory.
+
+    Generation runs as usual, then every answer is replaced by one ``[SEG]`` with a fixed
+    state (the tiny model has random weights: its own answers may hold no ``[SEG]``, and
+    fp32 and bf16 would then decode different states): the check is on the decode and
+    the mask path, which see the same inputs in both runs.
+    """
+    import copy
+
+    import torch
+    from desa2va_mm.evaluation.metrics.referring_seg_metric import sentence_masks
+    seen = []
+    decode, generate = model.seg_head.decode, model.mllm.generate
+    state = torch.randn(model.mllm.hidden_size, generator=torch.Generator().manual_seed(0))
+
+    def spy_generate(input_ids, *args, **kwargs):
+        seen.append(('generate', torch.is_autocast_enabled('cuda'), None))
+        generate(input_ids, *args, **kwargs)
+        n = input_ids.shape[0]
+        return ([[model.mllm.seg_token_id]] * n,
+                [state.to(input_ids.device)[None] * 5] * n)
+
+    def spy_decode(*args, **kwargs):
+        result = decode(*args, **kwargs)
+        seen.append(('decode', torch.is_autocast_enabled('cuda'), result.final_logits.dtype))
+        return result
+
+    model.seg_head.decode, model.mllm.generate = spy_decode, spy_generate
+    if device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    sync(device)
+    start = time.perf_counter()
+    try:
+        samples = model.test_step(copy.deepcopy(data))
+    finally:  # the instance attributes: back to the class methods
+        del model.seg_head.decode
+        del model.mllm.generate
+    sync(device)
+    seconds = time.perf_counter() - start
+    return dict(masks=[sentence_masks(s.pred_instances.to_dict()).cpu() for s in samples],
+                answers=[list(s.metainfo['pred_answers']) for s in samples],
+                decodes=seen, seconds=seconds,
+                peak_bytes=torch.cuda.max_memory_allocated() if device == 'cuda' else None)
+
+
+def compare_predictions(fp32: dict, bf16: dict, min_agreement: float) -> dict:
+    """Pixel agreement of the first masks of sentences answered alike in fp32 and bf16.
+
+    Raises:
+        CheckFailed: a mask of another shape or dtype, or an agreement below
+            ``min_agreement``.
+    """
+    same = total = compared = 0
+    for masks32, masks16, ans32, ans16 in zip(fp32['masks'], bf16['masks'],
+                                              fp32['answers'], bf16['answers']):
+        if masks16.dtype != masks32.dtype or masks16.shape != masks32.shape:
+            raise CheckFailed(f'bf16 masks {masks16.dtype} {tuple(masks16.shape)} vs fp32 '
+                              f'{masks32.dtype} {tuple(masks32.shape)}')
+        for m32, m16, a32, a16 in zip(masks32, masks16, ans32, ans16):
+            if a32 != a16:
+                continue  # another answer: another [SEG] state, nothing to compare
+            same += int((m32 == m16).sum())
+            total += m32.numel()
+            compared += 1
+    sentences = sum(len(a) for a in fp32['answers'])
+    agreement = same / total if total else float('nan')
+    figures = dict(sentences=sentences, sentences_compared=compared,
+                   pixel_agreement=agreement, min_agreement=min_agreement)
+    if compared and agreement < min_agreement:
+        raise CheckFailed(f'bf16 masks agree with fp32 on {agreement:.2%} of the pixels of '
+                          f'{compared} sentences (< {min_agreement:.0%})', figures)
+    return figures
+
+
+def check_bf16_inference(ctx: Context) -> StepResult:
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+
+    import desa2va_mm  # noqa: F401
+    from desa2va_mm.registry import DATASETS, MODELS
+    args, device = ctx.args, ctx.device
+    init_default_scope('desa2va_mm')
+    cfg = tiny_config(ctx)
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    data = pseudo_collate([dataset[i] for i in range(args.batch_size)])
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.to(device).eval()
+    model.predict_autocast = None
+    progress(f'fp32 test step of the tiny model on {device}')
+    fp32 = predict_once(model, data, device)
+    model.predict_autocast = 'bfloat16'
+    if device == 'cuda' and model.predict_dtype is not torch.bfloat16:
+        raise CheckSkipped(f'{torch.cuda.get_device_name()} does not support bf16: '
+                           "predict_autocast='bfloat16' runs in fp32 there")
+    progress(f"test step with predict_autocast='bfloat16' on {device}")
+    bf16 = predict_once(model, data, device)
+    if device != 'cuda':
+        if model.predict_dtype is not torch.float32 or any(on for _, on, _ in bf16['decodes']):
+            raise CheckFailed("predict_autocast='bfloat16' did not fall back to fp32 on the CPU")
+        if not all(torch.equal(a, b) for a, b in zip(fp32['masks'], bf16['masks'])):
+            raise CheckFailed('the CPU fallback gave other masks than fp32')
+        raise CheckSkipped("bf16 inference runs on CUDA only; on the CPU predict_autocast="
+                           "'bfloat16' fell back to fp32 (same masks as fp32)")
+    calls = bf16['decodes']
+    wrong = [c for c in calls if not c[1] or (c[0] == 'decode' and c[2] != torch.bfloat16)]
+    if not any(c[0] == 'decode' for c in calls) or wrong:
+        raise CheckFailed(f'generation and decoding did not both run under bf16 autocast '
+                          f'with bf16 logits (calls: {calls})')
+    figures = compare_predictions(fp32, bf16, args.bf16_mask_agreement)
+    figures.update(predict_s_fp32=fp32['seconds'], predict_s_bf16=bf16['seconds'],
+                   peak_mib_fp32=fp32['peak_bytes'] / 2**20,
+                   peak_mib_bf16=bf16['peak_bytes'] / 2**20, batch_size=args.batch_size)
+    summary = (f"{figures['sentences']} sentences, generated and decoded under bf16 "
+               f"autocast (bf16 logits); first "
+               f"masks of {figures['sentences_compared']} sentences answered alike agree "
+               f"with fp32 on {figures['pixel_agreement']:.2%} of pixels (>= "
+               f"{args.bf16_mask_agreement:.0%}); test step {bf16['seconds']:.2f} s bf16 / "
+               f"{fp32['seconds']:.2f} s fp32, peak {figures['peak_mib_bf16']:.0f} MiB bf16 / "
+               f"{figures['peak_mib_fp32']:.0f} MiB fp32")
+    return StepResult('bf16_inference', 'PASS', summary, figures)
+
+
 # --------------------------------------------------------------------------- ddp_2gpu
 def check_ddp(ctx: Context) -> StepResult:
     import torch
@@ -980,6 +1114,7 @@ def check_video_memory(ctx: Context) -> StepResult:
 
 CHECKS: Dict[str, Callable[[Context], StepResult]] = {
     'bf16_step': check_bf16_step,
+    'bf16_inference': check_bf16_inference,
     'ddp_2gpu': check_ddp,
     'zero2_resume': check_zero2_resume,
     'video_memory_1024': check_video_memory,
@@ -1006,8 +1141,8 @@ def run_check(name: str, check: Callable[[Context], StepResult], ctx: Context) -
 # --------------------------------------------------------------------------- CLI
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(
-        description='Checks that need GPUs: bf16 training step, 2-GPU DDP (NCCL), DeepSpeed '
-        'ZeRO-2 save/resume, video streaming memory at 1024 px. --device cpu runs the same '
+        description='Checks that need GPUs: bf16 training step, bf16 inference, 2-GPU DDP '
+        '(NCCL), DeepSpeed ZeRO-2 save/resume, video streaming memory at 1024 px. --device cpu runs the same '
         'logic on the CPU (see docs/gpu_check.md).',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--steps', nargs='+', default=list(STEPS), metavar='STEP',
@@ -1038,6 +1173,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--min-grad-cosine', type=float, default=0.9,
                         help='bf16_step: smallest cosine similarity of bf16 and fp32 '
                         'gradients')
+    parser.add_argument('--bf16-mask-agreement', type=float, default=0.98,
+                        help='bf16_inference: smallest fraction of pixels where the bf16 '
+                        'masks equal the fp32 ones')
     parser.add_argument('--ddp-equivalence', action=argparse.BooleanOptionalAction,
                         default=True,
                         help='ddp_2gpu: also compare 2x2 DDP with 1x4 on the toy config')
