@@ -64,6 +64,9 @@ def parse_args(argv=None):
     parser.add_argument('--strip-frames', type=int, default=6,
                         help='frames in a video strip, spread over the clip (0: all)')
     parser.add_argument('--fps', type=float, default=5.0, help='frame rate of the MP4s')
+    parser.add_argument('--seed', type=int, default=None,
+                        help='seed the random steps of training pipelines (sampled '
+                        'expressions, frames) so a browse can be repeated')
     parser.add_argument('--min-size', type=int, default=320,
                         help='upscale images / frames to at least this shorter side')
     parser.add_argument(
@@ -280,6 +283,9 @@ def main(argv=None) -> List[str]:
     from desa2va_mm.visualization import ReferringSegVisualizer
     register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'desa2va_mm'))
+    if args.seed is not None:
+        from mmengine.runner import set_random_seed
+        set_random_seed(args.seed)
     dataset = DATASETS.build(loader.dataset)
     _give_tokenizers(dataset, cfg, f'{loader_key}.dataset')
     visualizer = ReferringSegVisualizer(name=f'browse_dataset_{time.time_ns()}',
