@@ -11,7 +11,8 @@
 #       --num-videos 200 --num-frames 12 --seed 0
 #   python tools/train.py configs/desa2va_video/desa2va_tiny_video.py   # 300 its (~4 min)
 #   python tools/test.py configs/desa2va_video/desa2va_tiny_video.py work_dirs/desa2va_tiny_video/iter_300.pth
-# (or VIDEO=1 bash tools/quickstart.sh). J&F 35.78 on valid_u; the model's own frame-0
+# (or VIDEO=1 bash tools/quickstart.sh). J&F 35.78 on valid_u (measured with the prompted
+# tracker; this config tracks in Sa2VA's video mode, docs/results.md §4); the model's own frame-0
 # prediction copied forward 13.79, the frame-0 ground truth copied forward 33.00, empty
 # masks 2.25. Longer training overfits the 160 training videos (1500 / 3000 iterations from
 # a weaker image model: 35.37 / 32.82; docs/results.md §4).

@@ -345,6 +345,8 @@ class SAM2VideoTracker:
             feat_sizes=feats['feat_sizes'],
             pred_masks_high_res=high_res,
             object_score_logits=score.view(-1, 1),
+            # Sa2VA passes True on key frames; it matters only with
+            # binarize_mask_from_pts_for_mem_enc, which no SAM-2 inference config sets.
             is_mask_from_pts=False)
         tokens = result.mask_tokens
         if tokens.shape[1] > 1:
