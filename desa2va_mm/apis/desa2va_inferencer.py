@@ -495,13 +495,22 @@ class DeSa2VAInferencer(BaseInferencer):
             return osp.splitext(osp.basename(path))[0]
         return f'input_{index}'
 
+    @staticmethod
+    def _per_text(sample) -> Tuple[np.ndarray, np.ndarray]:
+        """Each text's mask (N, H, W) bool and score (N,): its answer's first ``[SEG]``
+        (``pred_instances`` holds one row per ``[SEG]``)."""
+        from desa2va_mm.evaluation.metrics.referring_seg_metric import sentence_rows
+        pred = sample.pred_instances
+        rows = sentence_rows(pred, sample.metainfo.get('img_path', 'the image'))
+        return (pred.masks[rows.to(pred.masks.device)].cpu().numpy().astype(bool),
+                pred.scores[rows.to(pred.scores.device)].cpu().numpy())
+
     def render(self, image_bgr: np.ndarray, sample) -> np.ndarray:
         """Overlay of one prediction: one row per text with its mask, text and answer."""
-        pred = sample.pred_instances
+        masks, scores = self._per_text(sample)
         return self.visualizer.render(image_bgr[..., ::-1], list(sample.metainfo['text']),
-                                      None, pred.masks.cpu().numpy(),
-                                      sample.metainfo.get('pred_answers'),
-                                      pred.scores.cpu().numpy())
+                                      None, masks, sample.metainfo.get('pred_answers'),
+                                      scores)
 
     def visualize(self, inputs: list, preds: list, return_vis: bool = False,
                   show: bool = False, wait_time: float = 0, no_save_vis: bool = False,
@@ -527,13 +536,13 @@ class DeSa2VAInferencer(BaseInferencer):
 
     @staticmethod
     def pred_to_dict(sample) -> dict:
-        """One ``DetDataSample`` -> plain dict (masks as a bool numpy array)."""
-        pred = sample.pred_instances
+        """One ``DetDataSample`` -> plain dict, one mask (bool numpy) and score per text:
+        its answer's first ``[SEG]``."""
+        masks, scores = DeSa2VAInferencer._per_text(sample)
         return dict(img_path=sample.metainfo.get('img_path'),
                     texts=list(sample.metainfo.get('text', [])),
                     answers=list(sample.metainfo.get('pred_answers', [])),
-                    masks=pred.masks.cpu().numpy().astype(bool),
-                    scores=[float(s) for s in pred.scores.cpu()])
+                    masks=masks, scores=[float(s) for s in scores])
 
     def postprocess(self, preds: list, visualization, return_datasamples: bool = False,
                     print_result: bool = False, no_save_pred: bool = True,

@@ -129,8 +129,12 @@ class ReferringSegVisualizer(DetLocalVisualizer):
         if 'gt_masks' in data_sample.metainfo:
             gt_masks = data_sample.metainfo['gt_masks'].to_ndarray()
         if draw_pred and 'pred_instances' in data_sample:
-            pred_masks = data_sample.pred_instances.masks.cpu().numpy()
-            scores = data_sample.pred_instances.scores.cpu().numpy()
+            # One row per [SEG]: each text is drawn with its answer's first mask.
+            from desa2va_mm.evaluation.metrics.referring_seg_metric import sentence_rows
+            pred = data_sample.pred_instances
+            rows = sentence_rows(pred, name)
+            pred_masks = pred.masks[rows.to(pred.masks.device)].cpu().numpy()
+            scores = pred.scores[rows.to(pred.scores.device)].cpu().numpy()
             answers = data_sample.metainfo.get('pred_answers')
         if not texts:
             n = len(pred_masks) if pred_masks is not None else (

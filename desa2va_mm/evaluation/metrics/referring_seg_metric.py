@@ -7,28 +7,35 @@ from mmdet.evaluation import RefSegMetric
 from desa2va_mm.registry import METRICS
 
 
-def sentence_masks(pred_instances: Mapping, where: str = '<unknown image>') -> torch.Tensor:
-    """The mask scored for each sentence: the first of its rows, (N, H, W) bool.
+def sentence_rows(pred_instances: Mapping, where: str = '<unknown image>') -> torch.Tensor:
+    """The row scored for each sentence: the first of its rows, (N,) long indices.
 
     A model predicts one mask per ``[SEG]`` of an answer (``pred_instances.sentence_idx``
     names each row's sentence, an answer without ``[SEG]`` has one empty row); Sa2VA's
     RefCOCO evaluation scores the first mask of each answer (``prediction_masks[0]``), and
-    so do the metrics. Predictions without ``sentence_idx`` are one row per sentence.
+    so do the metrics and the inferencer's per-text outputs. Predictions without
+    ``sentence_idx`` are one row per sentence.
 
     Raises:
         ValueError: ``sentence_idx`` skips a sentence or is not in sentence order.
     """
-    masks = torch.as_tensor(pred_instances['masks']).bool()
+    masks = pred_instances['masks']
     if 'sentence_idx' not in pred_instances:
-        return masks
-    idx = torch.as_tensor(pred_instances['sentence_idx']).to(masks.device).long()
+        return torch.arange(len(masks))
+    idx = torch.as_tensor(pred_instances['sentence_idx']).cpu().long()
     first = torch.ones_like(idx, dtype=torch.bool)
     first[1:] = idx[1:] != idx[:-1]
-    if not torch.equal(idx[first], torch.arange(int(first.sum()), device=idx.device)):
+    if not torch.equal(idx[first], torch.arange(int(first.sum()))):
         raise ValueError(f'{where}: pred_instances.sentence_idx {idx.tolist()} must run '
                          '0, 1, ... in order, each sentence with at least one row (the '
                          "model's predict gives an empty mask for an answer without [SEG])")
-    return masks[first]
+    return first.nonzero()[:, 0]
+
+
+def sentence_masks(pred_instances: Mapping, where: str = '<unknown image>') -> torch.Tensor:
+    """(N, H, W) bool: each sentence's first mask (:func:`sentence_rows`)."""
+    masks = torch.as_tensor(pred_instances['masks']).bool()
+    return masks[sentence_rows(pred_instances, where).to(masks.device)]
 
 
 @METRICS.register_module()
