@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, load_tiny_cfg
-from video_data_fixtures import H, W, frame_names, object_mask, write_mevis
+from video_data_fixtures import frame_names, object_mask, write_mevis
 
 IMAGE_CONFIG = osp.join(REPO_ROOT, 'configs/sa2va/sa2va_tiny.py')
 VIDEO_CONFIG = osp.join(REPO_ROOT, 'configs/desa2va_video/desa2va_tiny_video.py')
