@@ -15,7 +15,8 @@ whether it is within tolerance:
 * vision features: InternViT + pixel shuffle + projector (``extract_feature``);
 * ``[SEG]`` hidden state: the LLM's last layer at the ``[SEG]`` token;
 * projection: ``text_hidden_fcs``;
-* SAM-2 input: each side's resize + normalisation of the original image;
+* SAM-2 input: each side's resize + normalisation of the original image (our image
+  pipelines' ``DirectResize`` and our streamed video frames' ``prepare_frame``);
 * SAM-2 image embeddings: the image encoder on the same input;
 * mask logits (SAM-2 resolution): SAM-2's decoder prompted with the same token;
 * masks (original size): each side's upsampling to the image size and threshold;
@@ -547,12 +548,22 @@ def run_parity(modeling: types.ModuleType, config: str, *, frames: int = 12, see
             sa2va.grounding_encoder.preprocess_image(
                 torch.from_numpy(f).permute(2, 0, 1).float(), dtype=torch.float32)
             for f in sa2va_uint8])
+        from desa2va_mm.datasets.transforms import DirectResize
         preprocessor = model.data_preprocessor
-        ours_input = preprocessor.prepare_frame(np.ascontiguousarray(image[..., ::-1]))
-        stages.append(Stage('SAM-2 input (resize + normalise)',
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        resized = DirectResize(scale=sam_size).transform({'img': bgr})['img']
+        ours_input = preprocessor.normalize(
+            torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None])
+        stages.append(Stage('SAM-2 input, image pipelines (resize + normalise)',
                             _max_diff(ours_input[0], theirs_input[0]),
-                            f'{height}x{width} -> {sam_size}: ours bilinear (OpenCV), '
-                            'Sa2VA PIL bicubic (DirectResize); known difference'))
+                            f'{height}x{width} -> {sam_size}: our DirectResize transform '
+                            "(real-size pipelines), Sa2VA's DirectResize"))
+        ours_frame = preprocessor.prepare_frame(bgr)
+        stages.append(Stage('SAM-2 input, streamed video frames (resize + normalise)',
+                            _max_diff(ours_frame[0], theirs_input[0]),
+                            f'{height}x{width} -> {sam_size}: ours data_preprocessor.'
+                            'prepare_frame (OpenCV bilinear), Sa2VA PIL bicubic; '
+                            'known difference'))
 
         # ---- SAM-2 image encoder on the same input
         feats = model.grounding_encoder.encode_image(theirs_input[:1])
