@@ -28,7 +28,9 @@ What each writer produces, and the release it stands in for:
 * :func:`write_sa2va_release` -- what ``huggingface-cli download ByteDance/Sa2VA-1B`` gives:
   the InternVL keys plus ``grounding_encoder.sam2_model.*`` (layer-scale ``gamma`` saved as
   ``g_weight``) and ``text_hidden_fcs.{0,2}``, the tokenizer with ``[SEG]``, ``<p>``,
-  ``</p>``, ``<vp>``, ``</vp>`` added, ``architectures: ["Sa2VAChatModel"]``.
+  ``</p>``, ``<vp>``, ``</vp>`` added, ``architectures: ["Sa2VAChatModel"]`` and the training
+  template Sa2VA's ``convert_to_hf.py`` writes (``template: qwen_chat`` for 1B; ``phi3_chat``
+  stands in for a 4B release).
 
 Sources of the formats (public repositories): the InternVL chat config fields from
 OpenGVLab/InternVL ``internvl_chat/internvl/model/internvl_chat/configuration_internvl_chat.py``
@@ -443,7 +445,7 @@ def write_sam2_checkpoint(path: str, config: str = 'configs/sam2/sam2_hiera_t.ya
 
 # --------------------------------------------------------------------------- Sa2VA
 def write_sa2va_release(folder: str, internvl_folder: str, sam2_checkpoint: str, *,
-                        seed: int = 0) -> dict:
+                        template: str = 'qwen_chat', seed: int = 0) -> dict:
     """Write a Sa2VA Hugging Face release built on an original-layout InternVL stand-in.
 
     The InternVL weights are the stand-in's (embedding / LM-head rows extended for the
@@ -454,6 +456,9 @@ def write_sa2va_release(folder: str, internvl_folder: str, sam2_checkpoint: str,
         folder: Output folder.
         internvl_folder: A :func:`write_internvl_original` folder (``family='qwen2'``).
         sam2_checkpoint: A :func:`write_sam2_checkpoint` file.
+        template: ``config.json``'s ``template``. Sa2VA's ``convert_to_hf.py`` replaces
+            InternVL's ``internvl2_5`` with the training config's template: ``qwen_chat``
+            (Sa2VA-1B), ``phi3_chat`` (4B), ``internlm2_chat`` (8B).
         seed: Seed of the new rows and of ``text_hidden_fcs``.
 
     Returns:
@@ -494,7 +499,8 @@ def write_sa2va_release(folder: str, internvl_folder: str, sam2_checkpoint: str,
         architectures=['Sa2VAChatModel'], model_type='sa2va_chat',
         auto_map={'AutoConfig': 'configuration_sa2va_chat.Sa2VAChatConfig',
                   'AutoModel': 'modeling_sa2va_chat.Sa2VAChatModel',
-                  'AutoModelForCausalLM': 'modeling_sa2va_chat.Sa2VAChatModel'})
+                  'AutoModelForCausalLM': 'modeling_sa2va_chat.Sa2VAChatModel'},
+        template=template)
     _write_json(osp.join(folder, 'config.json'), config)
     for name in ('configuration_sa2va_chat.py', 'modeling_sa2va_chat.py', 'sam2.py'):
         _write_tripwire(folder, name)

@@ -1,4 +1,9 @@
-"""Chat templates of the LLMs InternVL2.5 uses (Sa2VA's xtuner templates).
+"""Chat templates of Sa2VA's recipes (xtuner's ``PROMPT_TEMPLATE`` strings).
+
+Sa2VA trains InternVL2.5-1B on ``qwen_chat`` (our ``qwen2``), 8B on ``internlm2_chat``
+(``internlm2``) and 4B on ``phi3_chat`` (``phi3``), although 4B's LLM is Qwen2.5-3B: its
+markers ``<|user|>``, ``<|end|>``, ``<|assistant|>`` are no tokens of that vocabulary and
+are tokenised as plain text, as in Sa2VA's training.
 
 Each template is a few strings; :class:`TokenizeConversation` tokenises the pieces
 separately so that only the assistant's answers (and their end marker) are supervised.
@@ -35,10 +40,25 @@ _IM = ChatTemplate(
     stop_words=('<|im_end|>', '<|endoftext|>'),
 )
 
-#: Qwen2 / Qwen2.5 (InternVL2.5-1B / 4B) and InternLM2 (InternVL2.5-8B) share the ChatML form.
+#: xtuner's ``phi3_chat``: SYSTEM ``<|system|>\n{system}<|end|>\n``, INSTRUCTION
+#: ``<|user|>\n{input}<|end|>\n<|assistant|>\n``, SUFFIX ``<|end|>`` (the end of an answer,
+#: supervised), SEP ``\n``, STOP_WORDS ``['<|end|>']``.
+_PHI3 = ChatTemplate(
+    system='<|system|>\n{system}<|end|>\n',
+    user_prefix='<|user|>\n',
+    user_suffix='<|end|>\n',
+    assistant_prefix='<|assistant|>\n',
+    assistant_suffix='<|end|>',
+    separator='\n',
+    stop_words=('<|end|>', ),
+)
+
+#: Qwen2 / Qwen2.5 (InternVL2.5-1B / 4B) and InternLM2 (InternVL2.5-8B) share the ChatML form
+#: (Sa2VA's ``qwen_chat`` / ``internlm2_chat``); ``phi3`` is Sa2VA-4B's training template.
 CHAT_TEMPLATES: Dict[str, ChatTemplate] = {
     'qwen2': _IM,
     'internlm2': _IM,
+    'phi3': _PHI3,
 }
 
 

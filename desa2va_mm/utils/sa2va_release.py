@@ -42,8 +42,10 @@ __all__ = ['SA2VA_TEMPLATES', 'is_sa2va_release', 'use_release_tokenizer', 'read
            'check_release_settings', 'load_sa2va_release', 'merged_state_dict',
            'native_to_sa2va_mllm']
 
-#: Our chat template name -> Sa2VA's ``template`` (``templates.py`` ``PROMPT_TEMPLATE``).
-SA2VA_TEMPLATES = {'qwen2': 'qwen_chat', 'internlm2': 'internlm2_chat'}
+#: Our chat template name -> Sa2VA's ``template`` (``templates.py`` ``PROMPT_TEMPLATE``):
+#: what Sa2VA's converter writes, the template the model was trained on (1B ``qwen_chat``,
+#: 4B ``phi3_chat``, 8B ``internlm2_chat``).
+SA2VA_TEMPLATES = {'qwen2': 'qwen_chat', 'internlm2': 'internlm2_chat', 'phi3': 'phi3_chat'}
 
 CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.safetensors'

@@ -260,6 +260,8 @@ def test_sa2va_release_names(qwen2_folder, tmp_path):
         list(range(info['vocab_size'], rel['vocab_size']))
     cfg = _config(out)
     assert cfg['architectures'] == ['Sa2VAChatModel']
+    # Sa2VA's convert_to_hf.py writes the training template (1B: qwen_chat), not InternVL's.
+    assert cfg['template'] == 'qwen_chat'
     assert cfg['llm_config']['vocab_size'] == rel['vocab_size']
     text_cfg = dict(STAND_IN_DIMS['text'])
     converted, dropped = convert_sa2va_state_dict(
