@@ -1,5 +1,6 @@
-"""Layers: ``structures`` is the ground floor (NumPy + pycocotools); the model never reads
-``datasets`` and the RLE format has one home."""
+"""Layers: ``structures`` is the ground floor (NumPy + pycocotools; PIL and OpenCV for the
+shared SAM-2 input resize); the model never reads ``datasets`` and the RLE format has one
+home."""
 import ast
 import glob
 import os.path as osp
@@ -33,8 +34,13 @@ def test_structures_import_only_numpy_and_pycocotools():
     files = _files('structures')
     assert len(files) >= 3
     allowed = set(sys.stdlib_module_names) | {'numpy', 'pycocotools'}
+    # The one resize of SAM-2 inputs (PIL bicubic or OpenCV bilinear) that the image
+    # pipelines, the video transforms and the model's data preprocessor share.
+    image_resize = osp.join(PACKAGE, 'structures', 'image_resize.py')
     for path in files:
         third_party = {m.split('.')[0] for m in _imports(path)} - {'desa2va_mm'}
+        if path == image_resize:
+            third_party -= {'PIL', 'cv2'}
         assert third_party <= allowed, (path, third_party - allowed)
         ours = {m for m in _imports(path) if m.startswith('desa2va_mm')}
         assert all(m.startswith('desa2va_mm.structures') for m in ours), (path, ours)

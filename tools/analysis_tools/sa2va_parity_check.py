@@ -486,7 +486,11 @@ def run_parity(modeling: types.ModuleType, config: str, *, frames: int = 12, see
     from desa2va_mm.tokenization import SEG_TOKEN
     from desa2va_mm.utils.sa2va_release import export_sa2va_release
 
-    model, cfg = build_tiny_baseline(config, seed, object_score_bias=object_score_bias)
+    # Streamed frames resized as the real-size models resize them (PIL bicubic; the tiny
+    # configs keep OpenCV bilinear for their published figures).
+    model, cfg = build_tiny_baseline(
+        config, seed, cfg_options={'model.data_preprocessor.frame_resize': 'pillow'},
+        object_score_bias=object_score_bias)
     if track_with_seg_prompt is not None:
         model.video_tracker.track_with_seg_prompt = track_with_seg_prompt
     tracked_prompt = model.video_tracker.track_with_seg_prompt
@@ -562,8 +566,8 @@ def run_parity(modeling: types.ModuleType, config: str, *, frames: int = 12, see
         stages.append(Stage('SAM-2 input, streamed video frames (resize + normalise)',
                             _max_diff(ours_frame[0], theirs_input[0]),
                             f'{height}x{width} -> {sam_size}: ours data_preprocessor.'
-                            'prepare_frame (OpenCV bilinear), Sa2VA PIL bicubic; '
-                            'known difference'))
+                            "prepare_frame (frame_resize='pillow', real-size models), "
+                            "Sa2VA's DirectResize"))
 
         # ---- SAM-2 image encoder on the same input
         feats = model.grounding_encoder.encode_image(theirs_input[:1])

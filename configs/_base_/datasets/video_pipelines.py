@@ -2,7 +2,7 @@
 # Ref-YouTube-VOS, Ref-DAVIS17), Sa2VA's recipe (docs/method.md §12, docs/design.md §9):
 # training: up to 5 expressions of one video in one conversation, 5 sampled frames (random,
 # sorted; a contiguous clip half the time), one 448 InternVL tile per frame (256 tokens),
-# SAM-2 frames resized to 1024 x 1024; losses on every frame.
+# SAM-2 frames resized to 1024 x 1024 (PIL bicubic); losses on every frame.
 # test: every expression of the video, the MLLM reads 5 key frames (Sa2VA: the first 5;
 # key_frame_strategy='uniform' spreads them over the video); the video is packed as a lazy
 # frame source over `frame_paths`, whose frames the data preprocessor prepares as the model
@@ -37,7 +37,10 @@ video_train_pipeline = [
     dict(type='LoadVideoFrames'),
     dict(type='LoadVideoAnnotations', mode='train'),
     dict(type='VideoFrameTiling', tile_size=video_tile_size),
-    dict(type='ResizeVideoFrames', scale=(video_sam_image_size, video_sam_image_size)),
+    # PIL bicubic, Sa2VA's resize of SAM-2 inputs (the test frames: the model's
+    # data_preprocessor.frame_resize).
+    dict(type='ResizeVideoFrames', scale=(video_sam_image_size, video_sam_image_size),
+         backend='pillow'),
     dict(type='BuildReferringConversation', mode='train'),
     video_tokenize,
     dict(type='PackVideoReferringInputs'),

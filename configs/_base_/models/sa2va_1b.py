@@ -36,7 +36,9 @@ model = dict(
     type='DeSa2VA',
     # Images, QA and video samples of the Sa2VA mix batch together (images as 1-frame
     # videos); a batch without video is processed as ReferringDataPreprocessor does.
-    data_preprocessor=dict(type='VideoReferringDataPreprocessor'),
+    # Streamed test frames are resized with PIL bicubic, as Sa2VA and the image pipelines'
+    # DirectResize resize SAM-2 inputs.
+    data_preprocessor=dict(type='VideoReferringDataPreprocessor', frame_resize='pillow'),
     mllm=dict(
         type='InternVLMLLM',
         tokenizer=tokenizer,

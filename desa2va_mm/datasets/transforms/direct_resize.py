@@ -3,9 +3,8 @@ from typing import Tuple, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
-from PIL import Image
-
 from desa2va_mm.registry import TRANSFORMS
+from desa2va_mm.structures import resize_image
 
 
 @TRANSFORMS.register_module()
@@ -45,8 +44,9 @@ class DirectResize(BaseTransform):
                 f'{tuple(img.shape)}')
         h0, w0 = img.shape[:2]
         w, h = self.scale
-        # Channels are filtered independently, so BGR needs no conversion to RGB.
-        results['img'] = np.asarray(Image.fromarray(img).resize((w, h), Image.BICUBIC))
+        # The resize every SAM-2 input path shares (structures/image_resize.py); channels
+        # are filtered independently, so BGR needs no conversion to RGB.
+        results['img'] = resize_image(img, (w, h), backend='pillow')
         results['img_shape'] = (h, w)
         results['scale'] = (w, h)
         results['scale_factor'] = (w / w0, h / h0)

@@ -6,6 +6,7 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 
 from desa2va_mm.registry import MODELS
+from desa2va_mm.structures import check_resize_backend, resize_image
 from .frame_stream import FrameStream
 
 IGNORE_INDEX = -100
@@ -50,6 +51,10 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
         pad_token_id: Id used for padding (masked out; set by the model from its tokenizer).
         frame_size: Side S of the square SAM-2 input streamed frames are resized to; None
             is set by the model to its SAM-2 ``image_size``.
+        frame_resize: How streamed frames are resized (``desa2va_mm.structures.
+            resize_image``): ``'pillow'`` (PIL bicubic, Sa2VA's resize and the image
+            pipelines' ``DirectResize``; the real-size models) or ``'cv2'`` (OpenCV
+            bilinear; the tiny models' published figures).
         non_blocking: Copy tensors to the device without blocking.
     """
 
@@ -59,6 +64,7 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
                  bgr_to_rgb: bool = True,
                  pad_token_id: int = 0,
                  frame_size: Optional[int] = None,
+                 frame_resize: str = 'cv2',
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking=non_blocking)
         self.register_buffer('mean', torch.tensor(mean).view(-1, 1, 1), False)
@@ -66,6 +72,8 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
         self.bgr_to_rgb = bgr_to_rgb
         self.pad_token_id = pad_token_id
         self.frame_size = frame_size
+        self.frame_resize = check_resize_backend(
+            frame_resize, f'{type(self).__name__}: frame_resize (model.data_preprocessor)')
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) 0-255 images in the pipeline's channel order -> normalised RGB."""
@@ -77,14 +85,14 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
     def prepare_frame(self, frame: np.ndarray) -> torch.Tensor:
         """One ``(H, W, 3)`` uint8 frame (BGR) -> ``(1, 3, S, S)`` normalised SAM-2 input.
 
-        Resized (bilinear, mmcv / OpenCV, aspect ratio not kept, as the image pipelines
-        resize) to ``frame_size`` on the CPU, then moved to the device and normalised.
+        Resized to ``frame_size`` on the CPU (aspect ratio not kept, as the image
+        pipelines resize; PIL bicubic or OpenCV bilinear as ``frame_resize`` says), then
+        moved to the device and normalised.
         """
-        import mmcv
         if self.frame_size is None:
             raise RuntimeError('ReferringDataPreprocessor.frame_size is not set: the model '
                                'sets it to its SAM-2 image size when it is built')
-        resized = mmcv.imresize(frame, (self.frame_size, self.frame_size))
+        resized = resize_image(frame, (self.frame_size, self.frame_size), self.frame_resize)
         image = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device)
         return self.normalize(image.permute(2, 0, 1).unsqueeze(0))
 

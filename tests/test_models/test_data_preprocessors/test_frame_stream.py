@@ -7,10 +7,10 @@ MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
 STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
 
 
-def _preprocessor(cls='VideoReferringDataPreprocessor', frame_size=16):
+def _preprocessor(cls='VideoReferringDataPreprocessor', frame_size=16, **kwargs):
     import desa2va_mm  # noqa: F401
     from desa2va_mm.registry import MODELS
-    return MODELS.build(dict(type=cls, frame_size=frame_size))
+    return MODELS.build(dict(type=cls, frame_size=frame_size, **kwargs))
 
 
 def test_prepare_frame_resizes_and_normalises_like_the_image_path():
@@ -24,6 +24,54 @@ def test_prepare_frame_resizes_and_normalises_like_the_image_path():
     assert torch.equal(image[0], expected)
     with pytest.raises(RuntimeError, match='frame_size is not set'):
         _preprocessor(frame_size=None).prepare_frame(frame)
+
+
+@pytest.mark.parametrize('cls', ['ReferringDataPreprocessor',
+                                 'VideoReferringDataPreprocessor'])
+def test_prepare_frame_with_pillow_is_pil_bicubic_as_direct_resize(cls):
+    from PIL import Image
+
+    from desa2va_mm.datasets.transforms import DirectResize
+    pre = _preprocessor(cls, frame_size=64, frame_resize='pillow')
+    assert pre.frame_resize == 'pillow' and _preprocessor(cls).frame_resize == 'cv2'
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:150, 0:220]
+    frame = np.stack([xx, yy, ((xx // 13 + yy // 9) % 2) * 200], -1) + \
+        rng.integers(0, 40, (150, 220, 3))
+    frame = frame.clip(0, 255).astype(np.uint8)
+    image = pre.prepare_frame(frame)
+    # Sa2VA: the RGB frame resized with PIL's default (bicubic) filter, then normalised.
+    rgb = np.asarray(Image.fromarray(frame[..., ::-1].copy()).resize((64, 64)))
+    expected = (torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() - MEAN) / STD
+    assert image.shape == (1, 3, 64, 64) and torch.equal(image[0], expected)
+    # The image pipelines' DirectResize gives the same SAM-2 input.
+    resized = DirectResize(64)(dict(img=frame))['img']
+    assert torch.equal(image, pre.normalize(torch.from_numpy(resized).permute(2, 0, 1)[None]))
+    # cv2 (the default) differs on this frame.
+    assert not torch.equal(image, _preprocessor(cls, frame_size=64).prepare_frame(frame))
+    with pytest.raises(ValueError, match=r"frame_resize \(model.data_preprocessor\) must be "
+                                         r"one of \('cv2', 'pillow'\).*got 'bicubic'"):
+        _preprocessor(cls, frame_resize='bicubic')
+
+
+@pytest.mark.parametrize('config,backend', [
+    ('configs/_base_/models/sa2va_1b.py', 'pillow'),
+    ('configs/_base_/models/sa2va_8b.py', 'pillow'),
+    ('configs/_base_/models/sa2va_internvl3_2b.py', 'pillow'),
+    ('configs/_base_/models/desa2va_4b.py', 'pillow'),
+    ('configs/_base_/models/desa2va_internvl3_8b.py', 'pillow'),
+    ('configs/_base_/models/sa2va_tiny.py', 'cv2'),
+    ('configs/_base_/models/desa2va_tiny_video.py', 'cv2'),
+])
+def test_real_size_models_resize_frames_with_pillow_and_tiny_with_cv2(config, backend):
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from desa2va_mm.registry import MODELS
+    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    cfg = Config.fromfile(osp.join(root, config))
+    assert MODELS.build(cfg.model.data_preprocessor).frame_resize == backend
 
 
 def test_stream_is_lazy_and_prepares_each_frame_once():
