@@ -34,7 +34,8 @@ The only changes to the documented commands: these ``--cfg-options`` are appende
   the configs leave ``overrides`` at its default): the Hiera trunk at 1024 px is 95 % of a
   CPU step; and ``model.mllm.model_config=None`` where a pretrained folder is set
   (the stand-in's widths differ from the published ones the configs state) -- or, for the
-  one command without a pretrained folder, the stand-in widths
+  commands without a pretrained folder (the random build, the one-step test of the Sa2VA
+  release), the stand-in widths
   ``model.mllm.model_config.{vision,text}_config.*`` so the random build stays small; for
   ``sa2va_to_desa2va.py``, which builds its target on the meta device from the config
   alone, the stand-in widths and ``model.mllm.tokenizer.path=<$INTERNVL>`` (with the real
@@ -108,7 +109,8 @@ TRAIN = MODEL + [
     'default_hooks.logger.interval=1', 'param_scheduler.0.end=0.5',
     'param_scheduler.1.begin=0.5', 'train_cfg.val_interval=2', REPEATS]
 TEST = MODEL + ['test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
-#: The command without a pretrained folder builds random weights: at the stand-in widths.
+#: The commands without a pretrained folder build random weights (the one-step Sa2VA test then
+#: loads the release into them): at the stand-in widths.
 RANDOM_BUILD = [MODEL[0], SAM_SIZE] + TEST[3:] + [RANDOM_WIDTHS]
 #: sa2va_to_desa2va.py builds its target on the meta device from the config alone (the
 #: published widths, the tokenizer of model.mllm.tokenizer.path): told the stand-in's.
@@ -207,6 +209,7 @@ def steps() -> List[Step]:
         Step('export', options=MODEL),
         Step('export-check'),
         Step('train-sa2va', options=TRAIN),
+        Step('sa2va-test-release', options=RANDOM_BUILD),
         Step('sa2va-import', options=IMPORT),
         Step('sa2va-test', options=TEST),
         Step('convert-8b'),
