@@ -32,14 +32,14 @@ param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, 
 default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
 load_from = None
 '''
-FSDP = '''_base_ = ['{repo}/configs/desa2va_tiny_decouple.py',
+FSDP = '''_base_ = ['{repo}/configs/desa2va/desa2va_tiny_decouple.py',
           '{repo}/configs/_base_/strategies/fsdp.py']
 strategy = dict(model_wrapper=dict(mixed_precision=None))  # bf16 needs a GPU
 optim_wrapper = dict(_delete_=True, type='OptimWrapper',
                      optimizer=dict(type='AdamW', lr=1e-4), clip_grad=dict(max_norm=1.0))
 custom_hooks = [dict(type='TrainableCheckpointHook', pretrained_prefixes=('mllm.',))]
 '''
-ZERO2 = '''_base_ = ['{repo}/configs/desa2va_tiny_decouple.py',
+ZERO2 = '''_base_ = ['{repo}/configs/desa2va/desa2va_tiny_decouple.py',
           '{repo}/configs/_base_/strategies/deepspeed_zero2.py']
 strategy = dict(type='TrainableDeepSpeedStrategy', pretrained_prefixes=('mllm.',),
                 bf16=dict(enabled=False), gradient_accumulation_steps=1)
@@ -52,6 +52,9 @@ def _free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+pytestmark = pytest.mark.slow  # two-process distributed runs
 
 
 def _train(config, work_dir, *options):
@@ -76,6 +79,11 @@ def test_fsdp_and_zero2_train_save_and_chain_on_cpu(synthetic_refcoco, tmp_path)
     zero_cfg.write_text(ZERO2.format(repo=REPO_ROOT) + common)
 
     _train(fsdp_cfg, tmp_path / 'fsdp')
+    # What our checkpoints and DeepSpeed's folders hold is allow-listed for weights_only
+    # loads by the modules that write them (import registers the DeepSpeed classes).
+    import desa2va_mm.engine.strategies.trainable_deepspeed_strategy  # noqa: F401
+    from desa2va_mm.utils.checkpoint_safety import register_checkpoint_safe_globals
+    register_checkpoint_safe_globals()
     state = torch.load(tmp_path / 'fsdp' / 'iter_2.pth', map_location='cpu')['state_dict']
     # Trainable weights inside FSDP-wrapped layers (InternViT / LLM layers) are saved.
     assert any('vision_tower.encoder.layer.0.' in k for k in state)

@@ -63,8 +63,9 @@ def decode_image_predictions(sample: dict, where: str) -> dict:
         The same dict, ``pred_instances['masks']`` a (N, H, W) bool tensor.
     """
     import numpy as np
-    import pycocotools.mask as mask_utils
     import torch
+
+    from desa2va_mm.structures.rle import decode_rle
     pred = sample.get('pred_instances')
     if not isinstance(pred, dict) or 'masks' not in pred:
         return sample
@@ -77,7 +78,7 @@ def decode_image_predictions(sample: dict, where: str) -> dict:
                          f'COCO RLEs (got {type(masks).__name__}); is this a tools/test.py '
                          '--out pickle?')
     if masks:
-        decoded = np.stack([mask_utils.decode(m) for m in masks]).astype(bool)
+        decoded = np.stack([decode_rle(m) for m in masks]).astype(bool)
     else:
         height, width = sample.get('ori_shape', (0, 0))[:2]
         decoded = np.zeros((0, height, width), bool)

@@ -11,6 +11,8 @@ from mmengine.model import BaseModule
 
 from desa2va_mm.registry import MODELS
 from desa2va_mm.tokenization import IMG_CONTEXT_TOKEN, SEG_TOKEN, build_tokenizer
+from desa2va_mm.tokenization.chat_templates import get_chat_template
+from .stop_words import StopWords
 from .pretrained_checks import (check_config_agrees, check_pretrained_folder,
                                 check_vocabulary, infer_chat_template,
                                 tokenizer_for_pretrained)
@@ -294,6 +296,10 @@ class InternVLMLLM(BaseModule):
             return generate_shared_prefix(self, inputs_embeds, input_ids, attention_mask,
                                           max_new_tokens)
         eos_id = self.tokenizer.eos_token_id
+        stop = self.stop_words()
+        criterion = stop.criterion()
+        if criterion is not None:
+            generate_kwargs.setdefault('stopping_criteria', []).append(criterion)
         out = self.model.generate(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -314,8 +320,9 @@ class InternVLMLLM(BaseModule):
         final_states = None
         for b in range(sequences.shape[0]):
             ids = sequences[b].tolist()
-            if eos_id in ids:
-                ids = ids[:ids.index(eos_id)]
+            end = stop.cut(ids)
+            if end is not None:
+                ids = ids[:end]
             ids = [t for t in ids if t != self.tokenizer.pad_token_id]
             states = []
             for j, tok in enumerate(ids):
@@ -333,6 +340,11 @@ class InternVLMLLM(BaseModule):
             seg_hidden.append(torch.stack(states) if states else
                               inputs_embeds.new_zeros(0, self.hidden_size))
         return answers, seg_hidden
+
+    def stop_words(self) -> StopWords:
+        """Where an answer ends: EOS or the chat template's stop words."""
+        return StopWords(self.tokenizer, get_chat_template(self.chat_template).stop_words,
+                         self.tokenizer.eos_token_id)
 
     def _last_token_states(self, sequences, attention_mask, inputs_embeds):
         # Re-run prompt + answer once; only hit when generation stopped right after [SEG].

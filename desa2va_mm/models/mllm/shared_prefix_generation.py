@@ -55,7 +55,7 @@ def generate_shared_prefix(mllm,
                            max_new_tokens: int) -> Tuple[List[List[int]], List[torch.Tensor]]:
     """Greedy answers and ``[SEG]`` states, prompt prefixes computed once per group.
 
-    Same contract as :meth:`InternVLMLLM.generate` (greedy, stops at EOS): the state of a
+    Same contract as :meth:`InternVLMLLM.generate` (greedy, stops at EOS or a stop word of the chat template): the state of a
     ``[SEG]`` is the last-layer hidden state at its position when it is fed back as input.
 
     Args:
@@ -81,7 +81,8 @@ def generate_shared_prefix(mllm,
     lm_head = mllm.model.lm_head
     embed_tokens = mllm.model.get_input_embeddings()
     tok = mllm.tokenizer
-    eos_id, pad_id, seg_id = tok.eos_token_id, tok.pad_token_id, mllm.seg_token_id
+    pad_id, seg_id = tok.pad_token_id, mllm.seg_token_id
+    stop = mllm.stop_words()
     valid = attention_mask.bool()
     ids = [input_ids[b][valid[b]] for b in range(len(input_ids))]
     embeds = [inputs_embeds[b][valid[b]] for b in range(len(input_ids))]
@@ -120,7 +121,11 @@ def generate_shared_prefix(mllm,
             token = torch.where(done, torch.full_like(token, pad_id), token)
             picked.append(token)
             needs_state = bool(((token == seg_id) & ~done).any())
-            done = done | (token == eos_id)
+            ended = [int(t) in stop.single for t in token.tolist()]
+            if stop.multi:  # a stop word of several tokens (phi3's <|end|> on Qwen2.5)
+                ended = [e or stop.ended([int(t[j]) for t in picked]) for j, e in
+                         enumerate(ended)]
+            done = done | torch.tensor(ended, dtype=torch.bool, device=device)
             final = bool(done.all()) or step == max_new_tokens - 1
             if final and not needs_state:
                 break
@@ -135,8 +140,9 @@ def generate_shared_prefix(mllm,
 
         for j, m in enumerate(members):
             seq = [int(t[j]) for t in picked]
-            if eos_id in seq:
-                seq = seq[:seq.index(eos_id)]
+            end = stop.cut(seq)
+            if end is not None:
+                seq = seq[:end]
             seg_states = [states[k][j] for k, t in enumerate(seq) if t == seg_id]
             answers[m] = [t for t in seq if t != pad_id]
             seg_hidden[m] = torch.stack(seg_states) if seg_states else \
