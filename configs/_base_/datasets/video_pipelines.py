@@ -18,6 +18,9 @@ video_key_frame_strategy = 'first'
 # questions (its video datasets keep their "in this image" wording), ReVOS reasoning
 # expressions (type_id 1) are used verbatim; test asks Sa2VA's video evaluation question
 # (its refVOS.py SEG_PROMPT) after the frames: "<image>\nPlease segment {expression}.".
+# Where the video prompt differs from Sa2VA's: the K key frames form one <img>...</img>
+# block (K x 256 <IMG_CONTEXT>), where Sa2VA writes one block per frame joined by newlines
+# (docs/design.md §9); the tiny video figures were trained with this layout.
 video_test_question = 'Please segment {expression}.'
 
 # PackVideoReferringInputs' default meta keys + ReVOS's foreground masks (robustness R) and
