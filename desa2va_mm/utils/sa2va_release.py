@@ -416,7 +416,8 @@ def export_sa2va_release(model, out_dir: str, *, sa2va_code: Optional[str] = Non
         sa2va_code: Sa2VA's ``projects/llava_sam2/hf/models`` folder (a Sa2VA checkout): its
             ``*.py`` files are copied next to the weights so that ``AutoModel.from_pretrained
             (out_dir, trust_remote_code=True)`` finds the classes ``auto_map`` names, as
-            Sa2VA's own releases ship them. None writes weights, config and tokenizer only.
+            Sa2VA's own releases ship them (Sa2VA's loading path for its users; this
+            project never loads with ``trust_remote_code``). None writes weights, config and tokenizer only.
         max_shard_size_gb: Largest safetensors file; bigger states are sharded with
             ``model.safetensors.index.json``.
         **config_kwargs: Passed to :func:`sa2va_release_config`.

@@ -115,17 +115,18 @@ def generate_shared_prefix(mllm,
         next_pos = positions[:, -1:] + 1
 
         picked, states = [], []
+        stop_ids = torch.tensor(sorted(stop.single), device=device)
         done = torch.zeros(n, dtype=torch.bool, device=device)
         for step in range(max_new_tokens):
             token = lm_head(last).float().argmax(-1)
             token = torch.where(done, torch.full_like(token, pad_id), token)
             picked.append(token)
             needs_state = bool(((token == seg_id) & ~done).any())
-            ended = [int(t) in stop.single for t in token.tolist()]
+            done = done | torch.isin(token, stop_ids)
             if stop.multi:  # a stop word of several tokens (phi3's <|end|> on Qwen2.5)
-                ended = [e or stop.ended([int(t[j]) for t in picked]) for j, e in
-                         enumerate(ended)]
-            done = done | torch.tensor(ended, dtype=torch.bool, device=device)
+                tail = torch.stack(picked[-stop.window:], dim=1).tolist()
+                done = done | torch.tensor([stop.ended(row) for row in tail],
+                                           dtype=torch.bool, device=device)
             final = bool(done.all()) or step == max_new_tokens - 1
             if final and not needs_state:
                 break

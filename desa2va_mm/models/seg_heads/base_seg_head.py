@@ -1,4 +1,5 @@
 """The interface every segmentation head of ``DeSa2VA`` implements, and its shared pieces."""
+from abc import abstractmethod
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
@@ -198,9 +199,9 @@ class BaseSegHead(BaseModule):
         """C, the width of SAM-2's prompt tokens (the decoder's ``transformer_dim``)."""
         return int(self.decoder_kwargs.get('transformer_dim', 256))
 
+    @abstractmethod
     def sam2_heads(self) -> Dict[str, nn.Module]:
         """``{attribute name: SAM2MaskHead}`` of the SAM-2 decoders this head owns."""
-        raise NotImplementedError
 
     def init_from_decoder(self, decoder: nn.Module) -> None:
         """Copy a pretrained SAM-2 mask decoder into every SAM-2 head."""
@@ -214,6 +215,7 @@ class BaseSegHead(BaseModule):
         pad = grounding.padding_prompts(tokens.shape[0]).to(tokens.dtype)
         return torch.cat([pad, tokens.unsqueeze(1)], dim=1)
 
+    @abstractmethod
     def decode(self, grounding, image_feats: Dict[str, torch.Tensor],
                seg_hidden: torch.Tensor, image_idx: torch.Tensor) -> SegDecodeResult:
         """Masks of N ``[SEG]`` states on images (or video key frames).
@@ -227,11 +229,10 @@ class BaseSegHead(BaseModule):
         Returns:
             The decode of every branch the head has.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def tracking_prompt(self, seg_hidden: torch.Tensor) -> torch.Tensor:
         """(N, H) ``[SEG]`` states -> (N, C) the prompt token tracked video frames carry."""
-        raise NotImplementedError
 
     def decode_tracked(self, grounding, image_feats: Dict[str, torch.Tensor],
                        track_prompt: torch.Tensor, image_idx: torch.Tensor,
@@ -253,9 +254,9 @@ class BaseSegHead(BaseModule):
         return self._result(out['low_res_logits'], out)
 
     @property
+    @abstractmethod
     def tracking_head(self) -> nn.Module:
         """The SAM-2 decoder that segments memory-conditioned frames."""
-        raise NotImplementedError
 
     def _decode_with(self, head: nn.Module, grounding, image_feats: Dict[str, torch.Tensor],
                      sparse: torch.Tensor, image_idx: torch.Tensor,
@@ -281,6 +282,7 @@ class BaseSegHead(BaseModule):
                                          self.mask_loss_sampler)
         return mask + dice
 
+    @abstractmethod
     def mask_losses(self, result: SegDecodeResult,
                     gt: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Losses of decoded masks against their ground truth.
@@ -291,7 +293,6 @@ class BaseSegHead(BaseModule):
                 decode then gives zero losses connected to every decoder parameter, so
                 every rank runs the same graph).
         """
-        raise NotImplementedError
 
     def prompt_losses(self, grounding, result: SegDecodeResult, gt: Optional[torch.Tensor],
                       text_anchor: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:

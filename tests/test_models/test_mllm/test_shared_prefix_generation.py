@@ -93,3 +93,48 @@ def test_seg_as_last_token_still_gets_its_state():
     assert answers == [[seg] * 3, [seg] * 3]
     assert states[0].shape == (3, m.hidden_size)
     assert torch.allclose(states[0], tf[-3:], atol=1e-4)
+
+
+def test_both_generation_paths_stop_at_a_stop_word_of_several_tokens(monkeypatch):
+    """A chat-template stop word the tokenizer splits (phi3's <|end|> on Qwen2.5) ends
+    generation in both paths, and the answer stops before it."""
+    from desa2va_mm.models.mllm.stop_words import StopWords
+    torch.manual_seed(0)
+    m = InternVLMLLM(tokenizer=dict(type='TinyWordTokenizer'), model_config=TINY).eval()
+    seg = m.seg_token_id
+    head = torch.nn.Linear(m.hidden_size, m.model.lm_head.out_features)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[seg] = 1.0  # every step picks [SEG]
+    m.model.lm_head = head
+    tok = m.tokenizer
+    word = tok.decode([seg, seg], skip_special_tokens=False)  # two tokens once encoded
+    assert len(tok.encode(word, add_special_tokens=False)) == 2
+    stop = StopWords(tok, [word], tok.eos_token_id)
+    assert stop.multi == [word]
+    ids, mask, feats = _prompts(m, [['the red circle', 'the star']])
+    calls = []
+    head.register_forward_hook(lambda *args: calls.append(1))
+    results, steps = {}, {}
+    with torch.no_grad():
+        for shared in (False, True):
+            m.share_prompt_prefix = shared
+            calls.clear()
+            results['unstopped', shared] = m.generate(ids, mask, feats, max_new_tokens=4)[0]
+            steps['unstopped', shared] = len(calls)
+        monkeypatch.setattr(m, 'stop_words', lambda: stop)
+        for shared in (False, True):
+            m.share_prompt_prefix = shared
+            calls.clear()
+            results[shared] = m.generate(ids, mask, feats, max_new_tokens=4)
+            steps[shared] = len(calls)
+    for shared in (False, True):
+        assert results['unstopped', shared] == [[seg] * 4, [seg] * 4]
+        # Generation itself stops once the stop word is complete (2 of 4 steps).
+        assert steps[shared] < steps['unstopped', shared], (shared, steps)
+    for shared in (False, True):
+        answers, states = results[shared]
+        # The stop word starts at the first token: nothing of it is kept, no [SEG] state.
+        assert answers == [[], []], shared
+        assert all(s.shape == (0, m.hidden_size) for s in states), shared

@@ -1,25 +1,15 @@
 """A tiny SAM-2 grounding encoder and image features for the seg-head tests (~0.3 s)."""
+import os.path as osp
+
 import torch
+from mmengine.config import Config
 
 HIDDEN = 24  # H, the MLLM hidden size the heads read
 
-TINY_SAM2 = dict(
-    image_size=128,
-    num_maskmem=3,
-    image_encoder=dict(
-        trunk=dict(embed_dim=16, num_heads=1, stages=[1, 1, 2, 1], global_att_blocks=[3],
-                   window_pos_embed_bkg_spatial_size=[4, 4], window_spec=[8, 4, 4, 2]),
-        neck=dict(d_model=64, backbone_channel_list=[128, 64, 32, 16],
-                  position_encoding=dict(num_pos_feats=64))),
-    memory_attention=dict(
-        d_model=64, num_layers=1,
-        layer=dict(d_model=64, dim_feedforward=128,
-                   self_attention=dict(embedding_dim=64, feat_sizes=[8, 8]),
-                   cross_attention=dict(embedding_dim=64, feat_sizes=[8, 8], kv_in_dim=16))),
-    memory_encoder=dict(
-        out_dim=16, in_dim=64, position_encoding=dict(num_pos_feats=16),
-        mask_downsampler=dict(embed_dim=64), fuser=dict(layer=dict(dim=64))),
-)
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+# The tiny configs' SAM-2 (one definition: configs/_base_/models/sa2va_tiny.py).
+TINY_SAM2 = Config.fromfile(
+    osp.join(REPO_ROOT, 'configs/_base_/models/sa2va_tiny.py')).tiny_sam2_overrides.to_dict()
 
 
 def build(cfg: dict):
