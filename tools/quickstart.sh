@@ -5,7 +5,8 @@
 #   bash tools/quickstart.sh
 # Environment knobs: ARCH (desa2va | sa2va), WORK_DIR, DATA_ROOT, NUM_IMAGES, and the
 # iterations of each stage: STAGE0_ITERS, PRETRAIN_ITERS, DECOUPLE_ITERS, FUSION_ITERS
-# (sa2va: MAIN_ITERS). VIDEO=1 (desa2va) adds the video phase afterwards (~6 more min):
+# (sa2va: the same stage 0, then one main run of MAIN_ITERS, by default PRETRAIN_ITERS +
+# DECOUPLE_ITERS + FUSION_ITERS: both architectures train the same total). VIDEO=1 (desa2va) adds the video phase afterwards (~6 more min):
 # synthetic MeViS videos (VIDEO_DATA_ROOT), configs/desa2va_video/desa2va_tiny_video.py from the image
 # model for VIDEO_ITERS (300), J&F on valid_u beside the video baselines.
 set -euo pipefail
@@ -54,8 +55,12 @@ if [[ "$ARCH" == desa2va ]]; then
   train fusion configs/desa2va/desa2va_tiny_fusion.py "${FUSION_ITERS:-300}" "$CKPT"
   CONFIG=configs/desa2va/desa2va_tiny_fusion.py
 else
+  # Equal budget with the DeSa2VA branch: the same stage 0 (SAM-2 encoder trainable), then
+  # DeSa2VA's phase 1 + 2 + 3 iterations as Sa2VA's own training (its encoder trains in
+  # all of them, as in DeSa2VA's phases).
   train stage0 configs/sa2va/sa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
-  train main configs/sa2va/sa2va_tiny.py "${MAIN_ITERS:-3000}" "$CKPT"
+  MAIN_ITERS=${MAIN_ITERS:-$(( ${PRETRAIN_ITERS:-1000} + ${DECOUPLE_ITERS:-2300} + ${FUSION_ITERS:-300} ))}
+  train main configs/sa2va/sa2va_tiny.py "$MAIN_ITERS" "$CKPT"
   CONFIG=configs/sa2va/sa2va_tiny.py
 fi
 
