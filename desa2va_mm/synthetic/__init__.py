@@ -12,15 +12,22 @@ import it in well under a second. Layers, each importing only those above it:
 * :mod:`.images`: one rendered image with its refs (:func:`generate_image`).
 * :mod:`.coco_io`: COCO RLE masks and compact JSON files.
 * :mod:`.refcoco_writer` / :mod:`.refcoco_reader`: the RefCOCO-layout dataset.
+* :mod:`.heldout`: the RefCOCO-layout set with a split of words and colour + shape
+  combinations never trained on.
 * :mod:`.video_expressions`, :mod:`.videos`, :mod:`.mevis_writer`: the MeViS-layout
-  video dataset.
+  video dataset; :mod:`.motion_pairs`: its ``motion_pairs`` layout (objects alike in
+  appearance told apart by motion).
 """
 from .coco_io import decode_segmentation, encode_rle, write_json
 from .expressions import (Program, enumerate_expressions, expression_kind, is_unambiguous,
                           parse_expression, render_expression, resolve_expression,
                           sample_referring_expressions, surface_forms)
+from .heldout import (HELDOUT_COMBINATIONS, HELDOUT_FILE, HELDOUT_SPLITS, HELDOUT_WORDS,
+                      heldout_items, make_heldout_refcoco)
 from .images import SyntheticImage, generate_image
-from .mevis_writer import DEFAULT_VIDEO_SPLITS, SIDECAR_FILE, make_synthetic_mevis
+from .mevis_writer import (DEFAULT_VIDEO_SPLITS, SIDECAR_FILE, VIDEO_LAYOUTS,
+                           make_synthetic_mevis)
+from .motion_pairs import MOTION_PAIR_ROLES, generate_motion_pair_video
 from .refcoco_reader import compute_split_stats, load_scenes
 from .refcoco_writer import (ANN_FILE, DEFAULT_SPLIT_FRACTIONS, IMG_DIR, SCENES_FILE,
                              SPLIT_FILE, make_synthetic_refcoco)
@@ -41,5 +48,8 @@ __all__ = [
     'make_synthetic_refcoco', 'load_scenes', 'compute_split_stats',
     'render_video_expression', 'resolve_video_expression', 'pick_video_expressions',
     'needs_motion', 'VideoObject', 'SyntheticVideo', 'generate_video',
-    'DEFAULT_VIDEO_SPLITS', 'SIDECAR_FILE', 'make_synthetic_mevis'
+    'DEFAULT_VIDEO_SPLITS', 'SIDECAR_FILE', 'VIDEO_LAYOUTS', 'make_synthetic_mevis',
+    'MOTION_PAIR_ROLES', 'generate_motion_pair_video', 'HELDOUT_WORDS',
+    'HELDOUT_COMBINATIONS', 'HELDOUT_SPLITS', 'HELDOUT_FILE', 'heldout_items',
+    'make_heldout_refcoco'
 ]

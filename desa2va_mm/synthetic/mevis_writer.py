@@ -26,11 +26,20 @@ import cv2
 import numpy as np
 
 from .coco_io import encode_rle, write_json
+from .motion_pairs import generate_motion_pair_video
 from .video_expressions import needs_motion
 from .videos import generate_video
 from .vocabulary import MOTIONS
 
-__all__ = ['DEFAULT_VIDEO_SPLITS', 'SIDECAR_FILE', 'make_synthetic_mevis']
+__all__ = ['DEFAULT_VIDEO_SPLITS', 'SIDECAR_FILE', 'VIDEO_LAYOUTS', 'make_synthetic_mevis']
+
+#: Video generators by layout name: ``default`` (3-5 objects, every motion kind, mixed
+#: expressions) and ``motion_pairs`` (:mod:`~desa2va_mm.synthetic.motion_pairs`: twins
+#: told apart by motion only, one object described by appearance and by motion).
+VIDEO_LAYOUTS = {
+    'default': lambda seed, index, frames, size: generate_video(seed, index, frames, size),
+    'motion_pairs': generate_motion_pair_video,
+}
 
 DEFAULT_VIDEO_SPLITS: Tuple[Tuple[str, float], ...] = (('train', 0.8), ('valid_u', 0.2))
 SIDECAR_FILE = 'synthetic_videos.json'
@@ -64,8 +73,8 @@ def make_synthetic_mevis(out_dir: str, num_videos: int, num_frames: int = 12,
                          seed: int = 0, image_size: int = 128,
                          splits: Sequence[Tuple[str, float]] = DEFAULT_VIDEO_SPLITS,
                          jpeg_quality: int = 95,
-                         progress: Optional[Callable[[int, int], None]] = None
-                         ) -> Dict[str, Any]:
+                         progress: Optional[Callable[[int, int], None]] = None,
+                         layout: str = 'default') -> Dict[str, Any]:
     """Write a synthetic MeViS-format dataset (layout in the module docstring).
 
     Same arguments give byte-identical files.
@@ -79,6 +88,7 @@ def make_synthetic_mevis(out_dir: str, num_videos: int, num_frames: int = 12,
         splits: ``(name, fraction)`` pairs; each video goes to one split.
         jpeg_quality: JPEG quality of the frames.
         progress: Optional ``progress(done, total)`` callback per video.
+        layout: A key of :data:`VIDEO_LAYOUTS`: which scenes and expressions.
 
     Returns:
         Summary: ``num_videos``, ``num_frames``, ``num_expressions``,
@@ -100,6 +110,8 @@ def make_synthetic_mevis(out_dir: str, num_videos: int, num_frames: int = 12,
         raise ValueError(f'splits must be unique names with fractions > 0, got {splits}')
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise NotADirectoryError(f'out_dir {out_dir!r} exists and is not a directory')
+    if layout not in VIDEO_LAYOUTS:
+        raise ValueError(f'layout must be one of {sorted(VIDEO_LAYOUTS)}, got {layout!r}')
 
     split_of = _split_of(int(num_videos), seed, splits)
     metas = {name: {} for name, _ in splits}
@@ -111,7 +123,7 @@ def make_synthetic_mevis(out_dir: str, num_videos: int, num_frames: int = 12,
     frame_names = ['%05d' % t for t in range(num_frames)]
     anno_id = 0
     for index in range(int(num_videos)):
-        video = generate_video(seed, index, num_frames, image_size)
+        video = VIDEO_LAYOUTS[layout](seed, index, num_frames, image_size)
         split = split_of[index]
         video_id = 'video_%05d' % index
         folder = osp.join(out_dir, split, 'JPEGImages', video_id)
@@ -156,7 +168,7 @@ def make_synthetic_mevis(out_dir: str, num_videos: int, num_frames: int = 12,
     write_json(osp.join(out_dir, SIDECAR_FILE), {
         'description': _DESCRIPTION, 'seed': int(seed), 'image_size': int(image_size),
         'num_frames': int(num_frames), 'num_videos': int(num_videos), 'splits': splits,
-        'videos': sidecar})
+        'layout': layout, 'videos': sidecar})
     num_exp = max(stats['expressions'], 1)
     return {
         'out_dir': out_dir, 'seed': int(seed), 'num_videos': int(num_videos),

@@ -124,6 +124,7 @@ def make_synthetic_refcoco(
     split_fractions: Sequence[Tuple[str, float]] = DEFAULT_SPLIT_FRACTIONS,
     jpeg_quality: int = 95,
     progress: Optional[Callable[[int, int], None]] = None,
+    keep_sentence: Optional[Callable[[str, str], bool]] = None,
 ) -> Dict[str, Any]:
     """Write a synthetic RefCOCO-format dataset.
 
@@ -145,13 +146,17 @@ def make_synthetic_refcoco(
             in one split. Every split gets >= 1 image when there are enough.
         jpeg_quality: JPEG quality of the images.
         progress: Optional callback ``progress(done, total)`` per image.
+        keep_sentence: Optional ``keep_sentence(split, sent) -> bool``: sentences it
+            refuses are not written, and a ref left without sentences is dropped (the
+            held-out split of :mod:`~desa2va_mm.synthetic.heldout` uses it). Images and
+            annotations are written either way.
 
     Returns:
         Summary: ``num_images``, ``num_annotations``, ``num_refs``,
         ``num_sentences``, ``num_rle_annotations``,
         ``shared_attribute_fraction`` (images with two objects sharing a
-        colour or shape) and ``splits``: ``{name: {'images', 'refs',
-        'sentences'}}``.
+        colour or shape), ``num_dropped_sentences`` (refused by ``keep_sentence``) and
+        ``splits``: ``{name: {'images', 'refs', 'sentences'}}``.
 
     Raises:
         ValueError, TypeError: Bad arguments.
@@ -183,7 +188,7 @@ def make_synthetic_refcoco(
         name: dict(images=0, refs=0, sentences=0)
         for name, _ in fractions
     }
-    shared, num_rle = 0, 0
+    shared, num_rle, num_dropped = 0, 0, 0
     for index in range(num_images):
         image_id = index + 1
         sample = generate_image(seed, index, image_size)
@@ -233,6 +238,9 @@ def make_synthetic_refcoco(
             ref_id = image_id * 10 + j
             sent_dicts = []
             for s, (text, program) in enumerate(sentences):
+                if keep_sentence is not None and not keep_sentence(split, text):
+                    num_dropped += 1
+                    continue
                 # Generation-time guarantee: the sentence, parsed back from
                 # its text, names exactly its object.
                 if (parse_expression(text) != program
@@ -245,6 +253,8 @@ def make_synthetic_refcoco(
                     'sent': text,
                     'sent_id': ref_id * 10 + s
                 })
+            if not sent_dicts:
+                continue
             refs.append({
                 'sent_ids': [d['sent_id'] for d in sent_dicts],
                 'file_name': file_name,
@@ -301,5 +311,6 @@ def make_synthetic_refcoco(
         'num_refs': len(refs),
         'num_sentences': sum(len(r['sentences']) for r in refs),
         'shared_attribute_fraction': shared / num_images,
+        'num_dropped_sentences': num_dropped,
         'splits': summary_splits,
     }

@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                         + ' '.join(DEFAULT_SPLITS) + ')')
     parser.add_argument('--jpeg-quality', type=int_at_least(1), default=95,
                         help='JPEG quality (1-100)')
+    parser.add_argument('--layout', choices=('default', 'motion_pairs'), default='default',
+                        help='default: 3-5 objects with every motion kind; motion_pairs: two '
+                        'objects alike in colour and shape that move differently, described '
+                        'by motion, and a third described once by appearance and once by '
+                        'motion (static semantics vs dynamics)')
     parser.add_argument('--quiet', action='store_true', help='print only the summary')
     return parser
 
@@ -95,7 +100,7 @@ def main(argv=None) -> int:
         summary = make_synthetic_mevis(
             args.out, args.num_videos, num_frames=args.num_frames, seed=args.seed,
             image_size=args.image_size, splits=args.splits, jpeg_quality=args.jpeg_quality,
-            progress=progress)
+            progress=progress, layout=args.layout)
     except (ValueError, NotADirectoryError) as e:
         parser.error(str(e))
     elapsed = time.perf_counter() - start

@@ -20,9 +20,11 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 # A light package (NumPy, OpenCV, pycocotools): no torch or mmdet import.
-from desa2va_mm.synthetic import compute_split_stats, make_synthetic_refcoco  # noqa: E402
+from desa2va_mm.synthetic import (compute_split_stats, make_heldout_refcoco,  # noqa: E402
+                                  make_synthetic_refcoco)
 
 DEFAULT_SPLITS = ('train=0.8', 'val=0.1', 'testA=0.05', 'testB=0.05')
+HELDOUT_DEFAULT_SPLITS = ('train=0.7', 'val=0.1', 'heldout=0.2')
 
 
 def positive_int(text: str) -> int:
@@ -75,11 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--image-size', type=positive_int, default=128,
                         help='side of the square images in pixels (>= 64)')
     parser.add_argument(
-        '--splits', type=split_fraction, nargs='+',
-        default=[split_fraction(s) for s in DEFAULT_SPLITS],
+        '--splits', type=split_fraction, nargs='+', default=None,
         metavar='NAME=FRACTION',
         help='split fractions, normalised to sum to 1 (default: '
-        + ' '.join(DEFAULT_SPLITS) + ')')
+        + ' '.join(DEFAULT_SPLITS) + '; with --heldout: ' + ' '.join(HELDOUT_DEFAULT_SPLITS)
+        + ')')
+    parser.add_argument(
+        '--heldout', nargs='+', default=None, metavar='SPLIT',
+        help='held-out splits (e.g. heldout): they keep only sentences with a word or '
+        'colour + shape combination of desa2va_mm/synthetic/heldout.py, the other splits '
+        'only sentences without one (a generalisation check)')
     parser.add_argument('--jpeg-quality', type=positive_int, default=95,
                         help='JPEG quality (1-100)')
     parser.add_argument('--quiet', action='store_true',
@@ -102,13 +109,19 @@ def _same_dataset_exists(args) -> bool:
             meta = json.load(f)
     except (OSError, ValueError):
         return False
+    # A held-out set and a plain one of the same seed share images, not sentences.
+    heldout = osp.isfile(osp.join(args.out, 'refcoco', 'heldout.json'))
     return (meta.get('seed') == args.seed and meta.get('image_size') == args.image_size
-            and len(meta.get('images', [])) == args.num_images)
+            and len(meta.get('images', [])) == args.num_images
+            and heldout == bool(args.heldout))
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.splits is None:
+        defaults = HELDOUT_DEFAULT_SPLITS if args.heldout else DEFAULT_SPLITS
+        args.splits = [split_fraction(s) for s in defaults]
 
     if args.skip_existing and _same_dataset_exists(args):
         print(f'{args.out} already holds this dataset (seed {args.seed}, '
@@ -124,10 +137,16 @@ def main(argv=None) -> int:
             print(f'[{done}/{total}] images ({rate:.0f} img/s)', flush=True)
 
     try:
-        summary = make_synthetic_refcoco(
-            args.out, args.num_images, args.seed, image_size=args.image_size,
-            split_fractions=args.splits, jpeg_quality=args.jpeg_quality,
-            progress=progress)
+        if args.heldout:
+            summary = make_heldout_refcoco(
+                args.out, args.num_images, args.seed, image_size=args.image_size,
+                split_fractions=args.splits, heldout_splits=args.heldout,
+                jpeg_quality=args.jpeg_quality, progress=progress)
+        else:
+            summary = make_synthetic_refcoco(
+                args.out, args.num_images, args.seed, image_size=args.image_size,
+                split_fractions=args.splits, jpeg_quality=args.jpeg_quality,
+                progress=progress)
     except (ValueError, TypeError, NotADirectoryError, FileExistsError) as e:
         parser.error(str(e))
     elapsed = time.perf_counter() - start
@@ -137,6 +156,12 @@ def main(argv=None) -> int:
           f'({summary["num_rle_annotations"]} occluded, RLE), '
           f'{summary["num_refs"]} refs, {summary["num_sentences"]} sentences '
           f'to {args.out} in {elapsed:.1f} s')
+    if args.heldout:
+        info = summary['heldout']
+        print(f'held out in {", ".join(info["heldout_splits"])}: words '
+              f'{", ".join(info["words"])}; combinations {", ".join(info["combinations"])} '
+              f'({summary["num_dropped_sentences"]} sentences dropped where they do not '
+              'belong)')
     print(f'images with a shared colour or shape: '
           f'{100 * summary["shared_attribute_fraction"]:.0f}%')
     stats = compute_split_stats(args.out)
