@@ -78,16 +78,29 @@ def build_config(args):
     return cfg
 
 
-def force_seg_answers(model) -> None:
-    """Replace the LM head by one whose argmax is always ``[SEG]``."""
+def seg_answer_head(head, seg_token_id: int):
+    """An LM head of ``head``'s shape whose argmax is always ``seg_token_id``.
+
+    Args:
+        head: The model's ``nn.Linear`` LM head (H -> vocabulary).
+        seg_token_id: Id of ``[SEG]``.
+
+    Returns:
+        ``nn.Linear`` with zero weight and a bias of 1 at ``[SEG]``, 0 elsewhere.
+    """
     import torch
-    head = model.mllm.model.lm_head
     forced = torch.nn.Linear(head.in_features, head.out_features, bias=True)
     with torch.no_grad():
         forced.weight.zero_()
         forced.bias.zero_()
-        forced.bias[model.mllm.seg_token_id] = 1.0
-    model.mllm.model.lm_head = forced
+        forced.bias[seg_token_id] = 1.0
+    return forced
+
+
+def force_seg_answers(model) -> None:
+    """Replace the LM head by one whose argmax is always ``[SEG]``."""
+    model.mllm.model.lm_head = seg_answer_head(model.mllm.model.lm_head,
+                                               model.mllm.seg_token_id)
 
 
 def main(argv=None):
