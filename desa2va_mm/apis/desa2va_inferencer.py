@@ -42,6 +42,36 @@ VIDEO_STEPS = ('SampleVideoExpressions', 'SampleVideoFrames', 'LoadVideoFrames',
 #: Question of a derived video pipeline (Sa2VA's video question, docs/method.md §12).
 
 
+#: Inference precisions: name -> the model's ``predict_autocast`` (None: float32).
+DTYPES = {'fp32': None, 'bf16': 'bfloat16', 'fp16': 'float16'}
+_DTYPE_ALIASES = {'float32': 'fp32', 'bfloat16': 'bf16', 'float16': 'fp16',
+                  torch.float32: 'fp32', torch.bfloat16: 'bf16', torch.float16: 'fp16'}
+
+
+def resolve_device(device: Optional[Union[str, torch.device]]) -> str:
+    """``'auto'`` or None -> ``'cuda'`` when CUDA is available, else ``'cpu'``; any other
+    device (``'cpu'``, ``'cuda:1'``, a ``torch.device``) as a string."""
+    if device is None or device == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    return str(device)
+
+
+def resolve_dtype(dtype: Union[str, torch.dtype]) -> str:
+    """The precision name (``'fp32'``, ``'bf16'``, ``'fp16'``) of ``dtype``: one of those,
+    ``'float32'`` / ``'bfloat16'`` / ``'float16'`` or the torch dtype.
+
+    Raises:
+        ValueError: Any other value (the message lists the allowed ones).
+    """
+    if isinstance(dtype, str) and dtype.lower() in DTYPES:
+        return dtype.lower()
+    name = _DTYPE_ALIASES.get(dtype.lower() if isinstance(dtype, str) else dtype)
+    if name is None:
+        raise ValueError(f'dtype must be one of {list(DTYPES)} (or float32 / bfloat16 / '
+                         f'float16, or the torch dtype), got {dtype!r}')
+    return name
+
+
 def _type_name(cfg: dict) -> str:
     name = cfg.get('type', '')
     name = name if isinstance(name, str) else getattr(name, '__name__', '')
@@ -216,7 +246,14 @@ class DeSa2VAInferencer(BaseInferencer):
             folder for a Sa2VA-baseline config (converted in memory,
             ``desa2va_mm.utils.sa2va_release.load_sa2va_release``), or None for random
             weights (with a warning); None with an exported folder.
-        device: ``'cpu'``, ``'cuda:0'``...; None picks the available device.
+        device: ``'auto'`` (or None): CUDA when available, else the CPU; or ``'cpu'``,
+            ``'cuda:0'``...
+        dtype: Precision of every prediction (images, chat, videos): ``'fp32'``,
+            ``'bf16'`` or ``'fp16'`` (also ``'float32'`` / ``'bfloat16'`` /
+            ``'float16'`` or the torch dtype). bf16 / fp16 run the model under
+            ``torch.autocast`` on its device, CUDA or CPU (the model's
+            ``predict_autocast``, which this sets; weights stay float32); masks come back
+            bool and scores float32 either way. See docs/inference.md.
         scope: Registry scope (default ``'desa2va_mm'``).
         show_progress: Show a progress bar over image batches and video frames.
         max_new_tokens: Override the model's generation budget per answer.
@@ -227,6 +264,8 @@ class DeSa2VAInferencer(BaseInferencer):
     Attributes:
         pipeline: The image test transforms.
         video_pipeline: The video test transforms.
+        device: The device the model is on (``'auto'`` resolved).
+        dtype: The precision predictions run in (``'fp32'``, ``'bf16'`` or ``'fp16'``).
     """
 
     preprocess_kwargs: set = {'texts', 'template'}
@@ -237,12 +276,15 @@ class DeSa2VAInferencer(BaseInferencer):
     def __init__(self,
                  model: Union[str, Config, ConfigDict, dict],
                  weights: Optional[str] = None,
-                 device: Optional[str] = None,
+                 device: Optional[str] = 'auto',
+                 dtype: Union[str, torch.dtype] = 'fp32',
                  scope: str = 'desa2va_mm',
                  show_progress: bool = True,
                  max_new_tokens: Optional[int] = None,
                  pipeline_config: Optional[Union[str, Config]] = None) -> None:
         from desa2va_mm.utils import register_all_modules
+        dtype = resolve_dtype(dtype)  # a bad value fails before the model is built
+        device = resolve_device(device)
         register_all_modules()  # our modules, mmdet's and the checkpoint allow-list
         init_default_scope(scope)
         self._export_dir = None
@@ -265,6 +307,8 @@ class DeSa2VAInferencer(BaseInferencer):
                          show_progress=show_progress)
         if max_new_tokens is not None:
             self.model.max_new_tokens = max_new_tokens
+        self.device = device
+        self._set_dtype(dtype)
         self._check_context()
         self.num_visualized = 0
 
@@ -282,6 +326,25 @@ class DeSa2VAInferencer(BaseInferencer):
             return super()._init_model(cfg, weights, device)
         from desa2va_mm.utils.hf_export import load_desa2va_export
         return load_desa2va_export(self._export_dir, device=device or 'cpu')
+
+    def _set_dtype(self, dtype: str) -> None:
+        """Make the model predict in ``dtype`` on its device (its ``predict_autocast``,
+        CPU included); a device that cannot is an error, not a silent float32 run."""
+        model = self.model
+        if not hasattr(model, 'predict_autocast'):
+            if dtype != 'fp32':
+                raise ValueError(f'dtype={dtype!r}: {type(model).__name__} has no '
+                                 "predict_autocast; use dtype='fp32'")
+            self.dtype = dtype
+            return
+        model.predict_autocast = DTYPES[dtype]
+        model.predict_autocast_cpu = True
+        wanted = getattr(torch, DTYPES[dtype] or 'float32')
+        if model.predict_dtype is not wanted:
+            raise ValueError(f'dtype={dtype!r} is not supported on device {self.device!r} '
+                             f'(the model would run in {model.predict_dtype}); use '
+                             f"dtype='fp16' or 'fp32' there (allowed: {list(DTYPES)})")
+        self.dtype = dtype
 
     def _init_pipeline(self, cfg: Config) -> List[Any]:
         """Build the image and the video test transforms (see :func:`config_test_pipelines`;

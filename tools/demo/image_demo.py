@@ -2,7 +2,7 @@
 
     python tools/demo/image_demo.py IMG "the red circle" ["the leftmost shape" ...] \
         --config configs/sa2va/sa2va_tiny.py --checkpoint work_dirs/sa2va_tiny/iter_3000.pth \
-        --out-dir outputs [--device cpu] [--batch-size 4] [--question] \
+        --out-dir outputs [--device auto] [--dtype bf16] [--batch-size 4] [--question] \
         [--cfg-options model.mllm.pretrained=PATH model.grounding_encoder.checkpoint=PT]
 
 Writes ``OUT_DIR/vis/<image>.png`` (one row per expression: the mask, the expression and the
@@ -30,7 +30,11 @@ def parse_args(argv=None):
     parser.add_argument('--checkpoint', default=None,
                         help='checkpoint (.pth); without it the weights are random')
     parser.add_argument('--out-dir', default='outputs', help='where vis/ and preds/ go')
-    parser.add_argument('--device', default='cpu', help="'cpu', 'cuda:0' ...")
+    parser.add_argument('--device', default='auto',
+                        help="'auto' (CUDA when available, else the CPU), 'cpu', 'cuda:0' ...")
+    parser.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16'], default='fp32',
+                        help='inference precision: bf16 / fp16 autocast on the device (CUDA '
+                        'or CPU), masks and scores float32 either way (docs/inference.md)')
     parser.add_argument('--batch-size', type=int, default=1, help='images per model call')
     parser.add_argument('--question', action='store_true',
                         help='use the texts verbatim as questions (no segmentation template)')
@@ -73,7 +77,7 @@ def main(argv=None):
         config = Config.fromfile(args.config)
         config.merge_from_dict(args.cfg_options)
     inferencer = DeSa2VAInferencer(config, args.checkpoint, device=args.device,
-                                   max_new_tokens=args.max_new_tokens)
+                                   dtype=args.dtype, max_new_tokens=args.max_new_tokens)
     result = inferencer(args.image, texts=list(args.texts), batch_size=args.batch_size,
                         template=None if args.question else 'pipeline',
                         out_dir=args.out_dir, no_save_pred=args.no_save_pred,

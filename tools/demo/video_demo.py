@@ -2,8 +2,8 @@
 
     python tools/demo/video_demo.py VIDEO "the red circle" ["the moving star" ...] \
         --config configs/sa2va/sa2va_tiny.py --checkpoint work_dirs/sa2va_tiny/iter_3000.pth \
-        --out-dir outputs [--device cpu] [--key-frames 5] [--key-frame-strategy first] \
-        [--fps 10] [--save-frames]
+        --out-dir outputs [--device auto] [--dtype bf16] [--key-frames 5] \
+        [--key-frame-strategy first] [--fps 10] [--save-frames]
 
 The MLLM reads the key frames (one InternVL tile each) and answers each expression; its
 ``[SEG]`` state is decoded on the key frames and SAM-2's memory tracks it through the other
@@ -32,7 +32,11 @@ def parse_args(argv=None):
     parser.add_argument('--checkpoint', default=None,
                         help='checkpoint (.pth); without it the weights are random')
     parser.add_argument('--out-dir', default='outputs', help='where the MP4 / PNGs go')
-    parser.add_argument('--device', default='cpu', help="'cpu', 'cuda:0' ...")
+    parser.add_argument('--device', default='auto',
+                        help="'auto' (CUDA when available, else the CPU), 'cpu', 'cuda:0' ...")
+    parser.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16'], default='fp32',
+                        help='inference precision: bf16 / fp16 autocast on the device (CUDA '
+                        'or CPU), masks and scores float32 either way (docs/inference.md)')
     parser.add_argument('--key-frames', type=int, default=None,
                         help="frames the MLLM reads (default: the config's video test "
                         'pipeline, Sa2VA: 5)')
@@ -66,7 +70,7 @@ def main(argv=None):
     from desa2va_mm.apis import DeSa2VAInferencer
     from desa2va_mm.structures import encode_masks
     inferencer = DeSa2VAInferencer(args.config, args.checkpoint, device=args.device,
-                                   max_new_tokens=args.max_new_tokens)
+                                   dtype=args.dtype, max_new_tokens=args.max_new_tokens)
     result = inferencer.predict_video(
         args.video, list(args.texts), num_key_frames=args.key_frames,
         key_frame_strategy=args.key_frame_strategy,

@@ -13,6 +13,7 @@ from desa2va_mm.registry import MODELS
 from desa2va_mm.structures import encode_mask, encode_masks
 from desa2va_mm.utils.pretrained_sources import raise_on_frozen_weights_without_source
 from desa2va_mm.utils.state_dict_check import raise_on_shape_mismatch
+from ..builder import build_in_scope
 from ..data_preprocessors.frame_stream import FrameStream
 from ..seg_heads.seg_decode_result import SegDecodeResult
 from .checkpoint_layout import upgrade_on_load
@@ -60,7 +61,7 @@ class DeSa2VA(BaseModel):
     ``scores`` and ``sentence_idx`` (the sentence each mask answers), and ``pred_answers``;
     per video, ``pred_rles`` (E lists of T COCO RLEs) and ``pred_answers`` in the metainfo
     (:meth:`predict`). Masks come from the low-res logits as Sa2VA makes them
-    (``mask_resize``), and prediction may run under CUDA autocast (``predict_autocast``).
+    (``mask_resize``), and prediction may run under autocast (``predict_autocast``).
 
     Public video API (also used without a data pipeline, e.g. by an inferencer):
     :meth:`read_video_prompts` (answers and ``[SEG]`` states over key frames) and
@@ -91,8 +92,13 @@ class DeSa2VA(BaseModel):
         predict_autocast: ``'bfloat16'`` or ``'float16'``: :meth:`predict`,
             :meth:`read_video_prompts` and :meth:`segment_video` run under
             ``torch.autocast('cuda', dtype)`` on a CUDA device that supports the dtype
-            (Sa2VA runs inference in bf16); anywhere else, and with None, in float32.
+            (Sa2VA runs inference in bf16); on the CPU only with
+            ``predict_autocast_cpu``; anywhere else, and with None, in float32.
             Masks are resized and thresholded in float32 either way.
+        predict_autocast_cpu: Also autocast on the CPU (``torch.autocast('cpu', dtype)``,
+            bf16 or fp16). Off by default: a config's ``predict_autocast`` is the GPU
+            inference precision and a CPU test of the same config stays float32;
+            ``DeSa2VAInferencer(dtype=...)`` turns it on when asked for a dtype.
         data_preprocessor: ``ReferringDataPreprocessor`` config
             (``VideoReferringDataPreprocessor`` for video data).
         video_tracker: ``SAM2VideoTracker`` config.
@@ -118,6 +124,7 @@ class DeSa2VA(BaseModel):
                  mask_threshold: float = 0.0,
                  mask_resize: str = 'via_sam_input',
                  predict_autocast: Optional[str] = None,
+                 predict_autocast_cpu: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  video_tracker: Optional[dict] = None,
                  video_train: Optional[dict] = None,
@@ -127,14 +134,14 @@ class DeSa2VA(BaseModel):
         if isinstance(data_preprocessor, dict):
             # Built here, not by BaseModel, which would look in mmengine's root registry
             # when no default scope is set.
-            data_preprocessor = MODELS.build(data_preprocessor)
+            data_preprocessor = build_in_scope(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if train_phase not in PHASES:
             raise ValueError(f'train_phase must be one of {PHASES}, got {train_phase!r} (the '
                              "tiny click pre-training is its own model, SAM2ClickPretrainer: "
                              'configs/*/*_tiny_sam_pretrain.py)')
-        self.mllm = MODELS.build(mllm)
-        self.grounding_encoder = MODELS.build(grounding_encoder)
+        self.mllm = build_in_scope(mllm)
+        self.grounding_encoder = build_in_scope(grounding_encoder)
         self.data_preprocessor.pad_token_id = self.mllm.tokenizer.pad_token_id
         if getattr(self.data_preprocessor, 'frame_size', 0) is None:
             self.data_preprocessor.frame_size = self.grounding_encoder.image_size
@@ -147,7 +154,7 @@ class DeSa2VA(BaseModel):
         seg_head.update(train_cfg=train_cfg, test_cfg=test_cfg)
         seg_head.setdefault('in_channels', self.mllm.hidden_size)
         seg_head.setdefault('decoder_kwargs', self.grounding_encoder.mask_decoder_kwargs())
-        self.seg_head = MODELS.build(seg_head)
+        self.seg_head = build_in_scope(seg_head)
         if init_head_from_sam2:
             self.seg_head.init_from_decoder(self.grounding_encoder.mask_decoder)
         if train_phase == 'pretrain' and not hasattr(self.seg_head, 'decode_anchor'):
@@ -157,7 +164,7 @@ class DeSa2VA(BaseModel):
 
         tracker = dict(type='SAM2VideoTracker')
         tracker.update(video_tracker or {})
-        self.video_tracker = MODELS.build(tracker).bind(self.grounding_encoder)
+        self.video_tracker = build_in_scope(tracker).bind(self.grounding_encoder)
         video_train = {'mode': 'per_frame', 'track_loss_weight': 1.0, **(video_train or {})}
         unknown = set(video_train) - {'mode', 'track_loss_weight'}
         if unknown:
@@ -180,6 +187,7 @@ class DeSa2VA(BaseModel):
             raise ValueError(f'model.predict_autocast must be None (float32) or one of '
                              f'{PREDICT_AUTOCAST_DTYPES}, got {predict_autocast!r}')
         self.predict_autocast = predict_autocast
+        self.predict_autocast_cpu = predict_autocast_cpu
         self.frozen_modules = tuple(frozen_modules)
         for path in self.frozen_modules:
             self._module_at(path).requires_grad_(False)
@@ -204,23 +212,28 @@ class DeSa2VA(BaseModel):
     @property
     def predict_dtype(self) -> torch.dtype:
         """The dtype :meth:`predict` computes in on the model's device: the
-        ``predict_autocast`` dtype on a CUDA device that supports it, else float32."""
+        ``predict_autocast`` dtype on a CUDA device that supports it (on the CPU with
+        ``predict_autocast_cpu``), else float32."""
         if self.predict_autocast is None:
             return torch.float32
         device = self.data_preprocessor.device
+        dtype = getattr(torch, self.predict_autocast)
+        if device.type == 'cpu':
+            # torch's CPU autocast runs both bf16 and fp16 kernels.
+            return dtype if self.predict_autocast_cpu else torch.float32
         if device.type != 'cuda' or not torch.cuda.is_available():
             return torch.float32
-        dtype = getattr(torch, self.predict_autocast)
         if dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
             return torch.float32
         return dtype
 
     def _predict_context(self):
-        """``torch.autocast`` in :attr:`predict_dtype` (a no-op context in float32)."""
+        """``torch.autocast`` in :attr:`predict_dtype` on the model's device type (a
+        no-op context in float32)."""
         dtype = self.predict_dtype
         if dtype is torch.float32:
             return contextlib.nullcontext()
-        return torch.autocast('cuda', dtype=dtype)
+        return torch.autocast(self.data_preprocessor.device.type, dtype=dtype)
 
     def pretrained_sources(self) -> Dict[str, tuple]:
         """State-dict prefix -> (file the frozen weights come from or None, config key)."""
