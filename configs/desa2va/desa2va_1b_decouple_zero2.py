@@ -8,7 +8,7 @@ _base_ = ['desa2va_1b_decouple.py', '../_base_/strategies/deepspeed_zero2.py']
 # DeepSpeed's exclude_frozen_parameters alone would also drop the phase-1 heads (D_t, W_e):
 # frozen here, but in no pretrained file. This strategy leaves out only the frozen MLLM /
 # SAM-2 weights and keeps those heads in the checkpoint's client state.
-strategy = dict(type='TrainableDeepSpeedStrategy',
+strategy = dict(type='desa2va_mm.TrainableDeepSpeedStrategy',
                 pretrained_prefixes=('mllm.', 'grounding_encoder.'))
 
 # DeepSpeed owns clipping and accumulation (strategy): the wrapper only steps the optimiser.

@@ -4,7 +4,7 @@
 _base_ = ['sa2va_1b.py', '../_base_/strategies/deepspeed_zero2.py']
 
 # Same checkpoint rule as DeSa2VA's, and DeepSpeed's files read with weights_only=True.
-strategy = dict(type='TrainableDeepSpeedStrategy',
+strategy = dict(type='desa2va_mm.TrainableDeepSpeedStrategy',
                 pretrained_prefixes=('mllm.', 'grounding_encoder.'))
 
 # DeepSpeed owns clipping and accumulation (strategy): the wrapper only steps the optimiser.

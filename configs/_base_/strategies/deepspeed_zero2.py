@@ -5,8 +5,10 @@
 # mmengine 0.10.7's DeepSpeedStrategy imports). Checkpoints are DeepSpeed folders.
 runner_type = 'FlexibleRunner'
 strategy = dict(
-    # Leaves set type='TrainableDeepSpeedStrategy' (frozen pretrained weights left out,
-    # phase-1 heads kept, DeepSpeed's files unpickled with weights_only=True).
+    # Leaves set type='desa2va_mm.TrainableDeepSpeedStrategy' (frozen pretrained weights
+    # left out, phase-1 heads kept, DeepSpeed's files unpickled with weights_only=True).
+    # The scope prefix is needed: FlexibleRunner builds the strategy before it switches to
+    # `default_scope`, so a bare name is looked up in MMEngine's registry only.
     type='DeepSpeedStrategy',
     fp16=dict(enabled=False),
     bf16=dict(enabled=True),

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from desa2va_mm.registry import MODELS
+from ..builder import build_in_scope
 from .seg_decode_result import SegDecodeResult
 
 #: Sa2VA's mask losses: BCE x2.0 + Dice x0.5 (docs/method.md §7).
@@ -124,7 +124,7 @@ def build_sam2_head(cfg: dict, decoder_kwargs: dict) -> nn.Module:
     cfg = dict(cfg)
     for key, value in decoder_kwargs.items():
         cfg.setdefault(key, value)
-    return MODELS.build(cfg)
+    return build_in_scope(cfg)
 
 
 class BaseSegHead(BaseModule):
@@ -183,9 +183,9 @@ class BaseSegHead(BaseModule):
                                            name, self.SETTINGS_NOTE)
         self.test_cfg = complete_settings('test_cfg', test_cfg, self.TEST_CFG_DEFAULTS, name,
                                           self.SETTINGS_NOTE)
-        self.loss_mask = MODELS.build(loss_mask or DEFAULT_LOSS_MASK)
-        self.loss_dice = MODELS.build(loss_dice or DEFAULT_LOSS_DICE)
-        self.mask_loss_sampler = MODELS.build(mask_loss_sampler) \
+        self.loss_mask = build_in_scope(loss_mask or DEFAULT_LOSS_MASK)
+        self.loss_dice = build_in_scope(loss_dice or DEFAULT_LOSS_DICE)
+        self.mask_loss_sampler = build_in_scope(mask_loss_sampler) \
             if mask_loss_sampler is not None else None
 
     @property

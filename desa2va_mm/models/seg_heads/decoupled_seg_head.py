@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from desa2va_mm.registry import MODELS
+from ..builder import build_in_scope
 from .seg_decode_result import BRANCHES, SegDecodeResult
 from .base_seg_head import (BaseSegHead, build_sam2_head, raise_on_removed_arguments,
                             sample_points_in_masks)
@@ -116,23 +117,23 @@ class DecoupledSegHead(BaseSegHead):
         neck = dict(neck or dict(type='SegTokenDecoupler'))
         neck.setdefault('in_channels', in_channels)
         neck.setdefault('out_channels', channels)
-        self.neck = MODELS.build(neck)
+        self.neck = build_in_scope(neck)
         self.text_head = build_sam2_head(text_head or dict(type='SAM2TextHead'),
                                          self.decoder_kwargs)
         self.visual_head = build_sam2_head(visual_head or dict(type='SAM2VisualHead'),
                                            self.decoder_kwargs)
-        self.fusion = MODELS.build(fusion) if fusion is not None else None
+        self.fusion = build_in_scope(fusion) if fusion is not None else None
         self.adversarial_loss = None
         if adversarial_loss is not None:
             adversarial_loss = dict(adversarial_loss)
             adversarial_loss.setdefault('in_channels', channels)
-            self.adversarial_loss = MODELS.build(adversarial_loss)
+            self.adversarial_loss = build_in_scope(adversarial_loss)
         self.club_loss = None
         if club_loss is not None:
             club_loss = dict(club_loss)
             club_loss.setdefault('x_dim', channels)
             club_loss.setdefault('y_dim', channels)
-            self.club_loss = MODELS.build(club_loss)
+            self.club_loss = build_in_scope(club_loss)
 
     def sam2_heads(self) -> Dict[str, nn.Module]:
         return {'text_head': self.text_head, 'visual_head': self.visual_head}

@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from desa2va_mm.registry import MODELS
+from ..builder import build_in_scope
 from .seg_decode_result import SegDecodeResult
 from .base_seg_head import BaseSegHead, build_sam2_head, segmentation_losses
 
@@ -59,7 +60,7 @@ class Sa2VASegHead(BaseSegHead):
         projection = dict(text_hidden_fcs or dict(type='Sa2VAProjection'))
         projection.setdefault('in_channels', in_channels)
         projection.setdefault('out_channels', self.prompt_channels)
-        self.text_hidden_fcs = MODELS.build(projection)
+        self.text_hidden_fcs = build_in_scope(projection)
         self.mask_head = build_sam2_head(mask_head or dict(type='SAM2MaskHead'),
                                          self.decoder_kwargs)
 

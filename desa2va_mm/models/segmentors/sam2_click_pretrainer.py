@@ -8,6 +8,7 @@ from mmengine.model import BaseModel
 
 from desa2va_mm.registry import MODELS
 from desa2va_mm.utils.state_dict_check import raise_on_shape_mismatch
+from ..builder import build_in_scope
 from ..seg_heads.base_seg_head import (DEFAULT_LOSS_DICE, DEFAULT_LOSS_MASK, build_sam2_head,
                                        sample_points_in_masks, segmentation_losses)
 
@@ -53,12 +54,12 @@ class SAM2ClickPretrainer(BaseModel):
         if data_preprocessor is None:
             data_preprocessor = dict(type='ReferringDataPreprocessor')
         if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
+            data_preprocessor = build_in_scope(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not mask_heads:
             raise ValueError('SAM2ClickPretrainer needs mask_heads, e.g. '
                              "dict(mask_head=dict(type='SAM2MaskHead'))")
-        self.grounding_encoder = MODELS.build(grounding_encoder)
+        self.grounding_encoder = build_in_scope(grounding_encoder)
         decoder_kwargs = self.grounding_encoder.mask_decoder_kwargs()
         # Named ``seg_head`` so that the keys are those of DeSa2VA's seg head.
         self.seg_head = nn.ModuleDict({name: build_sam2_head(cfg, decoder_kwargs)
@@ -67,8 +68,8 @@ class SAM2ClickPretrainer(BaseModel):
             for head in self.seg_head.values():
                 head.init_from_decoder(self.grounding_encoder.mask_decoder)
         self.num_point_samples = num_point_samples
-        self.loss_mask = MODELS.build(loss_mask or DEFAULT_LOSS_MASK)
-        self.loss_dice = MODELS.build(loss_dice or DEFAULT_LOSS_DICE)
+        self.loss_mask = build_in_scope(loss_mask or DEFAULT_LOSS_MASK)
+        self.loss_dice = build_in_scope(loss_dice or DEFAULT_LOSS_DICE)
         self.register_load_state_dict_pre_hook(raise_on_shape_mismatch)
 
     def forward(self, inputs: dict, data_samples: Optional[List[DetDataSample]] = None,

@@ -7,6 +7,7 @@ from mmdet.models.detectors import SingleStageDetector
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import get_box_tensor
 
+from desa2va_mm.models.builder import build_in_scope
 from desa2va_mm.registry import MODELS
 
 
@@ -59,16 +60,16 @@ class BoxPromptedSAM2(SingleStageDetector):
         super().__init__(backbone=backbone, neck=neck, bbox_head=bbox_head,
                          train_cfg=train_cfg, test_cfg=test_cfg,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.grounding_encoder = MODELS.build(grounding_encoder)
+        self.grounding_encoder = build_in_scope(grounding_encoder)
         mask_head = dict(mask_head)
         for key, value in self.grounding_encoder.mask_decoder_kwargs().items():
             mask_head.setdefault(key, value)
-        self.mask_head = MODELS.build(mask_head)
+        self.mask_head = build_in_scope(mask_head)
         if init_head_from_sam2:
             self.mask_head.init_from_decoder(self.grounding_encoder.mask_decoder)
-        self.loss_mask = MODELS.build(loss_mask or dict(
+        self.loss_mask = build_in_scope(loss_mask or dict(
             type='CrossEntropyLoss', use_sigmoid=True, reduction='mean', loss_weight=2.0))
-        self.loss_dice = MODELS.build(loss_dice or dict(
+        self.loss_dice = build_in_scope(loss_dice or dict(
             type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
             naive_dice=True, eps=1.0, loss_weight=0.5))
         if max_train_masks < 1:
