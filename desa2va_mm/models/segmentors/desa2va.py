@@ -14,7 +14,6 @@ from desa2va_mm.structures import encode_mask, encode_masks
 from desa2va_mm.utils.pretrained_sources import raise_on_frozen_weights_without_source
 from desa2va_mm.utils.state_dict_check import raise_on_shape_mismatch
 from ..builder import build_in_scope
-from ..builder import build_in_scope
 from ..data_preprocessors.frame_stream import FrameStream
 from ..seg_heads.seg_decode_result import SegDecodeResult
 from .checkpoint_layout import upgrade_on_load
