@@ -33,8 +33,8 @@ FROZEN_BACKBONE = ('mllm.vision_tower', 'mllm.language_model', 'sam2.image_encod
     ('desa2va/desa2va_1b_decouple.py', {'mllm.projector', 'mllm.language_model.lora', 'mllm.lm_head',
                                 'mllm.embed_tokens', 'seg_head.neck.text_proj',
                                 'seg_head.neck.visual_proj', 'seg_head.visual_head',
-                                'seg_head.fusion', 'seg_head.adversarial_loss',
-                                'seg_head.club_loss'}),
+                                'seg_head.fusion', 'seg_head.adversarial_loss'}),
+    # (CLUB's q has no parameters: its own optimizer trains it, docs/method.md §9.)
     # Sa2VA (§4): LoRA, projector, embeddings / LM head, SAM-2 decoder, text_hidden_fcs.
     ('sa2va/sa2va_1b.py', {'mllm.projector', 'mllm.language_model.lora', 'mllm.lm_head',
                      'mllm.embed_tokens', 'seg_head.mask_head', 'seg_head.text_hidden_fcs'}),

@@ -11,14 +11,17 @@ model = dict(
         text_head=dict(type='SAM2TextHead', multimask_output=False),
         visual_head=dict(type='SAM2VisualHead', multimask_output=False),
         fusion=dict(type='MaskFusion', hidden_channels=16),
+        # target='own': h_t is compared with text anchors, h_v with SAM-2 point
+        # embeddings ('opposite' swaps them; docs/method.md §8).
         adversarial_loss=dict(type='ModalityAdversarialLoss', hidden_channels=64,
-                              loss_weight=0.1, lambda_schedule='dann'),
-        # standardize: a scale-invariant bound (the decoupler cannot game q's bounded
-        # variance by growing h_v); nonnegative: no chasing q's error below 0;
-        # estimator_weight: q's NLL sums 256 dims and would otherwise dominate the global
-        # gradient clip (Adam is invariant to it).
+                              loss_weight=0.1, lambda_schedule='dann', target='own'),
+        # q trains with its own Adam (5 updates per step on the detached pairs) before the
+        # decoupler minimises the bound with q fixed; per-feature running standardisation
+        # (scale-invariant, keeps each row's mean / scale visible); the bound is not
+        # clamped at 0 (docs/method.md §9 has the measurements).
         club_loss=dict(type='CLUBLoss', hidden_dim=64, estimator='auto', loss_weight=0.1,
-                       estimator_weight=0.01, standardize=True, nonnegative=True),
+                       estimator_optimizer=dict(type='Adam', lr=1e-3), estimator_steps=5,
+                       standardize='running', nonnegative=False),
         mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
         num_point_samples=1,
         loss_mask={{_base_.tiny_loss_mask}},

@@ -10,6 +10,7 @@ from desa2va_mm.registry import MODELS
 from .gradient_reversal import dann_lambda, grad_reverse
 
 _SCHEDULES = (None, 'constant', 'dann')
+_TARGETS = ('own', 'opposite')
 
 
 def _build_discriminator(in_channels: int, hidden_channels: int,
@@ -44,6 +45,13 @@ class ModalityAdversarialLoss(BaseModule):
     ``h_v`` receive ``-lambda`` times it, so the decoupler learns to make ``h_t`` look
     like a text prompt and ``h_v`` like a visual prompt.
 
+    That is ``target='own'``: each prompt is pulled toward its own modality's
+    distribution. ``target='opposite'`` swaps the real samples (``d_t`` separates ``p``
+    from ``R(h_t)``, ``d_v`` separates ``e`` from ``R(h_v)``), the other reading of the
+    method: each prompt is made indistinguishable from the *other* modality's
+    prompts. Labels (real 1, decoupled 0), the reversal and which branch each
+    discriminator sees are the same in both readings.
+
     Args:
         in_channels: C, the prompt dimension (SAM-2: 256).
         hidden_channels: Width of the discriminators' hidden layers.
@@ -55,17 +63,24 @@ class ModalityAdversarialLoss(BaseModule):
         loss_weight: Multiplies ``L_adv`` (``lambda_adv`` of docs/method.md §10).
         num_layers: Linear layers per discriminator (1 = a linear classifier).
         dann_gamma: Steepness of the ``'dann'`` ramp.
+        target: Whose real prompts each discriminator compares its branch with:
+            ``'own'`` (``h_t`` vs text anchors, ``h_v`` vs point embeddings) or
+            ``'opposite'`` (``h_t`` vs point embeddings, ``h_v`` vs text anchors).
         init_cfg: MMEngine initialisation config.
     """
 
     def __init__(self, *, in_channels: int = 256, hidden_channels: int = 256,
                  grl_lambda: float = 1.0, lambda_schedule: Optional[str] = None,
                  loss_weight: float = 1.0, num_layers: int = 2, dann_gamma: float = 10.0,
-                 init_cfg: Optional[dict] = None) -> None:
+                 target: str = 'own', init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if lambda_schedule not in _SCHEDULES:
             raise ValueError(f'lambda_schedule must be one of {_SCHEDULES}, '
                              f'got {lambda_schedule!r}')
+        if target not in _TARGETS:
+            raise ValueError(f'adversarial_loss.target must be one of {_TARGETS}, got '
+                             f'{target!r}')
+        self.target = target
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
         self.in_channels = in_channels
@@ -97,10 +112,12 @@ class ModalityAdversarialLoss(BaseModule):
         Args:
             text_prompt: ``h_t``, (N, C), decoupled textual prompts ("fake" for ``d_t``).
             visual_prompt: ``h_v``, (N, C), decoupled visual prompts ("fake" for ``d_v``).
-            text_anchor: ``e``, (M, C), real text prompts; ``None`` or M = 0 skips
-                ``d_t``'s real term.
-            point_embeds: (K, C), real visual prompts (SAM-2 point-prompt embeddings);
-                ``None`` or K = 0 skips ``d_v``'s real term.
+            text_anchor: ``e``, (M, C), real text prompts (``d_t``'s real samples under
+                ``target='own'``, ``d_v``'s under ``'opposite'``); ``None`` or M = 0
+                skips that real term.
+            point_embeds: (K, C), real visual prompts (SAM-2 point-prompt embeddings;
+                ``d_v``'s real samples under ``'own'``, ``d_t``'s under ``'opposite'``);
+                ``None`` or K = 0 skips that real term.
 
         Returns:
             dict with
@@ -115,13 +132,17 @@ class ModalityAdversarialLoss(BaseModule):
         lambd = self.current_lambda
         fake_text = grad_reverse(text_prompt.to(weight.dtype), lambd)
         fake_visual = grad_reverse(visual_prompt.to(weight.dtype), lambd)
-        real_text = self._real(text_anchor, weight)
-        real_visual = self._real(point_embeds, weight)
+        # Real samples of the discriminator that sees h_t (d_t) and of the one that
+        # sees h_v (d_v).
+        real_for_text = self._real(text_anchor, weight)
+        real_for_visual = self._real(point_embeds, weight)
+        if self.target == 'opposite':
+            real_for_text, real_for_visual = real_for_visual, real_for_text
 
         loss_text, acc_text, complete_text = self._discriminate(
-            self.d_text, real_text, fake_text)
+            self.d_text, real_for_text, fake_text)
         loss_visual, acc_visual, complete_visual = self._discriminate(
-            self.d_visual, real_visual, fake_visual)
+            self.d_visual, real_for_visual, fake_visual)
         loss_adv = self.loss_weight * (loss_text + loss_visual)
         if not (complete_text and complete_visual):
             # A skipped term leaves parameters (or inputs) out of the graph; DDP without

@@ -15,6 +15,12 @@ class SegTokenDecoupler(BaseModule):
 
     Shapes: ``h: (N, H) -> h_t, h_v: (N, C)``; ``E[x]: (N, L, H) -> e: (N, C)``.
 
+    With ``hidden_channels`` set, ``W_t`` and ``W_v`` are each a small MLP
+    ``Linear(H, hidden) -> GELU -> Linear(hidden, C)`` instead (docs/method.md §2): a
+    non-linear split can drop information a linear one must keep (two linear maps of
+    the same ``h`` share everything outside their null spaces). ``W_e`` stays linear: the
+    anchor is phase 1's prompt and is frozen afterwards.
+
     ``h_t`` prompts the text head (pre-trained on ``e`` in phase 1, so it understands
     text-like prompts); ``h_v`` prompts the visual head and SAM-2's memory. ``e`` is the
     point-level prompt built from the ground-truth expression's frozen LLM input
@@ -31,19 +37,34 @@ class SegTokenDecoupler(BaseModule):
             magnitude, and phase 1 sits on the "some object" plateau. Standardised, the
             anchor's scale no longer depends on the embedding table. False gives the plain
             ``W_e mean_i E[x_i]``.
+        hidden_channels: ``None`` for the linear ``W_t`` / ``W_v``; an int makes each a
+            two-layer MLP of that hidden width.
         init_cfg: MMEngine init config.
     """
 
     def __init__(self, *, in_channels: int, out_channels: int = 256,
-                 normalize_anchor: bool = True,
+                 normalize_anchor: bool = True, hidden_channels: Optional[int] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if hidden_channels is not None and (isinstance(hidden_channels, bool) or not
+                                            isinstance(hidden_channels, int)
+                                            or hidden_channels < 1):
+            raise ValueError('neck.hidden_channels must be None (linear W_t / W_v) or an '
+                             f'int >= 1 (MLP hidden width), got {hidden_channels!r}')
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.normalize_anchor = normalize_anchor
-        self.text_proj = nn.Linear(in_channels, out_channels)  # W_t
-        self.visual_proj = nn.Linear(in_channels, out_channels)  # W_v
+        self.hidden_channels = hidden_channels
+        self.text_proj = self._projection()  # W_t
+        self.visual_proj = self._projection()  # W_v
         self.anchor_proj = nn.Linear(in_channels, out_channels)  # W_e
+
+    def _projection(self) -> nn.Module:
+        """``H -> C``: a Linear, or Linear-GELU-Linear with ``hidden_channels``."""
+        if self.hidden_channels is None:
+            return nn.Linear(self.in_channels, self.out_channels)
+        return nn.Sequential(nn.Linear(self.in_channels, self.hidden_channels), nn.GELU(),
+                             nn.Linear(self.hidden_channels, self.out_channels))
 
     def forward(self, seg_hidden: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(N, H) [SEG] states -> ``(h_t, h_v)``, each (N, C)."""

@@ -29,8 +29,10 @@ class DecoupledSegHead(BaseSegHead):
     Losses: ``loss_mask_{text,visual,fused,reprompt}`` (``L_seg = L_mask + L_dice`` of each
     branch present, weighted by ``mask_loss_weights``; 0 switches a term off), ``loss_adv``
     (gradient reversal + discriminators, real samples the text anchors and SAM-2 point
-    embeddings of points inside the ground truth) and ``loss_mi`` / ``loss_club_est``
-    (CLUB), each off when its module is None.
+    embeddings of points inside the ground truth; ``adversarial_loss.target`` picks which
+    modality's real prompts each branch is compared with) and ``loss_mi`` (CLUB, whose
+    estimator trains with its own optimizer inside the forward; ``mi_estimate`` and
+    ``club_nll`` are logged), each off when its module is None.
 
     Re-prompting follows the model's ``train_cfg`` / ``test_cfg`` (docs/method.md §6):
     ``train_cfg.reprompt_iters`` times in training (0 by default; phase 3: 1),
@@ -223,12 +225,14 @@ class DecoupledSegHead(BaseSegHead):
 
     def prompt_losses(self, grounding, result: SegDecodeResult, gt: Optional[torch.Tensor],
                       text_anchor: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """``loss_adv`` (+ discriminator accuracies, ``grl_lambda``) and ``loss_mi`` /
-        ``loss_club_est`` (+ ``mi_estimate``) on ``h_t`` / ``h_v``.
+        """``loss_adv`` (+ discriminator accuracies, ``grl_lambda``) and ``loss_mi``
+        (+ ``mi_estimate``, ``club_nll``) on ``h_t`` / ``h_v``.
 
         A phase-1 decode (no ``h_v``) has none. Without targets (``gt`` None) the prompts
         are zeroed, there are no real samples and every ``loss*`` term is multiplied by 0:
-        the same graph, no gradient.
+        the same graph, no gradient. CLUB then gets zero rows (still connected to the
+        prompts), so its estimator does not fit the dummy prompt; under DDP such a rank
+        still joins the estimator's gradient all-reduce with weight 0.
         """
         if result.visual_prompt is None:
             return {}
@@ -253,7 +257,10 @@ class DecoupledSegHead(BaseSegHead):
                 adv['loss_adv'] = adv['loss_adv'] * 0
             losses.update(adv)
         if self.club_loss is not None:
-            club = self.club_loss(text_prompt, visual_prompt)
+            if empty:
+                club = self.club_loss(text_prompt[:0], visual_prompt[:0])
+            else:
+                club = self.club_loss(text_prompt, visual_prompt)
             if empty:
                 club = {k: v * 0 if k.startswith('loss') else v for k, v in club.items()}
             losses.update(club)

@@ -209,3 +209,74 @@ def test_no_samples_at_all():
     out['loss_adv'].backward()
     assert all(p.grad is not None for p in module.parameters())
     assert out['acc_text_disc'].item() == 0.5
+
+
+def test_target_switch_is_checked():
+    assert _module().target == 'own'  # the default reading
+    with pytest.raises(ValueError, match=r"target must be one of \('own', 'opposite'\)"):
+        _module(target='swap')
+
+
+@pytest.mark.parametrize('target', ['own', 'opposite'])
+def test_each_reading_gives_each_discriminator_its_real_samples(target):
+    """'own': d_t sees text anchors as real, d_v point embeddings; 'opposite' swaps the
+    real samples. The decoupled prompt is the fake (label 0) of its own branch's
+    discriminator in both readings, and gets -lambda times that term's gradient."""
+    lambd, weight = 0.6, 0.5
+    module = _module(target=target, grl_lambda=lambd, loss_weight=weight)
+    text_prompt, visual_prompt, text_anchor, point_embeds = _inputs(m=3, k=5)
+    out = module(text_prompt, visual_prompt, text_anchor, point_embeds)
+    real_t, real_v = ((text_anchor, point_embeds) if target == 'own'
+                      else (point_embeds, text_anchor))
+
+    def bce(disc, x, label):
+        logits = disc(x).squeeze(-1)
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
+
+    with torch.no_grad():
+        expected = weight * (bce(module.d_text, real_t.detach(), 1.)
+                             + bce(module.d_text, text_prompt, 0.)
+                             + bce(module.d_visual, real_v.detach(), 1.)
+                             + bce(module.d_visual, visual_prompt, 0.))
+        acc_text = ((module.d_text(real_t) > 0).sum() + (module.d_text(text_prompt) <= 0)
+                    .sum()).item() / (len(real_t) + len(text_prompt))
+    torch.testing.assert_close(out['loss_adv'].detach(), expected)
+    assert out['acc_text_disc'].item() == pytest.approx(acc_text)
+    # The two readings differ (the check is not satisfied by both trivially).
+    other = _module(target='opposite' if target == 'own' else 'own', loss_weight=weight)
+    assert abs(other(text_prompt, visual_prompt, text_anchor, point_embeds)['loss_adv']
+               .item() - expected.item()) > 1e-3
+
+    out['loss_adv'].backward()
+    plain_t = text_prompt.detach().clone().requires_grad_()
+    plain_v = visual_prompt.detach().clone().requires_grad_()
+    (weight * (bce(module.d_text, plain_t, 0.) + bce(module.d_visual, plain_v, 0.))).backward()
+    torch.testing.assert_close(text_prompt.grad, -lambd * plain_t.grad, rtol=1e-12,
+                               atol=1e-15)
+    torch.testing.assert_close(visual_prompt.grad, -lambd * plain_v.grad, rtol=1e-12,
+                               atol=1e-15)
+    assert text_anchor.grad is None  # real samples are targets in both readings
+
+
+def test_opposite_reading_pulls_each_prompt_toward_the_other_modality():
+    """One reversed-gradient step on the prompts: under 'own' h_t moves toward the text
+    anchors' region, under 'opposite' toward the point embeddings' region (linear
+    discriminators reading one coordinate; anchors at +1, points at -1)."""
+    moves = {}
+    for target in ('own', 'opposite'):
+        module = ModalityAdversarialLoss(in_channels=2, num_layers=1, target=target)
+        with torch.no_grad():
+            for disc in (module.d_text, module.d_visual):
+                disc[0].bias.zero_()
+            # Each discriminator is "real" where its real samples lie.
+            sign_t, sign_v = (1.0, -1.0) if target == 'own' else (-1.0, 1.0)
+            module.d_text[0].weight.copy_(torch.tensor([[sign_t, 0.0]]))
+            module.d_visual[0].weight.copy_(torch.tensor([[sign_v, 0.0]]))
+        text_prompt = torch.zeros(1, 2, requires_grad=True)
+        visual_prompt = torch.zeros(1, 2, requires_grad=True)
+        anchors, points = torch.tensor([[1.0, 0.0]]), torch.tensor([[-1.0, 0.0]])
+        module(text_prompt, visual_prompt, anchors, points)['loss_adv'].backward()
+        # Gradient descent on the decoupler's side.
+        moves[target] = (-text_prompt.grad[0, 0].item(), -visual_prompt.grad[0, 0].item())
+    assert moves['own'][0] > 0 and moves['own'][1] < 0  # h_t -> anchors, h_v -> points
+    assert moves['opposite'][0] < 0 and moves['opposite'][1] > 0  # swapped

@@ -52,3 +52,36 @@ def test_plain_anchor_without_normalisation():
     torch.testing.assert_close(neck.text_anchor(embeds), expected)
     with pytest.raises(TypeError):
         SegTokenDecoupler(6)  # keyword-only
+
+
+def test_mlp_decoupler_shapes_values_and_gradients():
+    neck = _neck(hidden_channels=5)
+    assert [type(m).__name__ for m in neck.text_proj] == ['Linear', 'GELU', 'Linear']
+    assert neck.text_proj[0].out_features == 5 and neck.visual_proj[2].out_features == 4
+    assert isinstance(neck.anchor_proj, torch.nn.Linear)  # W_e stays linear
+    h = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    h_t, h_v = neck(h)
+    assert h_t.shape == h_v.shape == (3, 4)
+
+    def mlp(seq):
+        hidden = torch.nn.functional.gelu(h @ seq[0].weight.T + seq[0].bias)
+        return hidden @ seq[2].weight.T + seq[2].bias
+    torch.testing.assert_close(h_t, mlp(neck.text_proj))
+    torch.testing.assert_close(h_v, mlp(neck.visual_proj))
+    # Non-linear: h_t(2h) != 2 h_t(h) - h_t(0).
+    zero = torch.zeros(1, 6, dtype=torch.float64)
+    assert not torch.allclose(neck(2 * h)[0], 2 * h_t - neck(zero)[0])
+    (h_t.sum() + 2 * h_v.sum()).backward()
+    for layer in (neck.text_proj[0], neck.text_proj[2], neck.visual_proj[0],
+                  neck.visual_proj[2]):
+        assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    assert h.grad.abs().sum() > 0
+    assert neck.anchor_proj.weight.grad is None  # not used by the prompts
+    built = MODELS.build(dict(type='SegTokenDecoupler', in_channels=6, hidden_channels=8))
+    assert built.text_proj[0].out_features == 8
+
+
+@pytest.mark.parametrize('hidden', [0, 2.5, True])
+def test_bad_hidden_channels_raise(hidden):
+    with pytest.raises(ValueError, match='neck.hidden_channels must be None'):
+        _neck(hidden_channels=hidden)

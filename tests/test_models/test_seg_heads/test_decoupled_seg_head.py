@@ -110,14 +110,21 @@ def test_prompt_losses_adversarial_and_club(grounding):
     gt = _gt(2)
     anchor = head.text_anchor(torch.randn(2, 4, HIDDEN), torch.ones(2, 4, dtype=torch.long))
     assert anchor.shape == (2, 64) and head.needs_text_anchor
+    q_before = {k: w.clone() for k, w in head.club_loss.estimator_weights().items()}
     losses = head.prompt_losses(grounding, result, gt, anchor)
     assert {'loss_adv', 'acc_text_disc', 'acc_visual_disc', 'grl_lambda', 'loss_mi',
-            'loss_club_est', 'mi_estimate'} <= set(losses)
+            'club_nll', 'mi_estimate'} <= set(losses)
+    assert not any(k.startswith('loss_club') for k in losses)  # q is not in the total loss
     assert losses['loss_adv'] > 0
-    # Without targets: zeroed prompts, no real samples, every loss term x 0.
+    # CLUB's estimator took its own optimizer step on the batch's pairs.
+    q_after = {k: w.clone() for k, w in head.club_loss.estimator_weights().items()}
+    assert any(not torch.equal(q_before[k], q_after[k]) for k in q_before)
+    # Without targets: zeroed prompts, no real samples, every loss term x 0, and the
+    # estimator does not fit the dummy prompt.
     empty = head.prompt_losses(grounding, result, None, None)
     assert empty['loss_adv'].item() == 0 and empty['loss_mi'].item() == 0
-    assert empty['loss_club_est'].item() == 0
+    assert all(torch.equal(w, q_after[k])
+               for k, w in head.club_loss.estimator_weights().items())
     # Nothing to align without the losses.
     bare = seg_head(grounding, **dict(FULL, adversarial_loss=None, club_loss=None))
     assert not bare.needs_text_anchor
