@@ -619,6 +619,12 @@ def main(argv=None):
                  'baseline has no tiny video config)\n\n'
                  + format_table(video, metric='J&F', extra_metrics=('J', 'F'),
                                 log_columns=LOG_COLUMNS[:3]) + '\n')
+    if 'desa2va' in names:
+        first = per_seed[args.seeds[0]]['image']['desa2va']
+        text += ('\nre-prompting by initial IoU / similar objects, rare words (seed '
+                 f'{args.seeds[0]}): python tools/analysis_tools/reprompt_strata.py '
+                 f'{CONFIGS["desa2va"]["fusion"]} {first["final"]} --cfg-options '
+                 f'test_dataloader.dataset.data_root={osp.abspath(args.data_root)}/\n')
     text += (f'\nwall: {(time.time() - start) / 60:.1f} min for this command\n'
              f'command: {command}')
     print(text)
