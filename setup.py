@@ -11,7 +11,7 @@ hand instead, in this order:
    mmdet then fails to import ``mmcv.ops``);
 3. sam2 without its dependencies (they would pull torchvision):
    ``SAM2_BUILD_CUDA=0 pip install --no-build-isolation --no-deps "sam2>=1.1,<1.2"``;
-4. ``pip install -e .`` (add ``[deepspeed,video,test]`` or ``[mmseg]`` for the extras).
+4. ``pip install -e .`` (add ``[deepspeed,video,test,demo]`` or ``[mmseg]`` for the extras).
 
 Step 4 links this package (editable) *and* installs the ranges in ``INSTALL_REQUIRES``
 that are missing or out of range: mmengine, mmdet, transformers, peft, sam2's own runtime
@@ -65,8 +65,12 @@ EXTRAS_REQUIRE = {
     'deepspeed': ['deepspeed>=0.19.6,<0.19.7'],
     # Video decoding / writing (PyAV); 18.1 tested (19 needs Python >= 3.12)
     'video': ['av>=18.1,<19'],
-    # scikit-image: the DAVIS reference measures the fast J&F is tested against
-    'test': ['pytest', 'pytest-timeout', 'scikit-image', 'av>=18.1,<19'],
+    # scikit-image: the DAVIS reference measures the fast J&F is tested against;
+    # selenium (with Debian's chromium + chromium-driver): the web demo's browser test,
+    # 4.32 tested
+    'test': ['pytest', 'pytest-timeout', 'scikit-image', 'av>=18.1,<19', 'selenium>=4.32,<5'],
+    # tools/demo/web_demo.py; 6.31 tested (huggingface_hub >= 1.16 as transformers 5 needs)
+    'demo': ['gradio>=6.31,<7'],
     'dev': ['pytest', 'pytest-timeout', 'ruff'],
     # Nothing in desa2va_mm imports mmsegmentation; for mmseg configs of your own
     # (mmseg 1.2 imports ftfy and regex at import time).

@@ -11,6 +11,9 @@
 # installed torch, and refused, before anything is installed, when it is not (e.g. PyPI's
 # CUDA-only wheel beside a CPU torch): `python tools/env_check.py torchvision` says why.
 # mmcv: built with its compiled ops; CUDA ops when torch is a CUDA build and nvcc is found.
+# Web demo and its browser test: gradio, selenium, and Debian's chromium + chromium-driver
+# (apt-get, when running as root; otherwise the command to run is printed and the browser
+# test skips).
 # Versions and their reasons: ../docs/get_started.md; accepted ranges: ../setup.py.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,14 +30,29 @@ SAM2_VERSION=1.1.0
 TRANSFORMERS_VERSION=5.24.0
 PEFT_VERSION=0.21.0
 DEEPSPEED_VERSION=0.19.6
+# gradio 6.31: huggingface_hub >= 1.16 (what transformers 5 needs), pillow < 13.
+# selenium 4.32: the newest that keeps the machine image's trio 0.22 (later ones upgrade it).
+GRADIO_VERSION=6.31.0
+SELENIUM_VERSION=4.32.0
 SETUPTOOLS_SPEC="setuptools>=77,<82"
 WITH_MMSEG=${WITH_MMSEG:-0}
 DEPS_ONLY=${DEPS_ONLY:-0}
+
+# The browser test drives Debian's Chromium through its own driver (no browser download).
+have_browser() { [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; }
+can_apt() { [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; }
+browser_hint() {
+  echo "[setup_env] chromium / chromium-driver missing (installing needs root):" \
+    "sudo apt-get install chromium chromium-driver; until then the web demo's browser test skips"
+}
 
 # Fast path: every pin installed, mmcv's ops load, torchvision absent or matching torch,
 # desa2va_mm linked from this checkout -> done in ~2 s (metadata reads, one torch import;
 # importing the whole stack would take ~8 s).
 have_all() {
+  if can_apt && ! have_browser; then
+    return 1
+  fi
   $PY - <<PYEOF 2>/dev/null
 import importlib.metadata as md, importlib.util, os, sys
 repo = os.path.realpath('.')
@@ -44,7 +62,8 @@ sys.path.insert(0, os.path.join(repo, 'tools'))
 import env_check
 want = {'mmcv': '$MMCV_VERSION', 'mmengine': '$MMENGINE_VERSION', 'mmdet': '$MMDET_VERSION',
         'sam2': '$SAM2_VERSION', 'transformers': '$TRANSFORMERS_VERSION',
-        'peft': '$PEFT_VERSION', 'deepspeed': '$DEEPSPEED_VERSION'}
+        'peft': '$PEFT_VERSION', 'deepspeed': '$DEEPSPEED_VERSION',
+        'gradio': '$GRADIO_VERSION', 'selenium': '$SELENIUM_VERSION'}
 modules = ['torch', 'pycocotools', 'hydra', 'iopath', 'pytest', 'pytest_timeout', 'scipy',
            'skimage', 'av', 'cv2', 'sentencepiece', 'google.protobuf',
            'pkg_resources']  # mmengine 0.10.7 imports it: setuptools < 82
@@ -72,6 +91,7 @@ PYEOF
 }
 
 if [[ "${FORCE:-0}" != 1 ]] && have_all; then
+  have_browser || browser_hint
   if [[ "$DEPS_ONLY" == 1 ]]; then
     echo "[setup_env] dependencies already complete"
   else
@@ -133,7 +153,18 @@ step "OpenMMLab, transformers, peft and the rest"
 $PIP "mmengine==$MMENGINE_VERSION" "mmdet==$MMDET_VERSION" \
   "transformers==$TRANSFORMERS_VERSION" "peft==$PEFT_VERSION" \
   pycocotools scipy "av==18.1.0" pytest pytest-timeout hydra-core iopath tqdm pillow scikit-image \
-  "opencv-python" "numpy<2.5" sentencepiece protobuf
+  "opencv-python" "numpy<2.5" sentencepiece protobuf \
+  "gradio==$GRADIO_VERSION" "selenium==$SELENIUM_VERSION"
+
+if have_browser; then
+  :
+elif can_apt; then
+  step "chromium + chromium-driver (apt-get: the web demo's browser test)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+else
+  browser_hint
+fi
 
 if [[ "$WITH_MMSEG" == 1 ]]; then
   step "mmsegmentation $MMSEG_VERSION (WITH_MMSEG=1; it imports ftfy and regex)"
