@@ -540,7 +540,7 @@ def resolve_variants(args) -> List[str]:
     out: List[str] = []
     for name in names:
         ref = reference_of(name)
-        if ref is not None and ref not in out:
+        if ref is not None and ref not in names and ref not in out:
             out.append(ref)  # the paired difference needs its reference row
         if name not in out:
             out.append(name)
