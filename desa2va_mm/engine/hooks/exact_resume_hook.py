@@ -9,6 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from desa2va_mm.registry import HOOKS
+from desa2va_mm.utils.checkpoint_safety import mark_checkpoint_guard
 
 #: Key of the RNG states in the checkpoint dict.
 RNG_STATE_KEY = 'rng_state'
@@ -129,6 +130,10 @@ class ExactResumeHook(Hook):
         self._resumed = False
         self._resume_state: Optional[dict] = None
         self._val_state: Optional[dict] = None
+
+    def before_run(self, runner) -> None:
+        # The model warns at its first training step when a runner lacks this hook.
+        mark_checkpoint_guard(runner.model, 'ExactResumeHook')
 
     @staticmethod
     def _sampler_seed(runner) -> Optional[int]:

@@ -6,6 +6,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from desa2va_mm.registry import HOOKS
+from desa2va_mm.utils.checkpoint_safety import mark_checkpoint_guard
 from desa2va_mm.utils.pretrained_sources import sourced_prefixes
 
 
@@ -51,6 +52,10 @@ class TrainableCheckpointHook(Hook):
     def __init__(self, pretrained_prefixes: Sequence[str] = ('mllm.', 'grounding_encoder.')
                  ) -> None:
         self.pretrained_prefixes = tuple(pretrained_prefixes)
+
+    def before_run(self, runner) -> None:
+        # The model warns at its first training step when a runner lacks this hook.
+        mark_checkpoint_guard(runner.model, 'TrainableCheckpointHook')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model

@@ -7,7 +7,8 @@ from mmengine._strategy import DeepSpeedStrategy
 from mmengine.logging import print_log
 
 from desa2va_mm.registry import STRATEGIES
-from desa2va_mm.utils.checkpoint_safety import forced_weights_only_loads
+from desa2va_mm.utils.checkpoint_safety import (forced_weights_only_loads,
+                                                mark_checkpoint_guard)
 from desa2va_mm.utils.pretrained_sources import (check_frozen_weights_present,
                                                  deferred_source_check)
 from desa2va_mm.utils.state_dict_check import check_state_dict
@@ -96,9 +97,13 @@ class TrainableDeepSpeedStrategy(DeepSpeedStrategy):
         batch = (dispatch_kwargs or {}).get('train_micro_batch_size_per_gpu')
         if batch is not None:
             self.config['train_micro_batch_size_per_gpu'] = batch
-        return super().prepare(model, optim_wrapper=optim_wrapper,
-                               param_scheduler=param_scheduler, compile=compile,
-                               dispatch_kwargs=dispatch_kwargs)
+        prepared = super().prepare(model, optim_wrapper=optim_wrapper,
+                                   param_scheduler=param_scheduler, compile=compile,
+                                   dispatch_kwargs=dispatch_kwargs)
+        # This strategy's checkpoints leave out the frozen pretrained weights as
+        # TrainableCheckpointHook's do: the model need not warn that the hook is absent.
+        mark_checkpoint_guard(self.model, 'TrainableCheckpointHook')
+        return prepared
 
     def _module(self) -> torch.nn.Module:
         # MMDeepSpeedEngineWrapper -> DeepSpeedEngine -> our model.

@@ -11,6 +11,7 @@ from mmengine.structures import InstanceData
 
 from desa2va_mm.registry import MODELS
 from desa2va_mm.structures import encode_mask, encode_masks
+from desa2va_mm.utils.checkpoint_safety import warn_if_unguarded
 from desa2va_mm.utils.pretrained_sources import raise_on_frozen_weights_without_source
 from desa2va_mm.utils.state_dict_check import raise_on_shape_mismatch
 from ..builder import build_in_scope
@@ -424,6 +425,8 @@ class DeSa2VA(BaseModel):
             their logged values. A batch with nothing to segment gives zero mask losses
             connected to the same parameters.
         """
+        # Once per model: a runner without our checkpoint guards is named (docs/tools.md).
+        warn_if_unguarded(self)
         if 'frame_sample_idx' in inputs and self.train_phase != 'pretrain':
             return self._video_loss(inputs, data_samples)
         result, gt, mllm_out = self._decode_targets(inputs, data_samples)

@@ -7,6 +7,7 @@ from mmdet.structures import DetDataSample
 from mmengine.model import BaseModel
 
 from desa2va_mm.registry import MODELS
+from desa2va_mm.utils.checkpoint_safety import warn_if_unguarded
 from desa2va_mm.utils.state_dict_check import raise_on_shape_mismatch
 from ..builder import build_in_scope
 from ..seg_heads.base_seg_head import (DEFAULT_LOSS_DICE, DEFAULT_LOSS_MASK, build_sam2_head,
@@ -108,6 +109,8 @@ class SAM2ClickPretrainer(BaseModel):
 
     def loss(self, inputs: dict, data_samples: List[DetDataSample]) -> Dict[str, torch.Tensor]:
         """``loss_click_<decoder>`` (``text`` / ``visual`` / ``mask``): ``L_mask + L_dice``."""
+        # Once per model: a runner without our checkpoint guards is named (docs/tools.md).
+        warn_if_unguarded(self)
         logits, gt = self.click_logits(inputs, data_samples)
         losses = {}
         for name, head_logits in logits.items():

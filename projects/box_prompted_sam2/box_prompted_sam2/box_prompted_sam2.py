@@ -9,6 +9,7 @@ from mmdet.structures.bbox import get_box_tensor
 
 from desa2va_mm.models.builder import build_in_scope
 from desa2va_mm.registry import MODELS
+from desa2va_mm.utils.checkpoint_safety import warn_if_unguarded
 
 
 @MODELS.register_module()
@@ -110,6 +111,8 @@ class BoxPromptedSAM2(SingleStageDetector):
     # ------------------------------------------------------------------ loss
     def loss(self, batch_inputs: torch.Tensor,
              batch_data_samples: List[DetDataSample]) -> Dict[str, torch.Tensor]:
+        # Once per model: a runner without desa2va_mm's checkpoint guards is named.
+        warn_if_unguarded(self)
         losses = super().loss(batch_inputs, batch_data_samples)
         images, scale = self._sam_inputs(batch_inputs)
         image_feats = self.grounding_encoder.encode_image(images)

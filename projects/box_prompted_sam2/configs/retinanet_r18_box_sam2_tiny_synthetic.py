@@ -87,5 +87,9 @@ train_cfg = dict(max_epochs=2, val_interval=2)
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01,
                                     _delete_=True))
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50)]
+# mmdet's runtime has none of desa2va_mm's checkpoint guards: --resume must not execute a
+# checkpoint's config text, checkpoints stay plain data (a bare torch.load reads them) and
+# a resumed run continues the random streams exactly (docs/tools.md).
+custom_hooks = [dict(type='CheckpointConfigGuardHook'), dict(type='ExactResumeHook')]
 visualizer = dict(type='DetLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
                   name='visualizer')
