@@ -23,6 +23,8 @@ from conftest import REPO_ROOT
 
 CONFIG = osp.join(REPO_ROOT, 'configs/desa2va/desa2va_tiny_fusion.py')
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
+#: The image component's clear button: there once an image is uploaded.
+REMOVE_IMAGE = 'button[aria-label="Remove Image"]'
 ARTIFACT = osp.join(REPO_ROOT, 'work_dirs', 'test_artifacts', 'web_demo.png')
 
 
@@ -240,17 +242,22 @@ def _fetch(url: str) -> bytes:
         return response.read()
 
 
-def _browser():
-    """Headless Debian Chromium through its own chromedriver (an explicit driver path:
-    Selenium Manager never runs, so nothing is downloaded)."""
+def _require_browser() -> None:
+    """Skip, saying what to install, without gradio, selenium or Debian's Chromium."""
+    pytest.importorskip('gradio', reason='gradio missing: `bash tools/setup_env.sh` installs it')
+    pytest.importorskip('selenium',
+                        reason='selenium missing: `bash tools/setup_env.sh` installs it')
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not osp.isfile(p)]
     if missing:
         pytest.skip(f'{", ".join(missing)} missing: `bash tools/setup_env.sh` installs '
                     'chromium and chromium-driver (as root, with apt-get)')
-    webdriver = pytest.importorskip(
-        'selenium.webdriver', reason='selenium missing: `bash tools/setup_env.sh` installs it')
+
+
+def _browser():
+    """Headless Debian Chromium through its own chromedriver (an explicit driver path:
+    Selenium Manager never runs, so nothing is downloaded)."""
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    os.environ.setdefault('SE_OFFLINE', 'true')  # a Selenium Manager run would not download
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage',
@@ -261,9 +268,10 @@ def _browser():
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_page_segments_an_upload_like_the_inferencer(tmp_path):
-    pytest.importorskip('gradio', reason='gradio missing: `bash tools/setup_env.sh` installs it')
+def test_page_segments_an_upload_like_the_inferencer(tmp_path, monkeypatch):
+    _require_browser()
     pytest.importorskip('av')
+    monkeypatch.setenv('SE_OFFLINE', 'true')  # were Selenium Manager to run: no download
     from selenium.webdriver.common.by import By
     ckpt = str(tmp_path / 'tiny_seg.pth')
     seg_answering_checkpoint(ckpt)
@@ -316,13 +324,15 @@ def test_page_segments_an_upload_like_the_inferencer(tmp_path):
             return ' | '.join(e.text for e in driver.find_elements(
                 By.CSS_SELECTOR, '[data-testid=toast-body]'))
 
-        def upload(component, path):
+        def upload(component, path, shown=None):
             find(By.CSS_SELECTOR, f'#{component} input[type=file]').send_keys(str(path))
+            if shown is not None:  # the preview appears once the server holds the file
+                _wait(lambda: driver.find_elements(By.CSS_SELECTOR, f'#{component} {shown}'),
+                      60, f'the upload of {path.name}')
 
         def remove_image():
-            _wait(lambda: driver.find_elements(
-                By.CSS_SELECTOR, '#image-input button[aria-label="Remove Image"]'), 30,
-                'the uploaded image')[0].click()
+            _wait(lambda: driver.find_elements(By.CSS_SELECTOR, f'#image-input {REMOVE_IMAGE}'),
+                  30, 'the uploaded image')[0].click()
 
         def answers():
             return find(By.CSS_SELECTOR, '#answers textarea').get_attribute('value')
@@ -336,16 +346,14 @@ def test_page_segments_an_upload_like_the_inferencer(tmp_path):
         driver.refresh()
         _wait(lambda: driver.find_elements(By.CSS_SELECTOR, '#segment'), 60, 'the page')
         find(By.CSS_SELECTOR, '#texts textarea').send_keys('\n'.join(texts))
-        upload('image-input', files / 'notes.png')
-        time.sleep(1)
+        upload('image-input', files / 'notes.png', REMOVE_IMAGE)
         find(By.CSS_SELECTOR, '#segment').click()
         _wait(lambda: 'notes.png is not an image this demo can decode' in toasts(), 60,
               'the decoding refusal')
         assert str(tmp_path) not in toasts()
         # 3. The server still works: a good image, masks as the inferencer's.
         remove_image()
-        upload('image-input', good)
-        time.sleep(1)
+        upload('image-input', good, REMOVE_IMAGE)
         find(By.CSS_SELECTOR, '#segment').click()
         text = _wait(answers, 120, 'the answers')
         for i, (expression, answer) in enumerate(zip(texts, pred['answers'])):
@@ -368,8 +376,7 @@ def test_page_segments_an_upload_like_the_inferencer(tmp_path):
         remove_image()
         find(By.CSS_SELECTOR, '#texts textarea').clear()
         find(By.CSS_SELECTOR, '#texts textarea').send_keys(texts[0])
-        upload('video-input', clip)
-        time.sleep(1)
+        upload('video-input', clip, 'video[src*="gradio_api/file="]')
         find(By.CSS_SELECTOR, '#segment').click()
         text = _wait(lambda: 'frames with a mask' in answers() and answers(), 120,
                      'the video answers')
