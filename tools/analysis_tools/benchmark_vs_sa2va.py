@@ -2,7 +2,7 @@
 
     SA2VA_ROOT=path/to/Sa2VA python tools/analysis_tools/benchmark_vs_sa2va.py \
         [--size small|tiny] [--images 4] [--sentences 1 3 7] [--repeats 2] \
-        [--answer-tokens 2] [--seed 0]
+        [--answer seg-end|all-seg] [--answer-tokens 2] [--seed 0]
 
 One set of weights, two implementations. A random Sa2VA baseline (the tiny config, widened
 by ``--size small`` as in benchmark_inference.py) is exported to Sa2VA's release layout
@@ -27,15 +27,18 @@ tower's size, PIL-bicubic ``DirectResize`` to SAM-2's size, its question), so th
 the same pixels and tokens. ``preparing_for_generation`` hard-codes the real models' sizes
 (448 px tiles of 256 tokens, SAM-2 at 1024 px): they are set to the exported model's.
 
-Random weights never answer ``[SEG]``; on both sides the LM head is replaced by the same one
-whose argmax is always ``[SEG]`` (benchmark_inference.py's :func:`seg_answer_head`), and the
-answer budget is ``--answer-tokens`` (default 2). Sa2VA drops the last generated token's
-state (it reads states of tokens fed back as inputs), so two tokens give it one ``[SEG]``
-state, one SAM-2 encoding and one mask per sentence: the cost of a trained model's
-``"[SEG]<|im_end|>"``. Ours also decodes the second ``[SEG]`` (one more LLM step and mask
-per sentence, counted in its time); the first mask of each sentence, the one Sa2VA's
-evaluation scores (``pred_mask[0]``), is compared. Without ``--sa2va-root`` /
-``SA2VA_ROOT`` the script says why and exits 0 (``--require``: 2).
+Random weights never answer ``[SEG]``; on both sides the LM head is replaced by the same
+forced one. ``--answer seg-end`` (default): ``[SEG]`` then the end token, a trained model's
+``"[SEG]<|im_end|>"`` (:class:`ScriptedAnswerHead`, restarted at every generation call):
+each sentence gets one ``[SEG]``, one mask, and the same LLM steps on both sides.
+``--answer all-seg``: ``[SEG]`` at every step (benchmark_inference.py's
+:func:`seg_answer_head`) for ``--answer-tokens`` steps; Sa2VA then reads the state of
+every ``[SEG]`` but the last (it keeps states of tokens fed back as inputs) and encodes
+the image with SAM-2 again for each, ours decodes every ``[SEG]`` (one more LLM step for
+the last one). The first mask of each sentence, the one Sa2VA's evaluation scores
+(``pred_mask[0]``), is compared; with ``--answer-tokens 1`` under ``all-seg`` Sa2VA
+would return no mask. Without ``--sa2va-root`` / ``SA2VA_ROOT`` the script says why and
+exits 0 (``--require``: 2).
 """
 import argparse
 import contextlib
@@ -47,6 +50,8 @@ import sys
 import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
+
+import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
@@ -61,6 +66,66 @@ from sa2va_parity_check import (build_tiny_baseline, import_sa2va_modeling,  # n
 SA2VA_QUESTION = '<image>\n Please segment {} in this image.'
 #: Throughput ratio (ours / Sa2VA) aimed for at 7 sentences per image, masks identical.
 GOAL_RATIO = 5.0
+#: Forced answers: ``seg-end`` = ``[SEG]`` then the end token (a trained model's
+#: ``"[SEG]<|im_end|>"``); ``all-seg`` = ``[SEG]`` at every step (benchmark_inference.py).
+ANSWERS = ('seg-end', 'all-seg')
+
+
+class ScriptedAnswerHead(torch.nn.Module):
+    """An LM head whose argmax follows a script: ``script[k]`` at the k-th call since
+    :meth:`reset`, then the script's last token.
+
+    Both generation loops (Hugging Face ``generate`` in Sa2VA's code, our shared-prefix
+    loop) call the LM head once per step on the last position, so the k-th call picks the
+    k-th answer token of every sequence of the batch.
+
+    Args:
+        in_features: Hidden size H.
+        vocab_size: Output size V.
+        script: Token ids of the answer.
+    """
+
+    def __init__(self, in_features: int, vocab_size: int, script: Sequence[int]) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, vocab_size
+        self.script = list(script)
+        self.calls = 0
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., V) logits: 1 at the scripted token, 0 elsewhere."""
+        token = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        logits = hidden.new_zeros(*hidden.shape[:-1], self.out_features)
+        logits[..., token] = 1.0
+        return logits
+
+
+def _reset_before(generate, head: ScriptedAnswerHead):
+    """``generate`` that restarts ``head``'s script first (one answer per call)."""
+
+    @functools.wraps(generate)
+    def wrapped(*args, **kwargs):
+        head.reset()
+        return generate(*args, **kwargs)
+
+    return wrapped
+
+
+def force_answers(generating, head_owner, generate_name: str, seg_id: int, end_id: int,
+                  answer: str) -> None:
+    """Give ``head_owner`` (a causal LM with ``lm_head``) the forced answer ``answer``;
+    ``generating.<generate_name>`` restarts the script of ``seg-end`` on every call."""
+    head = head_owner.lm_head
+    if answer == 'all-seg':
+        head_owner.lm_head = seg_answer_head(head, seg_id)
+        return
+    scripted = ScriptedAnswerHead(head.in_features, head.out_features, [seg_id, end_id])
+    head_owner.lm_head = scripted
+    setattr(generating, generate_name,
+            _reset_before(getattr(generating, generate_name), scripted))
 
 
 def parse_args(argv=None):
@@ -79,8 +144,11 @@ def parse_args(argv=None):
                         help='sentences per image, one row each (default 1 3 7)')
     parser.add_argument('--repeats', type=int, default=2,
                         help='timed runs per side and row, interleaved (median; default 2)')
+    parser.add_argument('--answer', choices=ANSWERS, default='seg-end',
+                        help='forced answer: seg-end = [SEG] then the end token (default), '
+                        'all-seg = [SEG] at every step')
     parser.add_argument('--answer-tokens', type=int, default=2,
-                        help='tokens per forced answer (default 2: one [SEG] state for Sa2VA)')
+                        help='answer budget (max new tokens) on both sides (default 2)')
     parser.add_argument('--seed', type=int, default=0, help='weights and images')
     parser.add_argument('--work-dir', default=None,
                         help='where the export is written (default: a temporary folder)')
@@ -89,8 +157,11 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not all(1 <= s <= len(SENTENCES) for s in args.sentences):
         parser.error(f'--sentences must be in 1..{len(SENTENCES)}')
-    if args.images < 1 or args.repeats < 0 or args.answer_tokens < 1:
-        parser.error('--images and --answer-tokens must be >= 1, --repeats >= 0')
+    if args.images < 1 or args.repeats < 0:
+        parser.error('--images must be >= 1, --repeats >= 0')
+    if args.answer_tokens < 2:
+        parser.error('--answer-tokens must be >= 2: Sa2VA reads the state of a [SEG] at the '
+                     'next step, so one token gives it no mask')
     return args
 
 
@@ -109,7 +180,6 @@ def prepare_sa2va_predict(sa2va, modeling, tokenizer, *, tile_size: int,
     """Sa2VA's ``preparing_for_generation`` (float32, ``answer_tokens`` new tokens), then
     the sizes it hard-codes for the real models set to this model's: tile side, image
     tokens per tile and SAM-2's input side."""
-    import torch
     sa2va.preparing_for_generation(tokenizer, max_new_tokens=answer_tokens,
                                    torch_dtype=torch.float32)
     sa2va.image_size = tile_size
@@ -130,7 +200,8 @@ def prepare_sa2va_predict(sa2va, modeling, tokenizer, *, tile_size: int,
 
 
 def build_sides(modeling, config: str, *, size: str = 'small', seed: int = 0,
-                answer_tokens: int = 2, work_dir: Optional[str] = None):
+                answer: str = 'seg-end', answer_tokens: int = 2,
+                work_dir: Optional[str] = None):
     """Export one random Sa2VA baseline; load it with Sa2VA's code and with our inferencer.
 
     Returns:
@@ -162,7 +233,8 @@ def build_sides(modeling, config: str, *, size: str = 'small', seed: int = 0,
         inferencer = DeSa2VAInferencer(cfg, folder, device='cpu', show_progress=False,
                                        max_new_tokens=answer_tokens)
     ours = inferencer.model
-    ours.mllm.model.lm_head = seg_answer_head(ours.mllm.model.lm_head, ours.mllm.seg_token_id)
+    seg_id, end_id = ours.mllm.seg_token_id, ours.mllm.tokenizer.eos_token_id
+    force_answers(ours.mllm, ours.mllm.model, 'generate', seg_id, end_id, answer)
 
     tokenizer = ours.mllm.tokenizer
     prepare_sa2va_predict(sa2va, modeling, tokenizer,
@@ -171,8 +243,8 @@ def build_sides(modeling, config: str, *, size: str = 'small', seed: int = 0,
                           tokens_per_tile=ours.mllm.num_image_tokens_per_tile,
                           sam_size=ours.grounding_encoder.image_size,
                           answer_tokens=answer_tokens)
-    sa2va.language_model.lm_head = seg_answer_head(sa2va.language_model.lm_head,
-                                                   ours.mllm.seg_token_id)
+    force_answers(sa2va.language_model, sa2va.language_model, 'generate', seg_id, end_id,
+                  answer)
     return sa2va, inferencer
 
 
@@ -180,27 +252,38 @@ def sa2va_predict(sa2va, tokenizer, image_rgb, sentences: Sequence[str]):
     """Sa2VA's evaluation loop for one image: one ``predict_forward`` per sentence.
 
     Returns:
-        (S, H, W) bool, each sentence's first mask (an all-False one where none came back,
-        Sa2VA's "No seg pred").
+        ``(masks, answers)``: (S, H, W) bool, each sentence's first mask (an all-False one
+        where none came back, Sa2VA's "No seg pred"), and the S decoded answers.
     """
     import numpy as np
     from PIL import Image
     image = Image.fromarray(image_rgb)
-    masks = []
+    masks, answers = [], []
     for sentence in sentences:
         out = sa2va.predict_forward(image=image, text=SA2VA_QUESTION.format(sentence),
                                     tokenizer=tokenizer)
         found = out['prediction_masks']
         masks.append(found[0][0] if found else np.zeros(image_rgb.shape[:2], dtype=bool))
-    return np.stack(masks)
+        answers.append(out['prediction'])
+    return np.stack(masks), answers
 
 
 def our_predict(inferencer, image_rgb, sentences: Sequence[str]):
-    """One inferencer call with all the image's sentences: (S, H, W) bool, each sentence's
-    first mask."""
+    """One inferencer call with all the image's sentences: ``(masks, answers)``, (S, H, W)
+    bool (each sentence's first mask) and the S decoded answers."""
     import numpy as np
     bgr = np.ascontiguousarray(image_rgb[..., ::-1])
-    return inferencer(bgr, texts=list(sentences))['predictions'][0]['masks']
+    pred = inferencer(bgr, texts=list(sentences))['predictions'][0]
+    return pred['masks'], pred['answers']
+
+
+def same_answers(ours: Sequence[str], theirs: Sequence[str], end_token: str) -> bool:
+    """Whether the answers hold the same tokens; Sa2VA's text keeps the end token, ours
+    stops before it."""
+    def words(text):
+        return text.replace(end_token, ' ').split()
+
+    return [words(a) for a in ours] == [words(a) for a in theirs]
 
 
 def compare_masks(ours, theirs) -> Dict[str, float]:
@@ -227,11 +310,10 @@ def run_benchmark(sa2va, inferencer, images, sentence_counts: Sequence[int],
 
     Returns:
         One dict per count: ``sentences``, ``sa2va_s`` / ``ours_s`` (seconds for all
-        images), ``sentences_total``, ``ratio`` (Sa2VA time / ours) and
-        :func:`compare_masks`' fields.
+        images), ``sentences_total``, ``ratio`` (Sa2VA time / ours), ``same_answers``,
+        ``answer`` (Sa2VA's first) and :func:`compare_masks`' fields.
     """
     import numpy as np
-    import torch
     tokenizer = inferencer.model.mllm.tokenizer
     cpu = sa2va_on_cpu(modeling) if modeling is not None else contextlib.nullcontext()
     rows = []
@@ -240,14 +322,19 @@ def run_benchmark(sa2va, inferencer, images, sentence_counts: Sequence[int],
             sentences = SENTENCES[:count]
 
             def theirs():
-                return np.stack([sa2va_predict(sa2va, tokenizer, img, sentences)
-                                 for img in images])
+                out = [sa2va_predict(sa2va, tokenizer, img, sentences) for img in images]
+                return np.stack([m for m, _ in out]), [a for _, ans in out for a in ans]
 
             def ours():
-                return np.stack([our_predict(inferencer, img, sentences) for img in images])
+                out = [our_predict(inferencer, img, sentences) for img in images]
+                return np.stack([m for m, _ in out]), [a for _, ans in out for a in ans]
 
+            (ours_masks, ours_answers), (sa2va_masks, sa2va_answers) = ours(), theirs()
             row = dict(sentences=count, sentences_total=count * len(images),
-                       **compare_masks(ours(), theirs()))
+                       answer=sa2va_answers[0],
+                       same_answers=same_answers(ours_answers, sa2va_answers,
+                                                 tokenizer.eos_token),
+                       **compare_masks(ours_masks, sa2va_masks))
             times = {'sa2va': [], 'ours': []}
             for _ in range(repeats):
                 for name, fn in (('sa2va', theirs), ('ours', ours)):
@@ -270,7 +357,8 @@ def format_rows(rows: Sequence[dict]) -> str:
         n = row['sentences_total']
         same = 'identical' if row['diff_pixels'] == 0 else f"{row['diff_pixels']} px differ"
         masks = f"{same}, min IoU {row['min_iou']:.4f} ({row['foreground']} fg px of " \
-                f"{row['pixels']})"
+                f"{row['pixels']}); answers {'same' if row['same_answers'] else 'differ'} " \
+                f"(Sa2VA: {row['answer']!r})"
         if 'ratio' in row:
             lines.append(f"{row['sentences']:>8}{row['sa2va_s'] / n:14.4f}"
                          f"{row['ours_s'] / n:13.4f}{n / row['sa2va_s']:14.2f}"
@@ -300,15 +388,14 @@ def main(argv=None) -> int:
         print("benchmark_vs_sa2va: skipped, Sa2VA's code is absent (give --sa2va-root or "
               f'SA2VA_ROOT: a Sa2VA checkout or clone; got {args.sa2va_root!r})')
         return 2 if args.require else 0
-    import torch
-
     from desa2va_mm.synthetic import generate_image
     print(f"[bench] Sa2VA's code: {models_dir}", flush=True)
     modeling = import_sa2va_modeling(models_dir)
     print('[bench] building the model, exporting it, loading it on both sides ...', flush=True)
     with tempfile.TemporaryDirectory(prefix='sa2va_bench_') as tmp:
         sa2va, inferencer = build_sides(modeling, args.config, size=args.size,
-                                        seed=args.seed, answer_tokens=args.answer_tokens,
+                                        seed=args.seed, answer=args.answer,
+                                        answer_tokens=args.answer_tokens,
                                         work_dir=args.work_dir or tmp)
         images = [generate_image(args.seed, i, 128).image[..., ::-1].copy()
                   for i in range(args.images)]
@@ -316,14 +403,15 @@ def main(argv=None) -> int:
                              modeling=modeling)
     print(f'config={osp.relpath(args.config, REPO_ROOT)} size={args.size} '
           f'images={args.images} (128x128) repeats={args.repeats} '
-          f'threads={torch.get_num_threads()} answer={args.answer_tokens} forced [SEG] '
-          'tokens; Sa2VA: predict_forward per sentence, ours: DeSa2VAInferencer per image')
+          f'threads={torch.get_num_threads()} answer={args.answer} '
+          f'({args.answer_tokens} tokens at most); Sa2VA: predict_forward per sentence, '
+          'ours: DeSa2VAInferencer per image')
     print(format_rows(rows))
     print(goal_line(rows))
     print('command: OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_vs_sa2va.py '
           f'--sa2va-root SA2VA --size {args.size} --images {args.images} --sentences '
           f"{' '.join(map(str, args.sentences))} --repeats {args.repeats} "
-          f'--answer-tokens {args.answer_tokens} --seed {args.seed}')
+          f'--answer {args.answer} --answer-tokens {args.answer_tokens} --seed {args.seed}')
     return 0
 
 

@@ -114,6 +114,8 @@ def generate_shared_prefix(mllm,
         last = states_out[:, -1]
         next_pos = positions[:, -1:] + 1
 
+        # One host sync per step (whether to stop, whether a state is needed); the
+        # tokens and states stay tensors until the group is done.
         picked, states = [], []
         stop_ids = torch.tensor(sorted(stop.single), device=device)
         done = torch.zeros(n, dtype=torch.bool, device=device)
@@ -121,13 +123,14 @@ def generate_shared_prefix(mllm,
             token = lm_head(last).float().argmax(-1)
             token = torch.where(done, torch.full_like(token, pad_id), token)
             picked.append(token)
-            needs_state = bool(((token == seg_id) & ~done).any())
+            wants_state = ((token == seg_id) & ~done).any()
             done = done | torch.isin(token, stop_ids)
             if stop.multi:  # a stop word of several tokens (phi3's <|end|> on Qwen2.5)
                 tail = torch.stack(picked[-stop.window:], dim=1).tolist()
                 done = done | torch.tensor([stop.ended(row) for row in tail],
                                            dtype=torch.bool, device=device)
-            final = bool(done.all()) or step == max_new_tokens - 1
+            all_done, needs_state = torch.stack([done.all(), wants_state]).tolist()
+            final = all_done or step == max_new_tokens - 1
             if final and not needs_state:
                 break
             mask = torch.cat([mask, mask.new_ones(n, 1)], dim=1)
@@ -139,13 +142,17 @@ def generate_shared_prefix(mllm,
             if final:
                 break
 
+        # (n, steps) ids and (n, steps', H) states: the state of step k is that of token k
+        # fed back as input (none for a last token that needs no state).
+        sequences = torch.stack(picked, dim=1).tolist()
+        step_states = torch.stack(states, dim=1) if states else None
         for j, m in enumerate(members):
-            seq = [int(t[j]) for t in picked]
+            seq = sequences[j]
             end = stop.cut(seq)
             if end is not None:
                 seq = seq[:end]
-            seg_states = [states[k][j] for k, t in enumerate(seq) if t == seg_id]
+            seg_steps = [k for k, t in enumerate(seq) if t == seg_id]
             answers[m] = [t for t in seq if t != pad_id]
-            seg_hidden[m] = torch.stack(seg_states) if seg_states else \
+            seg_hidden[m] = step_states[j, seg_steps] if seg_steps else \
                 inputs_embeds.new_zeros(0, hidden)
     return answers, seg_hidden
