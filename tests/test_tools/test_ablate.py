@@ -74,6 +74,16 @@ def test_every_variant_trains_the_same_total_iterations(capsys, tmp_path):
     assert 'model.mllm.tokenizer.vocabulary=synthetic_mevis' in cmds['0/with_video_test']
 
 
+def test_runs_shorter_than_the_warmup_warm_up_over_their_first_half(capsys, tmp_path):
+    ablate = _load()
+    assert ablate.short_run_warmup('configs/desa2va/desa2va_tiny_decouple.py', 101) == []
+    assert ablate.short_run_warmup('configs/desa2va/desa2va_tiny_decouple.py', 100) == [
+        'param_scheduler.0.end=50', 'param_scheduler.1.begin=50']  # its warm-up: 100
+    _, cmds, _ = _plan(capsys, tmp_path, 'desa2va')
+    assert 'param_scheduler.0.end=25' in cmds['0/desa2va_decouple']  # 50 iterations
+    assert 'param_scheduler.0.end=15' in cmds['0/desa2va_stage0']  # 30 of its 50
+
+
 def test_stage_plan_sums_and_no_pretrain_keeps_the_budget():
     ablate = _load()
     for name, spec in ablate.VARIANTS.items():

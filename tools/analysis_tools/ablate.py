@@ -264,7 +264,7 @@ class SeedRun:
                     f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
                     f'default_hooks.checkpoint.interval={iters}',
                     # The tiny configs' schedule: warm-up, then cosine to their max_iters.
-                    f'param_scheduler.1.end={iters}',
+                    f'param_scheduler.1.end={iters}', *short_run_warmup(config, iters),
                     f"load_from={load_from if load_from else 'None'}", *opts]
             start = time.time()
             self._run(name, argv)
@@ -355,6 +355,22 @@ class SeedRun:
         walls = {stage: self.walls.get(run, float('nan')) for stage, run in stages}
         return dict(metrics=metrics, log=osp.join(self.work_dir, log), plan=plan,
                     walls=walls, final=final, phase3=phase3, phase3_opts=phase3_opts)
+
+
+_WARMUP_ENDS: Dict[str, int] = {}
+
+
+def short_run_warmup(config: str, iters: int) -> List[str]:
+    """Options that fit the config's warm-up into a run no longer than it (a smoke run of a
+    few iterations): warm up over the first half. Empty for runs longer than the warm-up."""
+    if config not in _WARMUP_ENDS:
+        from mmengine.config import Config
+        schedule = Config.fromfile(osp.join(REPO_ROOT, config)).param_scheduler
+        _WARMUP_ENDS[config] = int(schedule[0]['end'])
+    if iters > _WARMUP_ENDS[config]:
+        return []
+    half = max(1, iters // 2)
+    return [f'param_scheduler.0.end={half}', f'param_scheduler.1.begin={half}']
 
 
 def read_test_metrics(work_dir: str) -> dict:
@@ -569,6 +585,17 @@ def run_seed(args, seed: int, names: List[str], lock: threading.Lock) -> dict:
     return dict(image=out, video=video)
 
 
+def run_baselines(script: str, config: str, opts: List[str]) -> str:
+    """The table a baselines script prints (its lines from the one naming the split)."""
+    proc = subprocess.run([sys.executable, script, config, '--cfg-options', *opts],
+                          cwd=REPO_ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return f'({script} failed: {proc.stderr.strip().splitlines()[-1:]})'
+    lines = proc.stdout.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith(('split=', 'method'))), 0)
+    return '\n'.join(lines[first:])
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not args.dry_run:
@@ -611,6 +638,13 @@ def main(argv=None):
             f'columns: mean of the last {args.last_logs} logged iterations of the final '
             f'stage, averaged over seeds\n\n{format_budget(results)}\n\n'
             f'{format_table(results)}\n')
+    # Trivial baselines on the same test images: what ignoring the sentence reaches.
+    image_opts = [f'test_dataloader.dataset.data_root={osp.abspath(args.data_root)}/']
+    if args.test_images > 0:
+        image_opts.append(f'test_dataloader.dataset.indices={args.test_images}')
+    text += ('\ntrivial baselines, same test images:\n' + run_baselines(
+        'tools/analysis_tools/trivial_baselines.py', CONFIGS['sa2va']['main'], image_opts)
+        + '\n')
     if args.video:
         video = OrderedDict((n, {s: per_seed[s]['video'][n] for s in args.seeds})
                             for n in names if n in per_seed[args.seeds[0]]['video'])
@@ -618,7 +652,11 @@ def main(argv=None):
                  f'iterations of {CONFIGS["desa2va"]["video"]}, J&F on valid_u (the Sa2VA '
                  'baseline has no tiny video config)\n\n'
                  + format_table(video, metric='J&F', extra_metrics=('J', 'F'),
-                                log_columns=LOG_COLUMNS[:3]) + '\n')
+                                log_columns=LOG_COLUMNS[:3]) + '\n'
+                 + '\nvideo baselines, valid_u:\n' + run_baselines(
+                     'tools/analysis_tools/video_baselines.py', CONFIGS['desa2va']['video'],
+                     [f'test_dataloader.dataset.data_root='
+                      f'{osp.abspath(args.video_data_root)}/valid_u/']) + '\n')
     if 'desa2va' in names:
         first = per_seed[args.seeds[0]]['image']['desa2va']
         text += ('\nre-prompting by initial IoU / similar objects, rare words (seed '
