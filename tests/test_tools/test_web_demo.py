@@ -98,6 +98,11 @@ def test_video_upload_decoding_and_frame_limit(tmp_path):
         demo.open_video_upload(str(clip), max_bytes=2**20, max_frames=3)
     with pytest.raises(ValueError, match=r'clip\.mp4 is .* MiB; the largest upload'):
         demo.open_video_upload(str(clip), max_bytes=10, max_frames=4)
+    # 3 expressions x 4 frames x 128 x 128 = 196,608 bytes of masks
+    demo.open_video_upload(str(clip), 2**20, 4, num_texts=3, max_mask_bytes=196608).close()
+    with pytest.raises(ValueError, match=r'clip\.mp4: 3 expression\(s\) x 4 frames of 128x128 '
+                       'make 0.0 GiB of masks'):
+        demo.open_video_upload(str(clip), 2**20, 4, num_texts=3, max_mask_bytes=196607)
     bad = tmp_path / 'broken.mp4'
     bad.write_bytes(b'\x00' * 512)
     with pytest.raises(ValueError, match=r'broken\.mp4 is not a video this demo can decode'):
@@ -132,13 +137,17 @@ def test_request_needs_exactly_one_upload_and_a_text(tmp_path):
     cv2.imwrite(str(image), _image(0))
     model = demo.DemoModel(None, max_upload_bytes=2**20, max_video_frames=10,
                            upload_root=str(root), out_root=str(tmp_path))
-    report = lambda *args: None  # noqa: E731
     with pytest.raises(ValueError, match='Upload an image or a video first'):
-        model(None, None, 'the red circle', 'expression', report)
+        model.prepare(None, None, 'the red circle', 'expression')
     with pytest.raises(ValueError, match='not both'):
-        model({'path': str(image)}, {'path': str(image)}, 'x', 'expression', report)
+        model.prepare({'path': str(image)}, {'path': str(image)}, 'x', 'expression')
     with pytest.raises(ValueError, match='at least one expression'):
-        model({'path': str(image)}, None, ' \n', 'expression', report)
+        model.prepare({'path': str(image)}, None, ' \n', 'expression')
+    request = model.prepare({'path': str(image)}, None, 'the star\nwhat is red?', 'question')
+    assert request['texts'] == ['the star', 'what is red?'] and request['template'] is None
+    assert np.array_equal(request['image'], cv2.imread(str(image)))
+    assert model.prepare({'path': str(image)}, None, 'x', 'expression')['template'] == \
+        'pipeline'
 
 
 def test_default_model_is_the_quickstarts_or_a_clear_error(tmp_path, monkeypatch, capsys):

@@ -53,6 +53,9 @@ MAX_IMAGE_PIXELS = 50_000_000
 MAX_TEXTS = 16
 #: Characters per line (prompts longer than the model's context are cut anyway).
 MAX_TEXT_CHARS = 1000
+#: Largest (E, T, H, W) bool mask array of a video request (expressions x frames x
+#: pixels), which the page returns as a file.
+MAX_VIDEO_MASK_BYTES = 2 * 2**30
 #: Request output folders kept on disk (older ones are deleted; Gradio has copied their
 #: files into its own cache by then).
 KEEP_REQUESTS = 8
@@ -244,20 +247,23 @@ def read_image_upload(path: str, max_bytes: int,
     return image
 
 
-def open_video_upload(path: str, max_bytes: int, max_frames: int):
+def open_video_upload(path: str, max_bytes: int, max_frames: int, num_texts: int = 1,
+                      max_mask_bytes: int = MAX_VIDEO_MASK_BYTES):
     """Open an uploaded video (frames are decoded later, one at a time).
 
     Args:
         path: The uploaded file.
         max_bytes: Largest file accepted.
         max_frames: Longest video accepted.
+        num_texts: Expressions to track (E).
+        max_mask_bytes: Largest (E, T, H, W) bool mask array accepted.
 
     Returns:
         The opened ``FrameSource`` (close it when done).
 
     Raises:
-        ValueError: Too large a file, too many frames, or a file that is not a decodable
-            video.
+        ValueError: Too large a file, too many frames, too many masks, or a file that is
+            not a decodable video.
     """
     from desa2va_mm.apis.inputs import open_video
     check_upload_size(path, max_bytes)
@@ -267,11 +273,26 @@ def open_video_upload(path: str, max_bytes: int, max_frames: int):
     except (ValueError, OSError):
         raise ValueError(f'{name} is not a video this demo can decode (MP4, AVI, MOV, '
                          'MKV, WebM ...); upload another file.') from None
-    if len(source) > max_frames:
-        num_frames = len(source)
+    num_frames = len(source)
+    try:
+        if num_frames > max_frames:
+            raise ValueError(f'{name} has {num_frames} frames; at most {max_frames} are '
+                             "accepted (the server's --max-video-frames). Cut it and upload "
+                             'again.')
+        try:
+            height, width = source[0].shape[:2]
+        except (ValueError, OSError):
+            raise ValueError(f'{name}: its first frame does not decode; upload another '
+                             'file.') from None
+        mask_bytes = num_texts * num_frames * height * width
+        if mask_bytes > max_mask_bytes:
+            raise ValueError(f'{name}: {num_texts} expression(s) x {num_frames} frames of '
+                             f'{width}x{height} make {mask_bytes / 2**30:.1f} GiB of masks; '
+                             f'at most {max_mask_bytes / 2**30:.1f} GiB. Use fewer lines or '
+                             'a shorter or smaller video.')
+    except ValueError:
         source.close()
-        raise ValueError(f'{name} has {num_frames} frames; at most {max_frames} are accepted '
-                         "(the server's --max-video-frames). Cut it and upload again.")
+        raise
     return source
 
 
@@ -377,9 +398,19 @@ class DemoModel:
         lines.append(f'key frames read by the model: {out["key_frame_ids"]}')
         return '\n'.join(lines), out['out_file'], [masks_file]
 
-    def __call__(self, image_payload, video_payload, text: Optional[str], mode: str,
-                 report: Callable[[float, str], None]):
-        """One request: (answers, overlay image, overlay video, mask files).
+    def prepare(self, image_payload, video_payload, text: Optional[str],
+                mode: str) -> dict:
+        """Check a request and read its input (every refusal happens here).
+
+        Args:
+            image_payload: The image component's raw value (None or Gradio's file record).
+            video_payload: The video component's raw value.
+            text: The text box: one expression or question per line.
+            mode: ``'question'`` (each line asked verbatim) or ``'expression'``.
+
+        Returns:
+            dict: ``image`` ((H, W, 3) BGR array) or ``video`` (an opened frame source,
+            closed by :meth:`run`), ``texts`` and ``template``.
 
         Raises:
             ValueError: A request the page refuses (the message is shown as is).
@@ -393,18 +424,30 @@ class DemoModel:
         texts = parse_texts(text)
         # 'pipeline': each line goes into the question the model was trained on; None:
         # each line is the question itself.
-        template = None if mode == 'question' else 'pipeline'
+        request = dict(texts=texts, template=None if mode == 'question' else 'pipeline')
         if image_path is not None:
-            report(0.0, 'reading the image')
-            image = read_image_upload(image_path, self.max_upload_bytes)
-            answers, overlay, files = self.segment_image(image, texts, template, report)
+            request['image'] = read_image_upload(image_path, self.max_upload_bytes)
+        else:
+            request['video'] = open_video_upload(video_path, self.max_upload_bytes,
+                                                 self.max_video_frames, len(texts))
+        return request
+
+    def run(self, request: dict, report: Callable[[float, str], None]):
+        """Run the model on a prepared request.
+
+        Returns:
+            ``(answers, overlay image or None, overlay MP4 or None, mask files)``.
+        """
+        texts, template = request['texts'], request['template']
+        if 'image' in request:
+            answers, overlay, files = self.segment_image(request['image'], texts, template,
+                                                         report)
             return answers, overlay, None, files
-        report(0.0, 'opening the video')
-        source = open_video_upload(video_path, self.max_upload_bytes, self.max_video_frames)
         try:
-            answers, video, files = self.segment_video(source, texts, template, report)
+            answers, video, files = self.segment_video(request['video'], texts, template,
+                                                       report)
         finally:
-            source.close()
+            request['video'].close()
         return answers, None, video, files
 
 
@@ -423,13 +466,16 @@ def build_demo(model: DemoModel, title: str):
     def run(image_payload, video_payload, text, mode, progress=gr.Progress()):
         def report(fraction: float, desc: str) -> None:
             progress(fraction, desc=desc)
+        report(0.0, 'reading the upload')
         try:
-            return model(image_payload, video_payload, text, mode, report)
+            request = model.prepare(image_payload, video_payload, text, mode)
         except ValueError as err:  # a refused request: the reason, in the page
             raise gr.Error(str(err), print_exception=False) from None
+        try:
+            return model.run(request, report)
         except Exception as err:  # the model failed: the page says so, the log says why
             traceback.print_exc()
-            raise gr.Error(f'The model failed on this request ({type(err).__name__}); the '
+            raise gr.Error(f'Segmenting failed on this request ({type(err).__name__}); the '
                            'server log has the details.', print_exception=False) from None
 
     # Gradio removes its cached uploads and outputs older than a day, checked hourly.
