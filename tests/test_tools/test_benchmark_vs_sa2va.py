@@ -1,0 +1,93 @@
+"""tools/analysis_tools/benchmark_vs_sa2va.py: Sa2VA's own predict_forward vs our inferencer.
+
+The comparison needs Sa2VA's code (``SA2VA_ROOT``: a Sa2VA checkout or clone) and is
+skipped without it; the tool then skips cleanly too.
+"""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+
+
+def test_help(capsys):
+    from tools.analysis_tools.benchmark_vs_sa2va import parse_args
+    with pytest.raises(SystemExit) as exc:
+        parse_args(['--help'])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ('--sa2va-root', '--config', '--size', '--images', '--sentences', '--repeats',
+                 '--answer', '--answer-tokens', '--seed', '--work-dir', '--require'):
+        assert flag in out
+
+
+def test_rejects_bad_arguments(capsys):
+    from tools.analysis_tools.benchmark_vs_sa2va import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(['--answer-tokens', '1'])
+    assert 'one token gives it no mask' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(['--sentences', '0'])
+    assert '--sentences must be in 1..10' in capsys.readouterr().err
+
+
+def test_skips_cleanly_without_sa2va_code(tmp_path, capsys):
+    from tools.analysis_tools.benchmark_vs_sa2va import main
+    assert main(['--sa2va-root', str(tmp_path)]) == 0
+    assert "skipped, Sa2VA's code is absent" in capsys.readouterr().out
+    assert main(['--sa2va-root', str(tmp_path / 'nowhere'), '--require']) == 2
+
+
+def test_scripted_answer_head_follows_its_script_and_restarts():
+    from tools.analysis_tools.benchmark_vs_sa2va import ScriptedAnswerHead, _reset_before
+    head = ScriptedAnswerHead(8, 11, [5, 2])
+    hidden = torch.randn(3, 1, 8)
+    picks = [head(hidden).argmax(-1) for _ in range(4)]
+    assert picks[0].shape == (3, 1)
+    assert [int(p[0, 0]) for p in picks] == [5, 2, 2, 2]
+    assert bool((picks[0] == 5).all())  # every sequence of the batch gets the step's token
+    calls = []
+    generate = _reset_before(lambda *a, **k: calls.append(head.calls) or 'out', head)
+    assert generate() == 'out' and calls == [0]
+    assert int(head(hidden[:, 0]).argmax(-1)[0]) == 5
+
+
+def test_compare_masks_counts_pixels_and_iou():
+    from tools.analysis_tools.benchmark_vs_sa2va import compare_masks, same_answers
+    theirs = np.zeros((2, 4, 4), dtype=bool)
+    theirs[0, :2] = True  # 8 px
+    ours = theirs.copy()
+    ours[0, 2, 0] = True  # one more pixel: IoU 8 / 9
+    out = compare_masks(ours, theirs)
+    assert out['diff_pixels'] == 1 and out['pixels'] == 32 and out['foreground'] == 8
+    assert out['min_iou'] == pytest.approx(8 / 9)  # the empty pair counts as IoU 1
+    assert compare_masks(theirs, theirs)['min_iou'] == 1.0
+    with pytest.raises(ValueError, match='mask shapes differ'):
+        compare_masks(ours[:1], theirs)
+    assert same_answers(['[SEG]'], ['[SEG] <|im_end|>'], '<|im_end|>')
+    assert not same_answers(['[SEG] [SEG]'], ['[SEG] <|im_end|>'], '<|im_end|>')
+
+
+@pytest.mark.slow
+def test_sa2va_predict_forward_and_our_inferencer_give_identical_masks(tmp_path):
+    from tools.analysis_tools.benchmark_vs_sa2va import build_sides, run_benchmark
+    from tools.analysis_tools.sa2va_parity_check import (import_sa2va_modeling,
+                                                         resolve_sa2va_models_dir)
+    models_dir = resolve_sa2va_models_dir(os.environ.get('SA2VA_ROOT'))
+    if models_dir is None:
+        pytest.skip("Sa2VA's code is absent: set SA2VA_ROOT to a Sa2VA checkout or clone")
+    from desa2va_mm.synthetic import generate_image
+    modeling = import_sa2va_modeling(models_dir)
+    sa2va, inferencer = build_sides(modeling, os.path.join(REPO_ROOT,
+                                                           'configs/sa2va/sa2va_tiny.py'),
+                                    size='tiny', work_dir=str(tmp_path))
+    image = generate_image(0, 0, 128).image[..., ::-1].copy()
+    (row, ) = run_benchmark(sa2va, inferencer, [image], [3], repeats=0, modeling=modeling,
+                            log=lambda *a, **k: None)
+    assert row['sentences_total'] == 3 and row['pixels'] == 3 * 128 * 128
+    assert row['diff_pixels'] == 0 and row['min_iou'] == 1.0
+    assert 0 < row['foreground'] < row['pixels']  # real masks, neither empty nor full
+    assert row['same_answers'] and row['answer'] == '[SEG] <|im_end|>'
+    assert 'ratio' not in row  # repeats=0: masks only, nothing timed
