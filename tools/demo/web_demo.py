@@ -536,10 +536,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     served = osp.basename(osp.normpath(args.config))
     if args.checkpoint is not None:
         served += f' + {osp.basename(osp.normpath(args.checkpoint))}'
-    device = next(inferencer.model.parameters()).device
-    demo = build_demo(model, f'Model: `{served}` on {device} ({args.dtype}).')
+    demo = build_demo(model, f'Model: `{served}` on {inferencer.device} ({inferencer.dtype}).')
     # One request at a time: the model is not shared between threads.
     demo.queue(default_concurrency_limit=1)
+    if args.host not in ('127.0.0.1', 'localhost', '::1'):
+        print(f'[web_demo] WARNING: bound to {args.host}: anyone who can reach this machine '
+              'can use the page (there is no login)', flush=True)
     print(f'[web_demo] serving on http://{args.host}:{args.port} (Ctrl+C stops)', flush=True)
     demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=False,
                 max_file_size=int(args.max_upload_mb * 2**20), ssr_mode=False,
