@@ -10,7 +10,7 @@ suffixes and the answers are computed per sequence. Mathematically this is the s
 computation as the full prompts (causal attention: the prefix never sees the suffix).
 """
 import inspect
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 
@@ -47,6 +47,76 @@ def _groups(ids: List[torch.Tensor], embeds: List[torch.Tensor],
     return groups
 
 
+def _prefill_group(run, embeds: List[torch.Tensor], members: List[int], prefix_len: int,
+                   mask_dtype: torch.dtype):
+    """Run one group's prompts: the shared prefix once, then the members' suffixes.
+
+    Suffixes are left padded *between* the shared prefix and each suffix: the mask hides
+    the pads and the positions skip them, so every token sees exactly its own prompt.
+
+    Returns:
+        ``(cache, mask, last, next_pos)``: the KV cache of the n members' prompts, their
+        (n, P) attention mask, (n, H) last-layer states at the last prompt token and (n, 1)
+        position of the first answer token.
+    """
+    n = len(members)
+    first = embeds[members[0]]
+    cache = None
+    if prefix_len > 0:
+        _, cache = run(first[None, :prefix_len])
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+    suffixes = [embeds[m][prefix_len:] for m in members]
+    width = max(len(s) for s in suffixes)
+    suffix = first.new_zeros(n, width, first.shape[-1])
+    mask = torch.zeros(n, prefix_len + width, dtype=mask_dtype, device=first.device)
+    mask[:, :prefix_len] = 1
+    for j, s in enumerate(suffixes):
+        suffix[j, width - len(s):] = s
+        mask[j, prefix_len + width - len(s):] = 1
+    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    states_out, cache = run(suffix, cache, attention_mask=mask,
+                            position_ids=positions[:, prefix_len:])
+    return cache, mask, states_out[:, -1], positions[:, -1:] + 1
+
+
+def _merge_prompts(prompts, config):
+    """One batch of the groups' prompts, for a single answer loop over every sequence.
+
+    Each group's cache and mask are left padded to the longest prompt (zero keys and
+    values under a zero mask: never attended; positions are explicit), then concatenated
+    along the batch in group order.
+
+    Args:
+        prompts: :func:`_prefill_group` outputs.
+        config: The language model's config (cache layer types: full or sliding window).
+
+    Returns:
+        ``(cache, mask, last, next_pos)`` as :func:`_prefill_group`, over all sequences.
+    """
+    from transformers import DynamicCache
+    length = max(mask.shape[1] for _, mask, _, _ in prompts)
+
+    def left_pad(t, dim):
+        missing = length - t.shape[dim]
+        if missing == 0:
+            return t
+        shape = list(t.shape)
+        shape[dim] = missing
+        return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+    layers = []
+    for i in range(len(prompts[0][0].layers)):
+        keys = torch.cat([left_pad(c.layers[i].keys, -2) for c, _, _, _ in prompts])
+        values = torch.cat([left_pad(c.layers[i].values, -2) for c, _, _, _ in prompts])
+        layers.append((keys, values))
+    cache = DynamicCache(ddp_cache_data=layers, config=config)
+    mask = torch.cat([left_pad(m, 1) for _, m, _, _ in prompts])
+    last = torch.cat([l for _, _, l, _ in prompts])
+    next_pos = torch.cat([p for _, _, _, p in prompts])
+    return cache, mask, last, next_pos
+
+
 @torch.no_grad()
 def generate_shared_prefix(mllm,
                            inputs_embeds: torch.Tensor,
@@ -55,8 +125,11 @@ def generate_shared_prefix(mllm,
                            max_new_tokens: int) -> Tuple[List[List[int]], List[torch.Tensor]]:
     """Greedy answers and ``[SEG]`` states, prompt prefixes computed once per group.
 
-    Same contract as :meth:`InternVLMLLM.generate` (greedy, stops at EOS or a stop word of the chat template): the state of a
-    ``[SEG]`` is the last-layer hidden state at its position when it is fed back as input.
+    Same contract as :meth:`InternVLMLLM.generate` (greedy, stops at EOS or a stop word of
+    the chat template): the state of a ``[SEG]`` is the last-layer hidden state at its
+    position when it is fed back as input. Each group (the sentences of one image) runs
+    its prompts on its own; the answers of all groups are then generated in one batch (one
+    LLM step per token for every image of the call, not one per image).
 
     Args:
         mllm: The ``InternVLMLLM``.
@@ -83,76 +156,57 @@ def generate_shared_prefix(mllm,
     tok = mllm.tokenizer
     pad_id, seg_id = tok.pad_token_id, mllm.seg_token_id
     stop = mllm.stop_words()
+    device = inputs_embeds.device
     valid = attention_mask.bool()
     ids = [input_ids[b][valid[b]] for b in range(len(input_ids))]
     embeds = [inputs_embeds[b][valid[b]] for b in range(len(input_ids))]
-    answers: List[Optional[List[int]]] = [None] * len(ids)
-    seg_hidden: List[Optional[torch.Tensor]] = [None] * len(ids)
 
-    for members, prefix_len in _groups(ids, embeds, mllm.image_token_id):
-        n = len(members)
-        device = inputs_embeds.device
-        cache = None
-        if prefix_len > 0:
-            _, cache = run(embeds[members[0]][None, :prefix_len])
-            if n > 1:
-                cache.batch_repeat_interleave(n)
-        # Suffixes, left padded *between* the shared prefix and each suffix: the mask hides
-        # the pads and the positions skip them, so every token sees exactly its own prompt.
-        suffixes = [embeds[m][prefix_len:] for m in members]
-        width = max(len(s) for s in suffixes)
-        hidden = inputs_embeds.shape[-1]
-        suffix = inputs_embeds.new_zeros(n, width, hidden)
-        mask = torch.zeros(n, prefix_len + width, dtype=attention_mask.dtype, device=device)
-        mask[:, :prefix_len] = 1
-        for j, s in enumerate(suffixes):
-            suffix[j, width - len(s):] = s
-            mask[j, prefix_len + width - len(s):] = 1
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        states_out, cache = run(suffix, cache, attention_mask=mask,
-                                position_ids=positions[:, prefix_len:])
+    # Groups are runs of consecutive sequences: in group order the batch keeps its order.
+    prompts = [_prefill_group(run, embeds, members, prefix_len, attention_mask.dtype)
+               for members, prefix_len in _groups(ids, embeds, mllm.image_token_id)]
+    cache, mask, last, next_pos = prompts[0] if len(prompts) == 1 else \
+        _merge_prompts(prompts, lm.config)
+    n = len(ids)
+
+    # One host sync per step (whether to stop, whether a state is needed); the tokens and
+    # states stay tensors until the loop is done.
+    picked, states = [], []
+    stop_ids = torch.tensor(sorted(stop.single), device=device)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    for step in range(max_new_tokens):
+        token = lm_head(last).float().argmax(-1)
+        token = torch.where(done, torch.full_like(token, pad_id), token)
+        picked.append(token)
+        wants_state = ((token == seg_id) & ~done).any()
+        done = done | torch.isin(token, stop_ids)
+        if stop.multi:  # a stop word of several tokens (phi3's <|end|> on Qwen2.5)
+            tail = torch.stack(picked[-stop.window:], dim=1).tolist()
+            done = done | torch.tensor([stop.ended(row) for row in tail],
+                                       dtype=torch.bool, device=device)
+        all_done, needs_state = torch.stack([done.all(), wants_state]).tolist()
+        final = all_done or step == max_new_tokens - 1
+        if final and not needs_state:
+            break
+        mask = torch.cat([mask, mask.new_ones(n, 1)], dim=1)
+        states_out, cache = run(embed_tokens(token)[:, None], cache, attention_mask=mask,
+                                position_ids=next_pos)
         last = states_out[:, -1]
-        next_pos = positions[:, -1:] + 1
+        states.append(last)
+        next_pos = next_pos + 1
+        if final:
+            break
 
-        # One host sync per step (whether to stop, whether a state is needed); the
-        # tokens and states stay tensors until the group is done.
-        picked, states = [], []
-        stop_ids = torch.tensor(sorted(stop.single), device=device)
-        done = torch.zeros(n, dtype=torch.bool, device=device)
-        for step in range(max_new_tokens):
-            token = lm_head(last).float().argmax(-1)
-            token = torch.where(done, torch.full_like(token, pad_id), token)
-            picked.append(token)
-            wants_state = ((token == seg_id) & ~done).any()
-            done = done | torch.isin(token, stop_ids)
-            if stop.multi:  # a stop word of several tokens (phi3's <|end|> on Qwen2.5)
-                tail = torch.stack(picked[-stop.window:], dim=1).tolist()
-                done = done | torch.tensor([stop.ended(row) for row in tail],
-                                           dtype=torch.bool, device=device)
-            all_done, needs_state = torch.stack([done.all(), wants_state]).tolist()
-            final = all_done or step == max_new_tokens - 1
-            if final and not needs_state:
-                break
-            mask = torch.cat([mask, mask.new_ones(n, 1)], dim=1)
-            states_out, cache = run(embed_tokens(token)[:, None], cache, attention_mask=mask,
-                                    position_ids=next_pos)
-            last = states_out[:, -1]
-            states.append(last)
-            next_pos = next_pos + 1
-            if final:
-                break
-
-        # (n, steps) ids and (n, steps', H) states: the state of step k is that of token k
-        # fed back as input (none for a last token that needs no state).
-        sequences = torch.stack(picked, dim=1).tolist()
-        step_states = torch.stack(states, dim=1) if states else None
-        for j, m in enumerate(members):
-            seq = sequences[j]
-            end = stop.cut(seq)
-            if end is not None:
-                seq = seq[:end]
-            seg_steps = [k for k, t in enumerate(seq) if t == seg_id]
-            answers[m] = [t for t in seq if t != pad_id]
-            seg_hidden[m] = step_states[j, seg_steps] if seg_steps else \
-                inputs_embeds.new_zeros(0, hidden)
+    # (n, steps) ids and (n, steps', H) states: the state of step k is that of token k fed
+    # back as input (none for a last token that needs no state).
+    sequences = torch.stack(picked, dim=1).tolist()
+    step_states = torch.stack(states, dim=1) if states else None
+    answers, seg_hidden = [], []
+    for b, seq in enumerate(sequences):
+        end = stop.cut(seq)
+        if end is not None:
+            seq = seq[:end]
+        seg_steps = [k for k, t in enumerate(seq) if t == seg_id]
+        answers.append([t for t in seq if t != pad_id])
+        seg_hidden.append(step_states[b, seg_steps] if seg_steps else
+                          inputs_embeds.new_zeros(0, inputs_embeds.shape[-1]))
     return answers, seg_hidden

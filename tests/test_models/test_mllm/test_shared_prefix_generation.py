@@ -95,6 +95,33 @@ def test_seg_as_last_token_still_gets_its_state():
     assert torch.allclose(states[0], tf[-3:], atol=1e-4)
 
 
+def test_answers_of_every_image_run_in_one_loop():
+    """Groups of several images (prompts of different lengths) answer in one batch: one
+    LM-head call per step, and every sequence's [SEG] states are its own prompt's."""
+    torch.manual_seed(0)
+    m = InternVLMLLM(tokenizer=dict(type='TinyWordTokenizer'), model_config=TINY).eval()
+    seg = m.seg_token_id
+    head = torch.nn.Linear(m.hidden_size, m.model.lm_head.out_features)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[seg] = 1.0  # every step picks [SEG]
+    m.model.lm_head = head
+    calls = []
+    head.register_forward_hook(lambda *args: calls.append(1))
+    ids, mask, feats = _prompts(m, [['the red circle', 'the star'],
+                                    ['the small blue hexagon'], ['the square']])
+    with torch.no_grad():
+        answers, states = m.generate(ids, mask, feats, max_new_tokens=3)
+        assert len(calls) == 3  # not 3 per image
+        for b in range(4):
+            prompt = ids[b][mask[b].bool()]
+            full = torch.cat([prompt, torch.tensor([seg] * 3)])[None]
+            tf = m(full, torch.ones_like(full), feats[4 * b:4 * b + 4])['hidden_states'][0]
+            assert answers[b] == [seg] * 3
+            assert torch.allclose(states[b], tf[-3:], atol=1e-4), b
+
+
 def test_both_generation_paths_stop_at_a_stop_word_of_several_tokens(monkeypatch):
     """A chat-template stop word the tokenizer splits (phi3's <|end|> on Qwen2.5) ends
     generation in both paths, and the answer stops before it."""
