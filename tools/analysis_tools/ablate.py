@@ -619,6 +619,8 @@ def main(argv=None):
         try:
             per_seed = {s: f.result() for s, f in futures.items()}
         except RuntimeError as e:
+            for f in futures.values():
+                f.cancel()  # drops the seeds not started yet (running ones finish)
             sys.exit(str(e))
     results = OrderedDict((n, {s: per_seed[s]['image'][n] for s in args.seeds}) for n in names)
     print('iterations per stage (every variant: stage 0, then pretrain + decouple + fusion '
