@@ -2,6 +2,9 @@
 from .refcoco_referring_dataset import RefCocoReferringDataset, load_refs
 from .grefcoco_dataset import GRefCocoDataset
 from .llava_qa_dataset import LLaVAQADataset
+from .mmbench_dataset import MMBenchDataset
+from .mme_dataset import MMEDataset
+from .seed_bench_dataset import SEEDBenchDataset
 from .reason_seg_dataset import ReasonSegDataset
 from .transforms import *  # noqa: F401,F403
 from .video_io import (ArrayFrameSource, CorruptFrameError, FolderFrameSource,
@@ -14,6 +17,7 @@ from .ref_davis_dataset import RefDAVISDataset
 from .wrappers import BadSampleError, SkipBadSamples  # noqa: E402
 
 __all__ = ['RefCocoReferringDataset', 'load_refs', 'GRefCocoDataset', 'LLaVAQADataset',
+           'MMBenchDataset', 'MMEDataset', 'SEEDBenchDataset',
            'ReasonSegDataset', 'VideoReferringDataset', 'MeViSDataset', 'ReVOSDataset',
            'RefYTVOSDataset', 'RefDAVISDataset', 'FrameSource', 'FolderFrameSource',
            'VideoFileFrameSource', 'ArrayFrameSource', 'open_frame_source',

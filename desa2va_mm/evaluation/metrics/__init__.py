@@ -1,5 +1,7 @@
 from .atomic_dump_det_results import AtomicDumpDetResults
 from .grefseg_metric import GRefSegMetric
+from .mme_metric import MMEMetric
+from .multiple_choice_metric import MultipleChoiceMetric
 from .qa_answer_writer import QAAnswerWriter
 from .referring_seg_metric import ReferringSegMetric
 from .revos_metric import ReVOSMetric
@@ -7,4 +9,5 @@ from .video_jf_metric import VideoJFMetric
 from .video_submission_writer import VideoSubmissionWriter
 
 __all__ = ['AtomicDumpDetResults', 'ReferringSegMetric', 'QAAnswerWriter', 'GRefSegMetric',
-           'VideoJFMetric', 'ReVOSMetric', 'VideoSubmissionWriter']
+           'VideoJFMetric', 'ReVOSMetric', 'VideoSubmissionWriter', 'MultipleChoiceMetric',
+           'MMEMetric']

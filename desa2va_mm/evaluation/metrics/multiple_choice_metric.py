@@ -1,0 +1,125 @@
+"""Multiple-choice accuracy (MMBench, SEED-Bench, ...): letter extraction as VLMEvalKit's
+exact matching, MMBench's circular evaluation, per-category breakdowns."""
+from collections import OrderedDict, defaultdict
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+
+from desa2va_mm.registry import METRICS
+from .qa_answer_writer import write_jsonl_atomic
+
+#: Punctuation read as a word boundary before looking for an option letter ("(B)",
+#: "B.", "[B]" all give the word "B").
+_SEPARATORS = '.()[],:;!*#{}'
+
+
+def extract_choice(answer: str, choices: Dict[str, str]) -> Optional[str]:
+    """The option an answer picks, by VLMEvalKit's exact-matching rules (no LLM judge).
+
+    1. Option letters: punctuation in :data:`_SEPARATORS` becomes spaces and the answer is
+       split into words; if exactly one of the option letters is a word, that letter.
+    2. Otherwise option texts: if exactly one option's text occurs in the answer
+       (case-insensitive), its letter.
+    3. Otherwise None: the answer is scored wrong (VLMEvalKit would ask a judge model).
+
+    Args:
+        answer: The model's decoded answer.
+        choices: Letter -> option text.
+
+    Returns:
+        The letter, or None when the answer names no option or more than one.
+    """
+    words = answer
+    for char in _SEPARATORS:
+        words = words.replace(char, ' ')
+    named = [letter for letter in choices if letter in words.split()]
+    if len(named) == 1:
+        return named[0]
+    if not named:
+        lowered = answer.lower()
+        by_text = [letter for letter, text in choices.items()
+                   if text and str(text).lower() in lowered]
+        if len(by_text) == 1:
+            return by_text[0]
+    return None
+
+
+@METRICS.register_module()
+class MultipleChoiceMetric(BaseMetric):
+    """Accuracy on multiple-choice questions, overall and per category.
+
+    Each prediction's metainfo gives ``question_id``, ``choices`` (letter -> text),
+    ``gt_answer`` (a letter), ``category`` and ``circular_group`` (set by
+    :class:`~desa2va_mm.datasets.MMBenchDataset` / ``SEEDBenchDataset``), and
+    ``pred_answers`` (the first is scored). The answer's letter comes from
+    :func:`extract_choice`.
+
+    Circular evaluation (MMBench): the rows of one ``circular_group`` are one question
+    asked with its options rotated; the question counts as right only if every copy is
+    answered right. With no copies (every group one row) this is plain accuracy.
+
+    Metrics (percent): ``accuracy`` (per question, circular when copies exist),
+    ``vanilla_accuracy`` (per row, only when copies exist), ``category/<name>`` (the
+    question's ``category``) and ``unmatched`` (the share of rows whose answer names no
+    single option).
+
+    Args:
+        out_file: Optional JSONL path: ``{question_id, answer, pred, gt, correct}`` per row.
+        collect_device: ``'cpu'`` or ``'gpu'``.
+        prefix: Metric name prefix (e.g. ``'mmbench'``).
+    """
+
+    default_prefix: Optional[str] = 'mcq'
+
+    def __init__(self, out_file: Optional[str] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.out_file = out_file
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        for sample in data_samples:
+            name = sample.get('question_id', sample.get('img_path', '<unknown sample>'))
+            for key in ('choices', 'gt_answer', 'pred_answers'):
+                if key not in sample:
+                    raise KeyError(f'{name}: MultipleChoiceMetric needs {key!r} in the '
+                                   f'prediction metainfo (pack it with PackReferringInputs '
+                                   f'meta_keys / run the model in predict mode)')
+            if not sample['gt_answer']:
+                raise ValueError(f'{name}: no ground-truth answer (a test split without '
+                                 f'answers: write the answers with QAAnswerWriter and submit '
+                                 f'them instead)')
+            answers = sample['pred_answers']
+            answer = answers[0] if answers else ''
+            pred = extract_choice(answer, sample['choices'])
+            self.results.append(dict(
+                question_id=str(sample['question_id']), answer=answer, pred=pred,
+                gt=sample['gt_answer'], correct=pred == sample['gt_answer'],
+                category=sample.get('category', ''),
+                group=str(sample.get('circular_group', sample['question_id']))))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        if not results:
+            raise ValueError('MultipleChoiceMetric: no prediction to score')
+        groups: Dict[str, List[dict]] = OrderedDict()
+        for row in results:
+            groups.setdefault(row['group'], []).append(row)
+        group_right = {g: all(r['correct'] for r in rows) for g, rows in groups.items()}
+        metrics = OrderedDict(accuracy=100.0 * sum(group_right.values()) / len(groups))
+        if len(groups) < len(results):
+            metrics['vanilla_accuracy'] = 100.0 * sum(r['correct'] for r in results) / \
+                len(results)
+        per_category = defaultdict(list)
+        for g, rows in groups.items():
+            per_category[rows[0]['category']].append(group_right[g])
+        for category in sorted(c for c in per_category if c):
+            hits = per_category[category]
+            metrics[f'category/{category}'] = 100.0 * sum(hits) / len(hits)
+        metrics['unmatched'] = 100.0 * sum(r['pred'] is None for r in results) / len(results)
+        if self.out_file:
+            write_jsonl_atomic([{k: r[k] for k in ('question_id', 'answer', 'pred', 'gt',
+                                                   'correct')} for r in results],
+                               self.out_file)
+        print_log(f'MultipleChoiceMetric: {len(groups)} questions ({len(results)} rows), '
+                  f'accuracy {metrics["accuracy"]:.2f}', logger='current')
+        return dict(metrics)
