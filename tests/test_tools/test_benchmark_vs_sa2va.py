@@ -26,8 +26,9 @@ def test_help(capsys):
 def test_rejects_bad_arguments(capsys):
     from tools.analysis_tools.benchmark_vs_sa2va import parse_args
     with pytest.raises(SystemExit):
-        parse_args(['--answer-tokens', '1'])
-    assert 'one token gives it no mask' in capsys.readouterr().err
+        parse_args(['--answer-tokens', '3'])
+    assert '--answer-tokens must be >= 4 with --answer sure' in capsys.readouterr().err
+    assert parse_args(['--answer', 'all-seg', '--answer-tokens', '2']).answer_tokens == 2
     with pytest.raises(SystemExit):
         parse_args(['--sentences', '0'])
     assert '--sentences must be in 1..10' in capsys.readouterr().err
@@ -41,7 +42,7 @@ def test_skips_cleanly_without_sa2va_code(tmp_path, capsys):
 
 
 def test_scripted_answer_head_follows_its_script_and_restarts():
-    from tools.analysis_tools.benchmark_vs_sa2va import ScriptedAnswerHead, _reset_before
+    from tools.analysis_tools.benchmark_inference import ScriptedAnswerHead, _reset_before
     head = ScriptedAnswerHead(8, 11, [5, 2])
     hidden = torch.randn(3, 1, 8)
     picks = [head(hidden).argmax(-1) for _ in range(4)]
@@ -52,6 +53,29 @@ def test_scripted_answer_head_follows_its_script_and_restarts():
     generate = _reset_before(lambda *a, **k: calls.append(head.calls) or 'out', head)
     assert generate() == 'out' and calls == [0]
     assert int(head(hidden[:, 0]).argmax(-1)[0]) == 5
+
+
+def test_forced_answer_is_sa2va_sure_seg_then_eos():
+    from desa2va_mm.models.mllm import InternVLMLLM
+    from tools.analysis_tools.benchmark_inference import force_answers
+    mllm = InternVLMLLM(tokenizer=dict(type='TinyWordTokenizer'), model_config=dict(
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                           num_attention_heads=2, image_size=56, patch_size=14),
+        text_config=dict(model_type='qwen2', hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=256), downsample_ratio=0.5)).eval()
+    tok = mllm.tokenizer
+    force_answers(mllm, mllm.model, tok, mllm.seg_token_id, 'sure')
+    ids = torch.tensor([tok.encode('<|im_start|> user please segment the star <|im_end|> '
+                                   '<|im_start|> assistant', add_special_tokens=False)])
+    for share in (True, False):  # the script restarts at every call, on both paths
+        mllm.share_prompt_prefix = share
+        for _ in range(2):
+            answers, states = mllm.generate(ids, torch.ones_like(ids), max_new_tokens=8)
+            assert tok.decode(answers[0]) == 'sure , [SEG] .'
+            assert states[0].shape == (1, 64)
+    with pytest.raises(ValueError, match='answer must be one of'):
+        force_answers(mllm, mllm.model, tok, mllm.seg_token_id, 'maybe')
 
 
 def test_compare_masks_counts_pixels_and_iou():
@@ -89,5 +113,5 @@ def test_sa2va_predict_forward_and_our_inferencer_give_identical_masks(tmp_path)
     assert row['sentences_total'] == 3 and row['pixels'] == 3 * 128 * 128
     assert row['diff_pixels'] == 0 and row['min_iou'] == 1.0
     assert 0 < row['foreground'] < row['pixels']  # real masks, neither empty nor full
-    assert row['same_answers'] and row['answer'] == '[SEG] <|im_end|>'
+    assert row['same_answers'] and row['answer'] == 'sure , [SEG] . <|im_end|>'
     assert 'ratio' not in row  # repeats=0: masks only, nothing timed

@@ -2,7 +2,7 @@
 
     SA2VA_ROOT=path/to/Sa2VA python tools/analysis_tools/benchmark_vs_sa2va.py \
         [--size small|tiny] [--images 4] [--sentences 1 3 7] [--repeats 2] \
-        [--answer seg-end|all-seg] [--answer-tokens 2] [--seed 0]
+        [--answer sure|all-seg] [--answer-tokens 8] [--seed 0]
 
 One set of weights, two implementations. A random Sa2VA baseline (the tiny config, widened
 by ``--size small`` as in benchmark_inference.py) is exported to Sa2VA's release layout
@@ -28,16 +28,15 @@ the same pixels and tokens. ``preparing_for_generation`` hard-codes the real mod
 (448 px tiles of 256 tokens, SAM-2 at 1024 px): they are set to the exported model's.
 
 Random weights never answer ``[SEG]``; on both sides the LM head is replaced by the same
-forced one. ``--answer seg-end`` (default): ``[SEG]`` then the end token, a trained model's
-``"[SEG]<|im_end|>"`` (:class:`ScriptedAnswerHead`, restarted at every generation call):
-each sentence gets one ``[SEG]``, one mask, and the same LLM steps on both sides.
-``--answer all-seg``: ``[SEG]`` at every step (benchmark_inference.py's
-:func:`seg_answer_head`) for ``--answer-tokens`` steps; Sa2VA then reads the state of
-every ``[SEG]`` but the last (it keeps states of tokens fed back as inputs) and encodes
-the image with SAM-2 again for each, ours decodes every ``[SEG]`` (one more LLM step for
-the last one). The first mask of each sentence, the one Sa2VA's evaluation scores
-(``pred_mask[0]``), is compared; with ``--answer-tokens 1`` under ``all-seg`` Sa2VA
-would return no mask. Without ``--sa2va-root`` / ``SA2VA_ROOT`` the script says why and
+forced one (benchmark_inference.py's :func:`force_answers`). ``--answer sure`` (default):
+Sa2VA's answer "Sure, [SEG]." and the end token, scripted token by token and restarted at
+every generation call: one ``[SEG]``, one mask and the same LLM steps per sentence on both
+sides, as with a trained model. ``--answer all-seg``: ``[SEG]`` at every step for
+``--answer-tokens`` steps; Sa2VA then reads the state of every ``[SEG]`` but the last (it
+keeps states of tokens fed back as inputs) and encodes the image with SAM-2 again for
+each, ours decodes every ``[SEG]`` (one more LLM step for the last one). The first mask of
+each sentence, the one Sa2VA's evaluation scores (``pred_mask[0]``), is compared.
+Without ``--sa2va-root`` / ``SA2VA_ROOT`` the script says why and
 exits 0 (``--require``: 2).
 """
 import argparse
@@ -57,7 +56,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark_inference import SENTENCES, seg_answer_head  # noqa: E402
+from benchmark_inference import ANSWERS, SENTENCES, force_answers  # noqa: E402
 from benchmark_step import SMALL  # noqa: E402
 from sa2va_parity_check import (build_tiny_baseline, import_sa2va_modeling,  # noqa: E402
                                 load_sa2va_model, resolve_sa2va_models_dir, sa2va_on_cpu)
@@ -66,66 +65,6 @@ from sa2va_parity_check import (build_tiny_baseline, import_sa2va_modeling,  # n
 SA2VA_QUESTION = '<image>\n Please segment {} in this image.'
 #: Throughput ratio (ours / Sa2VA) aimed for at 7 sentences per image, masks identical.
 GOAL_RATIO = 5.0
-#: Forced answers: ``seg-end`` = ``[SEG]`` then the end token (a trained model's
-#: ``"[SEG]<|im_end|>"``); ``all-seg`` = ``[SEG]`` at every step (benchmark_inference.py).
-ANSWERS = ('seg-end', 'all-seg')
-
-
-class ScriptedAnswerHead(torch.nn.Module):
-    """An LM head whose argmax follows a script: ``script[k]`` at the k-th call since
-    :meth:`reset`, then the script's last token.
-
-    Both generation loops (Hugging Face ``generate`` in Sa2VA's code, our shared-prefix
-    loop) call the LM head once per step on the last position, so the k-th call picks the
-    k-th answer token of every sequence of the batch.
-
-    Args:
-        in_features: Hidden size H.
-        vocab_size: Output size V.
-        script: Token ids of the answer.
-    """
-
-    def __init__(self, in_features: int, vocab_size: int, script: Sequence[int]) -> None:
-        super().__init__()
-        self.in_features, self.out_features = in_features, vocab_size
-        self.script = list(script)
-        self.calls = 0
-
-    def reset(self) -> None:
-        self.calls = 0
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        """(..., H) -> (..., V) logits: 1 at the scripted token, 0 elsewhere."""
-        token = self.script[min(self.calls, len(self.script) - 1)]
-        self.calls += 1
-        logits = hidden.new_zeros(*hidden.shape[:-1], self.out_features)
-        logits[..., token] = 1.0
-        return logits
-
-
-def _reset_before(generate, head: ScriptedAnswerHead):
-    """``generate`` that restarts ``head``'s script first (one answer per call)."""
-
-    @functools.wraps(generate)
-    def wrapped(*args, **kwargs):
-        head.reset()
-        return generate(*args, **kwargs)
-
-    return wrapped
-
-
-def force_answers(generating, head_owner, generate_name: str, seg_id: int, end_id: int,
-                  answer: str) -> None:
-    """Give ``head_owner`` (a causal LM with ``lm_head``) the forced answer ``answer``;
-    ``generating.<generate_name>`` restarts the script of ``seg-end`` on every call."""
-    head = head_owner.lm_head
-    if answer == 'all-seg':
-        head_owner.lm_head = seg_answer_head(head, seg_id)
-        return
-    scripted = ScriptedAnswerHead(head.in_features, head.out_features, [seg_id, end_id])
-    head_owner.lm_head = scripted
-    setattr(generating, generate_name,
-            _reset_before(getattr(generating, generate_name), scripted))
 
 
 def parse_args(argv=None):
@@ -144,11 +83,12 @@ def parse_args(argv=None):
                         help='sentences per image, one row each (default 1 3 7)')
     parser.add_argument('--repeats', type=int, default=2,
                         help='timed runs per side and row, interleaved (median; default 2)')
-    parser.add_argument('--answer', choices=ANSWERS, default='seg-end',
-                        help='forced answer: seg-end = [SEG] then the end token (default), '
-                        'all-seg = [SEG] at every step')
-    parser.add_argument('--answer-tokens', type=int, default=2,
-                        help='answer budget (max new tokens) on both sides (default 2)')
+    parser.add_argument('--answer', choices=ANSWERS, default='sure',
+                        help='forced answer: sure = "Sure, [SEG]." then the end token '
+                        '(default), all-seg = [SEG] at every step')
+    parser.add_argument('--answer-tokens', type=int, default=8,
+                        help='answer budget (max new tokens) on both sides (default 8, the '
+                        "config's max_new_tokens)")
     parser.add_argument('--seed', type=int, default=0, help='weights and images')
     parser.add_argument('--work-dir', default=None,
                         help='where the export is written (default: a temporary folder)')
@@ -159,9 +99,11 @@ def parse_args(argv=None):
         parser.error(f'--sentences must be in 1..{len(SENTENCES)}')
     if args.images < 1 or args.repeats < 0:
         parser.error('--images must be >= 1, --repeats >= 0')
-    if args.answer_tokens < 2:
-        parser.error('--answer-tokens must be >= 2: Sa2VA reads the state of a [SEG] at the '
-                     'next step, so one token gives it no mask')
+    needed = 2 if args.answer == 'all-seg' else 4
+    if args.answer_tokens < needed:
+        parser.error(f'--answer-tokens must be >= {needed} with --answer {args.answer}: Sa2VA '
+                     'reads the state of a [SEG] at the next step, so an answer that ends on '
+                     'its first [SEG] gives it no mask')
     return args
 
 
@@ -200,7 +142,7 @@ def prepare_sa2va_predict(sa2va, modeling, tokenizer, *, tile_size: int,
 
 
 def build_sides(modeling, config: str, *, size: str = 'small', seed: int = 0,
-                answer: str = 'seg-end', answer_tokens: int = 2,
+                answer: str = 'sure', answer_tokens: int = 8,
                 work_dir: Optional[str] = None):
     """Export one random Sa2VA baseline; load it with Sa2VA's code and with our inferencer.
 
@@ -233,8 +175,8 @@ def build_sides(modeling, config: str, *, size: str = 'small', seed: int = 0,
         inferencer = DeSa2VAInferencer(cfg, folder, device='cpu', show_progress=False,
                                        max_new_tokens=answer_tokens)
     ours = inferencer.model
-    seg_id, end_id = ours.mllm.seg_token_id, ours.mllm.tokenizer.eos_token_id
-    force_answers(ours.mllm, ours.mllm.model, 'generate', seg_id, end_id, answer)
+    seg_id = ours.mllm.seg_token_id
+    force_answers(ours.mllm, ours.mllm.model, ours.mllm.tokenizer, seg_id, answer)
 
     tokenizer = ours.mllm.tokenizer
     prepare_sa2va_predict(sa2va, modeling, tokenizer,
@@ -243,8 +185,7 @@ def build_sides(modeling, config: str, *, size: str = 'small', seed: int = 0,
                           tokens_per_tile=ours.mllm.num_image_tokens_per_tile,
                           sam_size=ours.grounding_encoder.image_size,
                           answer_tokens=answer_tokens)
-    force_answers(sa2va.language_model, sa2va.language_model, 'generate', seg_id, end_id,
-                  answer)
+    force_answers(sa2va.language_model, sa2va.language_model, tokenizer, seg_id, answer)
     return sa2va, inferencer
 
 
