@@ -41,6 +41,15 @@ def _cfg(name):
     return Config.fromfile(osp.join(REPO_ROOT, 'configs', name))
 
 
+@pytest.fixture
+def no_config_formatting(monkeypatch):
+    """The runner dumps its config three times through yapf (``Config.pretty_text``):
+    ~40 s for a real-size config on 2 cores, and not what these tests check. The file's
+    own text stands in for the formatted dump."""
+    from mmengine.config import Config
+    monkeypatch.setattr(Config, 'pretty_text', property(lambda self: self.text))
+
+
 # ---- DeepSpeed / FSDP configs under FlexibleRunner -------------------------------------
 @pytest.mark.parametrize('config, stage', [
     ('desa2va/desa2va_1b_decouple_zero2.py', 2),
@@ -48,7 +57,8 @@ def _cfg(name):
     ('sa2va/sa2va_1b_zero2.py', 2),
 ])
 def test_deepspeed_configs_build_through_the_stock_runner_registry(config, stage, tmp_path,
-                                                                   monkeypatch):
+                                                                   monkeypatch,
+                                                                   no_config_formatting):
     """What mmdet's ``tools/train.py`` does with a ``runner_type`` config: mmengine's
     ``RUNNERS.build(cfg)`` -> ``FlexibleRunner.from_cfg``, which builds the strategy while
     the default scope is still MMEngine's."""
@@ -74,7 +84,7 @@ def test_deepspeed_configs_build_through_the_stock_runner_registry(config, stage
     assert runner.default_scope.scope_name == 'desa2va_mm'
 
 
-def test_fsdp_config_builds_through_the_stock_runner_registry(tmp_path):
+def test_fsdp_config_builds_through_the_stock_runner_registry(tmp_path, no_config_formatting):
     from mmengine.registry import RUNNERS
     cfg = _cfg('desa2va/desa2va_1b_decouple_fsdp.py')
     cfg.work_dir = str(tmp_path)
