@@ -8,6 +8,10 @@ times and the ratios DeSa2VA / Sa2VA.
     python tools/analysis_tools/benchmark_step.py [--size small|tiny] [--iters 10] \
         [--data-root data/synthetic_refcoco]
 
+When ``--data-root`` holds no synthetic RefCOCO (``refcoco/refs(unc).p``), a small one is
+generated into a temporary directory first (and the script says so), so the benchmark
+runs from a fresh clone with no earlier step.
+
 ``small`` widens the tiny configs (LLM 512 x 4 layers, ViT 256 x 4 at 224 px, SAM-2 at
 256 px with a wider Hiera). ``base`` keeps the real models' proportions where they set the
 cost of the extra heads: the LLM at Qwen2.5-0.5B's width (896, 14 heads, 2 KV heads, MLP
@@ -18,7 +22,9 @@ import argparse
 import os.path as osp
 import statistics
 import sys
+import tempfile
 import time
+from typing import Optional
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO_ROOT)
@@ -58,14 +64,48 @@ SIZES = dict(small=(SMALL, 224, 256, 64), base=(BASE, 448, 512, 256))
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description='DeSa2VA vs Sa2VA step / inference time')
+    parser = argparse.ArgumentParser(description='DeSa2VA vs Sa2VA step / inference time',
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('--size', choices=['base', 'small', 'tiny'], default='base',
                         help='model size (base: real-model proportions; see above)')
     parser.add_argument('--iters', type=int, default=10, help='timed iterations per model')
     parser.add_argument('--batch-size', type=int, default=4, help='images per batch')
     parser.add_argument('--data-root', default='data/synthetic_refcoco',
-                        help='synthetic RefCOCO root (make_synthetic_refcoco.py)')
+                        help='synthetic RefCOCO root (make_synthetic_refcoco.py); when it '
+                             'has no refcoco/refs(unc).p, a small one is generated into a '
+                             'temporary directory')
     return parser.parse_args()
+
+
+#: What the RefCOCO dataset of the timed configs reads under its data root.
+REFCOCO_FILES = ('refcoco/instances.json', 'refcoco/refs(unc).p')
+
+
+def ensure_synthetic_refcoco(data_root: str, num_images: int = 16,
+                             tmp_dir: Optional[str] = None) -> str:
+    """``data_root`` if it holds a synthetic RefCOCO, else a new one in a temp directory.
+
+    Args:
+        data_root: Root the user gave (relative paths are read from the working
+            directory, then from the repository).
+        num_images: Images of the generated set (one batch is read from it).
+        tmp_dir: Where to generate (default: a new temporary directory, left for the
+            process's lifetime).
+
+    Returns:
+        The root to read: ``refcoco/instances.json``, ``refcoco/refs(unc).p`` and
+        ``train2014/`` under it.
+    """
+    for root in (data_root, osp.join(REPO_ROOT, data_root)):
+        if all(osp.isfile(osp.join(root, f)) for f in REFCOCO_FILES):
+            return root
+    from desa2va_mm.synthetic import make_synthetic_refcoco
+    root = tmp_dir or tempfile.mkdtemp(prefix='synthetic_refcoco_')
+    print(f'{data_root} has no synthetic RefCOCO ({REFCOCO_FILES[1]} missing): generating '
+          f'{num_images} images into {root}', flush=True)
+    make_synthetic_refcoco(root, num_images=num_images, seed=0)
+    return root
 
 
 MODELS_TIMED = (('Sa2VA', 'configs/sa2va/sa2va_tiny.py'),
@@ -113,6 +153,8 @@ def main():
 
     from desa2va_mm.registry import DATASETS, MODELS
     init_default_scope('desa2va_mm')
+    args.data_root = ensure_synthetic_refcoco(args.data_root,
+                                              num_images=max(16, args.batch_size))
     cfgs = _configs(args)
     dataset = DATASETS.build(cfgs['Sa2VA'].train_dataloader.dataset)
     data = pseudo_collate([dataset[i] for i in range(args.batch_size)])

@@ -151,23 +151,38 @@ class SAM2VideoTracker:
         memory_window: Tracked frames kept in the bank; None derives the smallest window
             SAM-2 reads from its config (``num_maskmem``, the eval stride and
             ``max_obj_ptrs_in_encoder``).
+        memory_dtype: dtype the spatial memories are stored in at inference (``track``),
+            e.g. ``'bfloat16'``, as sam2's ``SAM2VideoPredictor`` (and so Sa2VA's video
+            inference) stores them; None keeps the memory encoder's dtype (float32 on
+            CPU). Memory attention reads them back promoted to the features' dtype.
+            Training clips (``track_clip``) always keep the memory encoder's dtype.
 
     Raises:
-        ValueError: ``object_score_source`` is not one of :data:`OBJECT_SCORE_SOURCES`.
+        ValueError: ``object_score_source`` is not one of :data:`OBJECT_SCORE_SOURCES`,
+            or ``memory_dtype`` is not a torch floating dtype name.
     """
 
     def __init__(self,
                  *,
                  track_with_seg_prompt: bool = False,
                  object_score_source: str = 'none',
-                 memory_window: Optional[int] = None) -> None:
+                 memory_window: Optional[int] = None,
+                 memory_dtype: Optional[str] = None) -> None:
         if object_score_source not in OBJECT_SCORE_SOURCES:
             raise ValueError(f'SAM2VideoTracker: object_score_source must be one of '
                              f'{OBJECT_SCORE_SOURCES}, got {object_score_source!r} (set '
                              'model.video_tracker.object_score_source)')
+        dtype = getattr(torch, memory_dtype, None) if memory_dtype is not None else None
+        if memory_dtype is not None and not (isinstance(dtype, torch.dtype)
+                                             and dtype.is_floating_point):
+            raise ValueError(f'SAM2VideoTracker: memory_dtype must be None or a torch '
+                             f"floating dtype name such as 'bfloat16', got {memory_dtype!r} "
+                             '(set model.video_tracker.memory_dtype)')
         self.track_with_seg_prompt = track_with_seg_prompt
         self.object_score_source = object_score_source
         self.memory_window = memory_window
+        self.memory_dtype = memory_dtype
+        self._memory_torch_dtype = dtype
         self.grounding = None
         #: The bank of the stream in progress (or the last one), for inspection.
         self.memory_bank: Optional[SAM2MemoryBank] = None
@@ -309,7 +324,7 @@ class SAM2VideoTracker:
 
     def memory_entry(self, feats: dict, low_res_logits: torch.Tensor,
                      result: SegDecodeResult, present: torch.Tensor,
-                     detach: bool = True) -> dict:
+                     detach: bool = True, is_key_frame: bool = False) -> dict:
         """Encode a frame's mask into SAM-2 memory and compute its object pointer.
 
         Args:
@@ -323,6 +338,10 @@ class SAM2VideoTracker:
                 and, with SAM-2's hard choice, the spatial no-object embedding.
             detach: Detach the memory (inference); False lets later frames' losses train
                 the memory encoder and pointer projection (memory-mode video training).
+            is_key_frame: The mask is the prompted one (SAM-2's ``is_mask_from_pts``):
+                binarised for the memory encoder when the SAM-2 config sets
+                ``binarize_mask_from_pts_for_mem_enc`` (sam2's stock video-predictor
+                builder does; Sa2VA's and our configs do not).
 
         Returns:
             dict ``maskmem_features``, ``maskmem_pos_enc``, ``obj_ptr`` (E, C).
@@ -345,9 +364,8 @@ class SAM2VideoTracker:
             feat_sizes=feats['feat_sizes'],
             pred_masks_high_res=high_res,
             object_score_logits=score.view(-1, 1),
-            # Sa2VA passes True on key frames; it matters only with
-            # binarize_mask_from_pts_for_mem_enc, which no SAM-2 inference config sets.
-            is_mask_from_pts=False)
+            # As SAM-2's predictor (and Sa2VA) encodes a prompted frame.
+            is_mask_from_pts=is_key_frame)
         tokens = result.mask_tokens
         if tokens.shape[1] > 1:
             # Multimask decode: the pointer comes from the chosen candidate's token.
@@ -364,6 +382,8 @@ class SAM2VideoTracker:
         if detach:
             maskmem_features, obj_ptr = maskmem_features.detach(), obj_ptr.detach()
             maskmem_pos_enc = [p.detach() for p in maskmem_pos_enc]
+            if self._memory_torch_dtype is not None:
+                maskmem_features = maskmem_features.to(self._memory_torch_dtype)
         return dict(maskmem_features=maskmem_features, maskmem_pos_enc=maskmem_pos_enc,
                     obj_ptr=obj_ptr)
 
@@ -400,7 +420,13 @@ class SAM2VideoTracker:
         (E, 1, 4h, 4w)."""
         present = self.object_presence(result.final_logits, result.object_score_logits)
         logits = self.output_logits(result.final_logits, present)
-        bank.add(frame_idx, self.memory_entry(feats, logits, result, present, detach=detach),
+        # The flag changes the memory only when SAM-2 binarises prompted masks; passed
+        # then only, so an override of memory_entry without the argument keeps working.
+        binarises = is_key_frame and getattr(self.sam2, 'binarize_mask_from_pts_for_mem_enc',
+                                             False)
+        extra = dict(is_key_frame=True) if binarises else {}
+        bank.add(frame_idx, self.memory_entry(feats, logits, result, present, detach=detach,
+                                              **extra),
                  is_cond=is_key_frame)
         return logits
 
@@ -488,4 +514,6 @@ class SAM2VideoTracker:
         mode = ', Sa2VA mode' if self.is_sa2va_mode else ''
         return (f'{self.__class__.__name__}(track_with_seg_prompt='
                 f'{self.track_with_seg_prompt}, object_score_source='
-                f'{self.object_score_source!r}, memory_window={self.memory_window}{mode})')
+                f'{self.object_score_source!r}, memory_window={self.memory_window}'
+                + (f', memory_dtype={self.memory_dtype!r}' if self.memory_dtype else '')
+                + f'{mode})')
