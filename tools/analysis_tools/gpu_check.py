@@ -945,7 +945,7 @@ def check_zero2_resume(ctx: Context) -> StepResult:
     report_dir = osp.join(step_dir, 'reports')
     overrides = (
         # Leaf configs at real size use the same strategy; bf16 needs a GPU.
-        f"strategy = dict(type='TrainableDeepSpeedStrategy', bf16=dict(enabled={bf16}), "
+        f"strategy = dict(type='desa2va_mm.TrainableDeepSpeedStrategy', bf16=dict(enabled={bf16}), "
         'gradient_accumulation_steps=1)\n'
         "optim_wrapper = dict(_delete_=True, type='DeepSpeedOptimWrapper', "
         "optimizer=dict(type='AdamW', lr=1e-4))\n")
