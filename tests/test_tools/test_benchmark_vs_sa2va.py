@@ -115,3 +115,36 @@ def test_sa2va_predict_forward_and_our_inferencer_give_identical_masks(tmp_path)
     assert 0 < row['foreground'] < row['pixels']  # real masks, neither empty nor full
     assert row['same_answers'] and row['answer'] == 'sure , [SEG] . <|im_end|>'
     assert 'ratio' not in row  # repeats=0: masks only, nothing timed
+
+
+def test_stage_timer_times_each_stage_and_puts_instance_methods_back():
+    from types import SimpleNamespace
+
+    from tools.analysis_tools.benchmark_inference import stage_timer
+
+    class Part:
+        def encode_images(self):
+            return 'vit'
+
+        def generate(self):
+            return 'class generate'
+
+        def encode_image(self):
+            return 'sam'
+
+        def decode(self):
+            return 'dec'
+
+    mllm, sam, head = Part(), Part(), Part()
+    mllm.generate = lambda: 'forced generate'  # as force_answers leaves it
+    model = SimpleNamespace(mllm=mllm, grounding_encoder=sam, seg_head=head)
+    totals = {}
+    with stage_timer(model, totals):
+        assert mllm.generate() == 'forced generate'  # the timed call runs the override
+        assert (mllm.encode_images(), sam.encode_image(), head.decode()) == ('vit', 'sam',
+                                                                              'dec')
+        head.decode()
+    assert sorted(totals) == ['LLM generate', 'SAM-2 dec', 'SAM-2 enc', 'ViT']
+    assert all(t >= 0 for t in totals.values())
+    assert mllm.generate() == 'forced generate'  # the override survives the timer
+    assert 'decode' not in vars(head) and 'encode_images' not in vars(mllm)
