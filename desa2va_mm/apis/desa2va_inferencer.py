@@ -512,7 +512,8 @@ class DeSa2VAInferencer(BaseInferencer):
             show: Show the overlays in a window.
             wait_time: Seconds each shown overlay stays.
             out_dir: Write ``vis/<name>.png`` overlays (unless ``no_save_vis``) and, unless
-                ``no_save_pred``, ``preds/<name>.json`` (answers, scores, RLE masks).
+                ``no_save_pred``, ``preds/<name>.json`` (answers, scores, RLE masks;
+                ``seg_masks``: every ``[SEG]``'s, in order).
             no_save_vis: Do not write overlays.
             no_save_pred: Do not write prediction files.
             print_result: Print each prediction's answers and scores.
@@ -568,6 +569,22 @@ class DeSa2VAInferencer(BaseInferencer):
         return (pred.masks[rows.to(pred.masks.device)].cpu().numpy().astype(bool),
                 pred.scores[rows.to(pred.scores.device)].cpu().numpy())
 
+    @staticmethod
+    def _per_seg(sample) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+        """Every mask of each text, in answer order: per text a (K, H, W) bool array and
+        a (K,) score array, one row per ``[SEG]`` of its answer (one empty row for an
+        answer without ``[SEG]``, as the model gives it)."""
+        pred = sample.pred_instances
+        masks = pred.masks.cpu().numpy().astype(bool)
+        scores = pred.scores.float().cpu().numpy()
+        if 'sentence_idx' not in pred:
+            return [m[None] for m in masks], [s[None] for s in scores]
+        idx = pred.sentence_idx.cpu().numpy()
+        num_texts = len(sample.metainfo.get('text', [])) or (int(idx.max()) + 1 if len(idx)
+                                                               else 0)
+        return ([masks[idx == t] for t in range(num_texts)],
+                [scores[idx == t] for t in range(num_texts)])
+
     def render(self, image_bgr: np.ndarray, sample) -> np.ndarray:
         """Overlay of one prediction: one row per text with its mask, text and answer."""
         masks, scores = self._per_text(sample)
@@ -600,12 +617,16 @@ class DeSa2VAInferencer(BaseInferencer):
     @staticmethod
     def pred_to_dict(sample) -> dict:
         """One ``DetDataSample`` -> plain dict, one mask (bool numpy) and score per text:
-        its answer's first ``[SEG]``."""
+        its answer's first ``[SEG]`` (``masks``, ``scores``); and every ``[SEG]``'s, in
+        answer order (``seg_masks``: per text (K, H, W) bool; ``seg_scores``: per text K
+        floats)."""
         masks, scores = DeSa2VAInferencer._per_text(sample)
+        seg_masks, seg_scores = DeSa2VAInferencer._per_seg(sample)
         return dict(img_path=sample.metainfo.get('img_path'),
                     texts=list(sample.metainfo.get('text', [])),
                     answers=list(sample.metainfo.get('pred_answers', [])),
-                    masks=masks, scores=[float(s) for s in scores])
+                    masks=masks, scores=[float(s) for s in scores], seg_masks=seg_masks,
+                    seg_scores=[[float(v) for v in s] for s in seg_scores])
 
     def postprocess(self, preds: list, visualization, return_datasamples: bool = False,
                     print_result: bool = False, no_save_pred: bool = True,
@@ -621,13 +642,16 @@ class DeSa2VAInferencer(BaseInferencer):
             from pycocotools import mask as mask_utils
             os.makedirs(pred_out_dir, exist_ok=True)
             for i, (r, sample) in enumerate(zip(results, preds)):
-                rles = []
-                for m in r['masks']:
+                def to_rle(m):
                     rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-                    rles.append(dict(size=[int(s) for s in rle['size']],
-                                     counts=rle['counts'].decode()))
+                    return dict(size=[int(s) for s in rle['size']],
+                                counts=rle['counts'].decode())
+                # masks: each text's first [SEG]; seg_masks: all of them, in answer order.
                 record = dict(img_path=r['img_path'], texts=r['texts'], answers=r['answers'],
-                              scores=r['scores'], masks=rles)
+                              scores=r['scores'], masks=[to_rle(m) for m in r['masks']],
+                              seg_masks=[[to_rle(m) for m in per_text]
+                                         for per_text in r['seg_masks']],
+                              seg_scores=r['seg_scores'])
                 # temp file + rename: an interrupted run leaves no half-written JSON
                 from desa2va_mm.utils.atomic_io import atomic_open
                 with atomic_open(osp.join(pred_out_dir, f'{self._name(sample, i)}.json')) as f:
@@ -654,8 +678,9 @@ class DeSa2VAInferencer(BaseInferencer):
             return_vis: Also return the overlay (RGB array) under ``'visualization'``.
 
         Returns:
-            dict: ``answer`` (str), ``mask`` ((H, W) bool: the answer's first ``[SEG]``,
-            empty without one), ``score`` (predicted IoU), ``history`` (with this turn).
+            dict: ``answer`` (str), ``masks`` ((K, H, W) bool: one per ``[SEG]`` of the
+            answer, in order; one empty mask without one), ``scores`` (K predicted IoUs),
+            ``mask`` / ``score`` (the first of them), ``history`` (with this turn).
         """
         question = check_texts([question], 'chat')[0]
         history = check_history(history or [])
@@ -664,8 +689,9 @@ class DeSa2VAInferencer(BaseInferencer):
         data = self.collate_fn([self._run_pipeline(self.pipeline, results)])
         sample = self.forward(data)[0]
         answer = sample.metainfo['pred_answers'][0]
-        out = dict(answer=answer, mask=sample.pred_instances.masks[0].cpu().numpy(),
-                   score=float(sample.pred_instances.scores[0]),
+        seg_masks, seg_scores = self._per_seg(sample)
+        out = dict(answer=answer, masks=seg_masks[0], scores=[float(v) for v in seg_scores[0]],
+                   mask=seg_masks[0][0], score=float(seg_scores[0][0]),
                    history=history + [dict(user=question.strip(), assistant=answer)])
         if return_vis:
             out['visualization'] = self.render(load_image(image)[0], sample)
