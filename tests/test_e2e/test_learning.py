@@ -13,7 +13,6 @@ of +18.78. The threshold, +8, is well below that margin and well above what the 
 reaches.
 """
 import os
-import os.path as osp
 import re
 import subprocess
 import sys
