@@ -15,10 +15,18 @@ from .revos_dataset import ReVOSDataset
 from .ref_ytvos_dataset import RefYTVOSDataset
 from .ref_davis_dataset import RefDAVISDataset
 from .wrappers import BadSampleError, SkipBadSamples  # noqa: E402
+from .gcg_base_dataset import BaseGCGDataset, sort_and_trim_groundings
+from .grandf_gcg_dataset import GranDfGCGDataset
+from .openpsg_gcg_dataset import OpenPsgGCGDataset
+from .flickr_gcg_dataset import FlickrGCGDataset
+from .refcocog_gcg_dataset import RefCOCOgGCGDataset
+from .grandf_gcg_eval_dataset import GranDfGCGEvalDataset
 
 __all__ = ['RefCocoReferringDataset', 'load_refs', 'GRefCocoDataset', 'LLaVAQADataset',
            'MMBenchDataset', 'MMEDataset', 'SEEDBenchDataset',
            'ReasonSegDataset', 'VideoReferringDataset', 'MeViSDataset', 'ReVOSDataset',
            'RefYTVOSDataset', 'RefDAVISDataset', 'FrameSource', 'FolderFrameSource',
            'VideoFileFrameSource', 'ArrayFrameSource', 'open_frame_source',
-           'CorruptFrameError', 'SkipBadSamples', 'BadSampleError']
+           'CorruptFrameError', 'SkipBadSamples', 'BadSampleError',
+           'BaseGCGDataset', 'sort_and_trim_groundings', 'GranDfGCGDataset',
+           'OpenPsgGCGDataset', 'FlickrGCGDataset', 'RefCOCOgGCGDataset', 'GranDfGCGEvalDataset']

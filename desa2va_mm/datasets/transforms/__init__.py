@@ -3,6 +3,8 @@ from .build_referring_conversation import (DEFAULT_ANSWERS, DEFAULT_QUESTIONS,
                                            REASONING_TYPE_IDS, SA2VA_ANSWERS,
                                            SA2VA_SEG_QUESTIONS, VIDEO_TEST_QUESTION,
                                            BuildReferringConversation)
+from .build_gcg_conversation import (GCG_QUESTIONS, GCG_TEST_QUESTION, BuildGCGConversation,
+                                     tag_caption)
 from .direct_resize import DirectResize
 from .internvl_tiling import InternVLTiling, dynamic_tiles
 from .load_image_from_file import BadImageError, LoadImageFromFile
@@ -26,5 +28,6 @@ __all__ = [
     'IMAGE_TEST_QUESTION', 'VIDEO_TEST_QUESTION', 'REASONING_TYPE_IDS', 'LoadReferringMasks', 'LoadQAVideoFrames',
     'LoadVideoAnnotations', 'LoadVideoFrames', 'SampleVideoExpressions', 'SampleVideoFrames',
     'select_key_frames', 'PackVideoReferringInputs', 'ResizeVideoFrames', 'VideoFrameTiling',
-    'LoadImageFromFile', 'BadImageError', 'DirectResize'
+    'LoadImageFromFile', 'BadImageError', 'DirectResize', 'BuildGCGConversation',
+    'GCG_QUESTIONS', 'GCG_TEST_QUESTION', 'tag_caption'
 ]
