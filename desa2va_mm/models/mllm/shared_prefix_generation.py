@@ -61,11 +61,15 @@ def _prefill_group(run, embeds: List[torch.Tensor], members: List[int], prefix_l
     """
     n = len(members)
     first = embeds[members[0]]
+    if n == 1:  # nothing to share: the whole prompt in one call
+        states_out, cache = run(first[None])
+        mask = torch.ones(1, len(first), dtype=mask_dtype, device=first.device)
+        next_pos = torch.full((1, 1), len(first), dtype=torch.long, device=first.device)
+        return cache, mask, states_out[:, -1], next_pos
     cache = None
     if prefix_len > 0:
         _, cache = run(first[None, :prefix_len])
-        if n > 1:
-            cache.batch_repeat_interleave(n)
+        cache.batch_repeat_interleave(n)
     suffixes = [embeds[m][prefix_len:] for m in members]
     width = max(len(s) for s in suffixes)
     suffix = first.new_zeros(n, width, first.shape[-1])
