@@ -6,7 +6,8 @@
 #   bash tools/run_tests.sh -m "not slow"   # any pytest arguments: one run with them
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash tools/setup_env.sh
+# mmsegmentation too: projects/sam2_refine_mmseg and its test use it.
+WITH_MMSEG=1 bash tools/setup_env.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 if [[ $# -gt 0 ]]; then
   exec python -m pytest tests -q -p no:cacheprovider "$@"

@@ -3,7 +3,7 @@
 #
 #   bash tools/setup_env.sh               # install what is missing (~2 s when nothing is)
 #   FORCE=1 bash tools/setup_env.sh       # re-check every pin with pip
-#   WITH_MMSEG=1 bash tools/setup_env.sh  # also mmsegmentation (nothing here imports it)
+#   WITH_MMSEG=1 bash tools/setup_env.sh  # also mmsegmentation (projects/sam2_refine_mmseg)
 #   DEPS_ONLY=1 bash tools/setup_env.sh   # everything but desa2va_mm itself (docker/Dockerfile)
 #
 # torch: an existing one is kept (CUDA or CPU), else the CPU torch==$TORCH_VERSION.
