@@ -1,4 +1,5 @@
 from .atomic_dump_det_results import AtomicDumpDetResults
+from .gcg_metric import GCG_METRICS, GCGMetric
 from .grefseg_metric import GRefSegMetric
 from .mme_metric import MMEMetric
 from .multiple_choice_metric import MultipleChoiceMetric
@@ -10,4 +11,4 @@ from .video_submission_writer import VideoSubmissionWriter
 
 __all__ = ['AtomicDumpDetResults', 'ReferringSegMetric', 'QAAnswerWriter', 'GRefSegMetric',
            'VideoJFMetric', 'ReVOSMetric', 'VideoSubmissionWriter', 'MultipleChoiceMetric',
-           'MMEMetric']
+           'MMEMetric', 'GCGMetric', 'GCG_METRICS']
