@@ -62,7 +62,8 @@ def test_end_to_end_on_the_tiny_model(synthetic_refcoco, tmp_path):
     root = synthetic_refcoco + '/'
     out = tmp_path / 'mi.json'
     results = measure_mi.main([
-        TINY, 'none', '--labels', 'initial', '--max-samples', '24', '--pca-dim', '2',
+        TINY, 'none', 'none', '--labels', 'initial', 'again', '--max-samples', '24',
+        '--pca-dim', '2',
         '--out', str(out), '--cfg-options', f'train_dataloader.dataset.data_root={root}',
         f'test_dataloader.dataset.data_root={root}', 'train_dataloader.num_workers=0',
         'test_dataloader.num_workers=0', 'test_dataloader.batch_size=4'])
@@ -72,5 +73,7 @@ def test_end_to_end_on_the_tiny_model(synthetic_refcoco, tmp_path):
         assert math.isfinite(figures[key]), key
     # h_t and h_v are two linear maps of the same [SEG] state: strongly dependent.
     assert figures['gaussian'] > 1.0
+    # Each checkpoint sees the same rows (seeded target sampling): same figures.
+    assert results['again'] == figures
     saved = json.loads(out.read_text())
     assert saved['mode'] == 'teacher' and saved['results']['initial'] == figures

@@ -204,7 +204,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     if args.split is not None:
         cfg.test_dataloader.dataset.split = args.split
 
-    from mmengine.runner import load_checkpoint
+    from mmengine.runner import load_checkpoint, set_random_seed
     model, loader = _build(cfg, args.mode)
     initial = {k: v.clone() for k, v in model.state_dict().items()
                if hasattr(v, 'clone')}
@@ -216,6 +216,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         if path != 'none':
             load_checkpoint(model, path, map_location='cpu', strict=False,
                             logger='current')
+        # The same seed per checkpoint: the training pipeline samples targets at random,
+        # and every checkpoint must see the same rows.
+        set_random_seed(args.seed)
         h_t, h_v = collect_prompts(model, loader, args.max_samples, args.mode)
         if len(h_t) < max(args.k + 1, 3):
             parser.error(f'{path}: only {len(h_t)} [SEG] rows were decoded on '

@@ -1,4 +1,5 @@
 """CLUB mutual-information upper bound between the decoupled prompts, docs/method.md §9."""
+import io
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -93,8 +94,8 @@ class CLUBLoss(BaseModule):
     no second update, no share of the global gradient clip), DDP / FSDP / ZeRO never
     bucket, flatten or partition them, and ``frozen_modules`` cannot freeze them (set
     ``estimator_steps=0`` for a fixed q). The estimator's optimizer state is this
-    module's extra state (``club_loss._extra_state`` in the state dict), so checkpoints
-    restore it and resumed runs continue exactly.
+    module's extra state (``club_loss._extra_state`` in the state dict, serialised into
+    a uint8 tensor), so checkpoints restore it and resumed runs continue exactly.
 
     Distributed training: q is one estimator shared by every rank. Each update
     all-reduces ``(sum of gradients x rows, rows)`` over the default process group, so
@@ -352,16 +353,37 @@ class CLUBLoss(BaseModule):
         return nll.detach()
 
     # ------------------------------------------------------------------ checkpoints
-    def get_extra_state(self) -> dict:
-        """q's optimizer state (saved as ``<prefix>_extra_state``), None before any update."""
+    def get_extra_state(self) -> torch.Tensor:
+        """q's optimizer state, serialised into a uint8 tensor (saved as
+        ``<prefix>_extra_state``); empty before any update.
+
+        A tensor rather than the optimizer's nested dict: MMEngine's strategies broadcast
+        every state-dict value at start-up and accept only tensors (a ``None`` or a
+        Python number inside fails), and ``weights_to_cpu`` moves it like any weight.
+        """
         state = (self._optimizer.state_dict() if self._optimizer is not None
                  else self._pending_optimizer_state)
-        return {'estimator_optimizer': state}
+        if state is None:
+            return torch.zeros(0, dtype=torch.uint8)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
 
-    def set_extra_state(self, state: dict) -> None:
-        """Restore q's optimizer state from :meth:`get_extra_state`'s dict."""
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        """Restore q's optimizer state from :meth:`get_extra_state`'s tensor (applied
+        when the optimizer is next built)."""
         self._optimizer = None
-        self._pending_optimizer_state = state.get('estimator_optimizer')
+        self._pending_optimizer_state = None
+        if state.numel():
+            # Only tensors and plain Python values inside: the safe loader suffices.
+            self._pending_optimizer_state = torch.load(
+                io.BytesIO(state.cpu().numpy().tobytes()), map_location='cpu',
+                weights_only=True)
+
+    def estimator_optimizer_state(self) -> Optional[dict]:
+        """q's optimizer ``state_dict()`` (None before any update or restore)."""
+        return (self._optimizer.state_dict() if self._optimizer is not None
+                else self._pending_optimizer_state)
 
     # ------------------------------------------------------------------ forward
     def forward(self, text_prompt: torch.Tensor,
