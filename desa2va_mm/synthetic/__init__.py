@@ -12,6 +12,7 @@ import it in well under a second. Layers, each importing only those above it:
 * :mod:`.images`: one rendered image with its refs (:func:`generate_image`).
 * :mod:`.coco_io`: COCO RLE masks and compact JSON files.
 * :mod:`.refcoco_writer` / :mod:`.refcoco_reader`: the RefCOCO-layout dataset.
+* :mod:`.gcg_writer`: grounded captions (GCG) over the same pictures, GranD-f layout.
 * :mod:`.heldout`: the RefCOCO-layout set with a split of words and colour + shape
   combinations never trained on.
 * :mod:`.video_expressions`, :mod:`.videos`, :mod:`.mevis_writer`: the MeViS-layout
@@ -22,6 +23,8 @@ from .coco_io import decode_segmentation, encode_rle, write_json
 from .expressions import (Program, enumerate_expressions, expression_kind, is_unambiguous,
                           parse_expression, render_expression, resolve_expression,
                           sample_referring_expressions, surface_forms)
+from .gcg_writer import (GCG_IMG_DIR, GCG_TRAIN_FILE, GCG_VAL_CAPTION_FILE,
+                         GCG_VAL_MASK_FILE, make_synthetic_gcg)
 from .heldout import (HELDOUT_COMBINATIONS, HELDOUT_FILE, HELDOUT_SPLITS, HELDOUT_WORDS,
                       heldout_items, make_heldout_refcoco)
 from .images import SyntheticImage, generate_image
@@ -51,5 +54,6 @@ __all__ = [
     'DEFAULT_VIDEO_SPLITS', 'SIDECAR_FILE', 'VIDEO_LAYOUTS', 'make_synthetic_mevis',
     'MOTION_PAIR_ROLES', 'generate_motion_pair_video', 'HELDOUT_WORDS',
     'HELDOUT_COMBINATIONS', 'HELDOUT_SPLITS', 'HELDOUT_FILE', 'heldout_items',
-    'make_heldout_refcoco'
+    'make_heldout_refcoco', 'GCG_IMG_DIR', 'GCG_TRAIN_FILE', 'GCG_VAL_CAPTION_FILE',
+    'GCG_VAL_MASK_FILE', 'make_synthetic_gcg'
 ]
