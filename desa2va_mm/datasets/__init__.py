@@ -5,6 +5,7 @@ from .llava_qa_dataset import LLaVAQADataset
 from .mmbench_dataset import MMBenchDataset
 from .mme_dataset import MMEDataset
 from .seed_bench_dataset import SEEDBenchDataset
+from .video_mme_dataset import VideoMMEDataset
 from .reason_seg_dataset import ReasonSegDataset
 from .transforms import *  # noqa: F401,F403
 from .video_io import (ArrayFrameSource, CorruptFrameError, FolderFrameSource,
@@ -23,7 +24,7 @@ from .refcocog_gcg_dataset import RefCOCOgGCGDataset
 from .grandf_gcg_eval_dataset import GranDfGCGEvalDataset
 
 __all__ = ['RefCocoReferringDataset', 'load_refs', 'GRefCocoDataset', 'LLaVAQADataset',
-           'MMBenchDataset', 'MMEDataset', 'SEEDBenchDataset',
+           'MMBenchDataset', 'MMEDataset', 'SEEDBenchDataset', 'VideoMMEDataset',
            'ReasonSegDataset', 'VideoReferringDataset', 'MeViSDataset', 'ReVOSDataset',
            'RefYTVOSDataset', 'RefDAVISDataset', 'FrameSource', 'FolderFrameSource',
            'VideoFileFrameSource', 'ArrayFrameSource', 'open_frame_source',

@@ -1,5 +1,5 @@
-"""Image QA benchmarks: MMBenchDataset (VLMEvalKit's TSV), MMEDataset (the release folder)
-and SEEDBenchDataset (SEED-Bench.json) on small files in the official formats; the
+"""QA benchmarks: MMBenchDataset (VLMEvalKit's TSV), MMEDataset (the release folder),
+SEEDBenchDataset (SEED-Bench.json) and VideoMMEDataset (its evaluation JSON) on small files in the official formats; the
 test-only bases of configs/_base_/qa_test/ run their pipelines on them; the leaves of
 configs/desa2va_qa_test/ and configs/sa2va_qa_test/ are their model plus one base."""
 import ast
@@ -24,7 +24,7 @@ CONFIGS = osp.join(REPO_ROOT, 'configs')
 FAMILIES = {'desa2va_qa_test': 'desa2va', 'sa2va_qa_test': 'sa2va'}
 SIZES = ('1b', '4b', '8b')
 BENCHMARKS = {'mmbench': 'MultipleChoiceMetric', 'mme': 'MMEMetric',
-              'seed_bench': 'MultipleChoiceMetric'}
+              'seed_bench': 'MultipleChoiceMetric', 'video_mme': 'MultipleChoiceMetric'}
 LEAVES = sorted(osp.relpath(p, CONFIGS) for family in FAMILIES
                 for p in glob.glob(osp.join(CONFIGS, family, '*.py')))
 REAL_LEAVES = [leaf for leaf in LEAVES if 'tiny' not in leaf]
@@ -105,6 +105,38 @@ def write_seed_bench(root):
         json.dump(dict(questions=questions,
                        question_type={'Scene Understanding': 1, 'Instance Counting': 5,
                                       'Action Recognition': 10}), f)
+    return root
+
+
+def write_video_mme(root):
+    """Two videos: one a frame folder named by its videoID, one an MP4 named by video_id."""
+    frames = osp.join(root, 'videos', 'fFjv93ACGo8')
+    os.makedirs(frames)
+    for t in range(6):
+        cv2.imwrite(osp.join(frames, f'{t:05d}.jpg'), np.full((24, 32, 3), 20 * t, np.uint8))
+    writer = cv2.VideoWriter(osp.join(root, 'videos', '002.mp4'),
+                             cv2.VideoWriter_fourcc(*'mp4v'), 5, (32, 24))
+    for t in range(6):
+        writer.write(np.full((24, 32, 3), 30 * t, np.uint8))
+    writer.release()
+    videos = [
+        dict(video_id='001', videoID='fFjv93ACGo8', duration='short', domain='Knowledge',
+             sub_category='Astronomy', questions=[
+                 dict(question_id='001-1', task_type='Counting Problem',
+                      question='How many planets are shown?',
+                      options=['A. 1.', 'B. 2.', 'C. 3.', 'D. 4.'], answer='C'),
+                 dict(question_id='001-2', task_type='Object Recognition',
+                      question='What is shown first?',
+                      options=['A. Mars.', 'B. Venus.', 'C. Earth.', 'D. Moon.'], answer='A')]),
+        dict(video_id='002', duration='long', domain='Sports Competition',
+             sub_category='Football', questions=[
+                 dict(question_id='002-1', task_type='Action Recognition',
+                      question='What does the player do?',
+                      options=['A. Runs.', 'B. Jumps.', 'C. Sits.', 'D. Kicks.'],
+                      answer='D')]),
+    ]
+    with open(osp.join(root, 'video_mme.json'), 'w') as f:
+        json.dump(videos, f)
     return root
 
 
@@ -202,6 +234,28 @@ def test_seed_bench_keeps_image_questions(tmp_path):
                     data_prefix=dict(img_path='SEED-Bench-image/'), pipeline=[]))
 
 
+def test_video_mme_questions_videos_and_durations(tmp_path):
+    root = write_video_mme(str(tmp_path / 'video_mme'))
+    cfg = dict(type='VideoMMEDataset', data_root=root, ann_file='video_mme.json',
+               data_prefix=dict(video_path='videos/'), test_mode=True, pipeline=[],
+               serialize_data=False)
+    ds = _build(cfg)
+    items = [ds[i] for i in range(len(ds))]
+    assert [i['question_id'] for i in items] == ['001-1', '001-2', '002-1']
+    assert items[0]['prompt'] == (f'How many planets are shown?\nA. 1.\nB. 2.\nC. 3.\nD. 4.\n'
+                                  f'{INSTRUCTION}')
+    assert items[0]['choices'] == {'A': '1.', 'B': '2.', 'C': '3.', 'D': '4.'}
+    assert items[0]['video_path'] == osp.join(root, 'videos', 'fFjv93ACGo8')
+    assert items[2]['video_path'] == osp.join(root, 'videos', '002.mp4')
+    assert [i['category'] for i in items] == ['short', 'short', 'long']
+    assert [i['gt_answer'] for i in items] == ['C', 'A', 'D']
+    assert all(i['modality'] == 'video' for i in items)
+    assert len(_build(dict(cfg, durations=['long']))) == 1
+    os.remove(osp.join(root, 'videos', '002.mp4'))
+    with pytest.raises(FileNotFoundError, match=r'video 1 \(video_id 002\): no video'):
+        _build(cfg)
+
+
 # ------------------------------------------------------------------ bases and leaves
 @pytest.fixture(scope='module')
 def qa_data(tmp_path_factory):
@@ -209,6 +263,7 @@ def qa_data(tmp_path_factory):
     write_mmbench_tsv(osp.join(root, 'data/mmbench/MMBench_DEV_EN.tsv'))
     write_mme(osp.join(root, 'data/mme/MME_Benchmark_release_version'))
     write_seed_bench(osp.join(root, 'data/seed_bench'))
+    write_video_mme(osp.join(root, 'data/video_mme'))
     return root
 
 

@@ -6,6 +6,8 @@ Truth from the official scoring rules as documented:
   rotated copy, ``index mod 1e6``, is right),
   https://github.com/open-compass/VLMEvalKit/blob/main/vlmeval/utils/matching_util.py and
   https://github.com/open-compass/VLMEvalKit/blob/main/vlmeval/dataset/utils/multiple_choice.py
+* Video-MME: its evaluation script's ``extract_characters_regex`` (lead-ins removed, then
+  the first capital option letter), https://github.com/BradyFU/Video-MME
 * MME: ``eval_tool/calculation.py`` of the MME release (answers read from their first four
   characters; acc over questions, acc+ over images with both questions right; score =
   acc + acc+; perception / cognition = sums of subtask scores),
@@ -16,8 +18,8 @@ import json
 import pytest
 
 from desa2va_mm.evaluation.metrics.mme_metric import MMEMetric, parse_yes_no
-from desa2va_mm.evaluation.metrics.multiple_choice_metric import (MultipleChoiceMetric,
-                                                                 extract_choice)
+from desa2va_mm.evaluation.metrics.multiple_choice_metric import (
+    MultipleChoiceMetric, extract_choice, extract_choice_video_mme)
 
 CHOICES = {'A': 'red', 'B': 'blue', 'C': 'green', 'D': 'yellow'}
 
@@ -33,6 +35,32 @@ CHOICES = {'A': 'red', 'B': 'blue', 'C': 'green', 'D': 'yellow'}
 ])
 def test_extract_choice(answer, letter):
     assert extract_choice(answer, CHOICES) == letter
+
+
+@pytest.mark.parametrize('answer,letter', [
+    ('B', 'B'), ('The best answer is C.', 'C'), ('The answer is (D)', 'D'),
+    ('Best option: A', 'A'),
+    ('A man is cooking.', 'A'),    # the first capital option letter, wherever it stands
+    ('the man is cooking', None),  # no capital A-D
+    ('blue', None),                # option texts are not matched
+    ('E', None),                   # not an option letter
+])
+def test_extract_choice_video_mme(answer, letter):
+    assert extract_choice_video_mme(answer, CHOICES) == letter
+
+
+def test_video_mme_extraction_in_the_metric():
+    metric = MultipleChoiceMetric(answer_extraction='video_mme')
+    metric.process({}, [_mcq('1', '1', 'B', 'The best answer is B', 'short'),
+                        _mcq('2', '2', 'B', 'blue', 'long'),
+                        _mcq('3', '3', 'A', 'A cat.', 'long')])
+    scores = metric.compute_metrics(metric.results)
+    assert scores['accuracy'] == pytest.approx(200 / 3)
+    assert scores['category/short'] == 100.0 and scores['category/long'] == 50.0
+    assert scores['unmatched'] == pytest.approx(100 / 3)
+    with pytest.raises(ValueError, match=r"answer_extraction must be one of \['exact_matching', "
+                                         r"'video_mme'\], got 'regex'"):
+        MultipleChoiceMetric(answer_extraction='regex')
 
 
 def _mcq(qid, group, gt, answer, category='cat'):

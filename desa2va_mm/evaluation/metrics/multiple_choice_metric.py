@@ -1,5 +1,7 @@
-"""Multiple-choice accuracy (MMBench, SEED-Bench, ...): letter extraction as VLMEvalKit's
-exact matching, MMBench's circular evaluation, per-category breakdowns."""
+"""Multiple-choice accuracy (MMBench, SEED-Bench, Video-MME, ...): letter extraction as
+VLMEvalKit's exact matching or Video-MME's script, MMBench's circular evaluation,
+per-category breakdowns."""
+import re
 from collections import OrderedDict, defaultdict
 from typing import Dict, List, Optional, Sequence
 
@@ -12,6 +14,10 @@ from .qa_answer_writer import write_jsonl_atomic
 #: Punctuation read as a word boundary before looking for an option letter ("(B)",
 #: "B.", "[B]" all give the word "B").
 _SEPARATORS = '.()[],:;!*#{}'
+#: Lead-ins Video-MME's evaluation script removes before looking for a letter.
+_VIDEO_MME_PREFIXES = ('The best answer is', 'The correct answer is', 'The answer is',
+                       'The answer', 'The best option is', 'The correct option is',
+                       'Best answer:', 'Best option:')
 
 
 def extract_choice(answer: str, choices: Dict[str, str]) -> Optional[str]:
@@ -45,6 +51,33 @@ def extract_choice(answer: str, choices: Dict[str, str]) -> Optional[str]:
     return None
 
 
+def extract_choice_video_mme(answer: str, choices: Dict[str, str]) -> Optional[str]:
+    """The option an answer picks, by Video-MME's evaluation script
+    (``extract_characters_regex``).
+
+    The lead-ins of :data:`_VIDEO_MME_PREFIXES` are removed, then the first capital option
+    letter anywhere in the answer is its choice (so "A dog" reads as A, as the script
+    reads it); an answer without one names none.
+
+    Args:
+        answer: The model's decoded answer.
+        choices: Letter -> option text (their letters form the searched set).
+
+    Returns:
+        The letter, or None.
+    """
+    text = answer.strip()
+    for prefix in _VIDEO_MME_PREFIXES:
+        text = text.replace(prefix, '')
+    letters = '[' + ''.join(sorted(choices)) + ']'
+    match = re.search(letters, text)
+    return match.group(0) if match else None
+
+
+#: ``answer_extraction`` options of :class:`MultipleChoiceMetric`.
+EXTRACTORS = {'exact_matching': extract_choice, 'video_mme': extract_choice_video_mme}
+
+
 @METRICS.register_module()
 class MultipleChoiceMetric(BaseMetric):
     """Accuracy on multiple-choice questions, overall and per category.
@@ -59,6 +92,9 @@ class MultipleChoiceMetric(BaseMetric):
     asked with its options rotated; the question counts as right only if every copy is
     answered right. With no copies (every group one row) this is plain accuracy.
 
+    ``answer_extraction``: ``'exact_matching'`` (:func:`extract_choice`, VLMEvalKit's) or
+    ``'video_mme'`` (:func:`extract_choice_video_mme`, Video-MME's script).
+
     Metrics (percent): ``accuracy`` (per question, circular when copies exist),
     ``vanilla_accuracy`` (per row, only when copies exist), ``category/<name>`` (the
     question's ``category``) and ``unmatched`` (the share of rows whose answer names no
@@ -66,16 +102,22 @@ class MultipleChoiceMetric(BaseMetric):
 
     Args:
         out_file: Optional JSONL path: ``{question_id, answer, pred, gt, correct}`` per row.
+        answer_extraction: How a letter is read from an answer (see above).
         collect_device: ``'cpu'`` or ``'gpu'``.
         prefix: Metric name prefix (e.g. ``'mmbench'``).
     """
 
     default_prefix: Optional[str] = 'mcq'
 
-    def __init__(self, out_file: Optional[str] = None, collect_device: str = 'cpu',
+    def __init__(self, out_file: Optional[str] = None,
+                 answer_extraction: str = 'exact_matching', collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
+        if answer_extraction not in EXTRACTORS:
+            raise ValueError(f'MultipleChoiceMetric: answer_extraction must be one of '
+                             f'{sorted(EXTRACTORS)}, got {answer_extraction!r}')
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.out_file = out_file
+        self.extract = EXTRACTORS[answer_extraction]
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -91,7 +133,7 @@ class MultipleChoiceMetric(BaseMetric):
                                  f'them instead)')
             answers = sample['pred_answers']
             answer = answers[0] if answers else ''
-            pred = extract_choice(answer, sample['choices'])
+            pred = self.extract(answer, sample['choices'])
             self.results.append(dict(
                 question_id=str(sample['question_id']), answer=answer, pred=pred,
                 gt=sample['gt_answer'], correct=pred == sample['gt_answer'],
