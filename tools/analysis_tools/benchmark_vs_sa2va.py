@@ -36,7 +36,11 @@ sides, as with a trained model. ``--answer all-seg``: ``[SEG]`` at every step fo
 keeps states of tokens fed back as inputs) and encodes the image with SAM-2 again for
 each, ours decodes every ``[SEG]`` (one more LLM step for the last one). The first mask of
 each sentence, the one Sa2VA's evaluation scores (``pred_mask[0]``), is compared.
-Without ``--sa2va-root`` / ``SA2VA_ROOT`` the script says why and
+
+Printed per number of sentences per image: time per sentence and throughput of each side
+(timed runs interleaved, median), their ratio, the pixels where the masks differ with the
+lowest per-sentence IoU, whether the answers agree, and the goal (>= 5x at 7 sentences per
+image, identical masks). Without ``--sa2va-root`` / ``SA2VA_ROOT`` the script says why and
 exits 0 (``--require``: 2).
 """
 import argparse
@@ -130,8 +134,10 @@ def prepare_sa2va_predict(sa2va, modeling, tokenizer, *, tile_size: int,
     resize = [i for i, t in enumerate(sa2va.transformer.transforms)
               if type(t).__name__ == 'Resize']
     if len(resize) != 1:
-        raise RuntimeError("Sa2VA's tile transform changed: expected one Resize in "
-                           f'{sa2va.transformer.transforms}')
+        raise RuntimeError("Sa2VA's tile transform (preparing_for_generation's "
+                           'self.transformer) is not the expected Compose with one Resize: '
+                           f'{sa2va.transformer.transforms}; adapt prepare_sa2va_predict to '
+                           'this Sa2VA version')
     sa2va.transformer.transforms[resize[0]] = modeling.T.Resize(
         (tile_size, tile_size), interpolation=modeling.InterpolationMode.BICUBIC)
     # predict_forward calls preprocess_image(pixels) with its default dtype, bfloat16 (what
@@ -146,9 +152,18 @@ def build_sides(modeling, config: str, *, size: str = 'small', seed: int = 0,
                 work_dir: Optional[str] = None):
     """Export one random Sa2VA baseline; load it with Sa2VA's code and with our inferencer.
 
+    Args:
+        modeling: :func:`import_sa2va_modeling`'s module.
+        config: A Sa2VA-baseline config (its tiny sizes, widened by ``size='small'``).
+        size: ``'small'`` (benchmark_step.py's widened model) or ``'tiny'``.
+        seed: Weights.
+        answer: Forced answer, one of benchmark_inference.py's ``ANSWERS``.
+        answer_tokens: Answer budget (max new tokens) on both sides.
+        work_dir: Where the release folder is written (a temporary folder when None).
+
     Returns:
         ``(sa2va, inferencer)``: Sa2VA's ``Sa2VAChatModel`` ready for ``predict_forward``
-        and our ``DeSa2VAInferencer``, both with the forced ``[SEG]`` LM head.
+        and our ``DeSa2VAInferencer``, both with the same forced answer.
     """
     import warnings
 
@@ -171,7 +186,7 @@ def build_sides(modeling, config: str, *, size: str = 'small', seed: int = 0,
     for loader in ('val_dataloader', 'test_dataloader'):
         cfg[loader]['dataset']['pipeline'] = pipeline
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # random weights: the point here is speed + parity
+        warnings.simplefilter('ignore')  # random weights: the point is speed and parity
         inferencer = DeSa2VAInferencer(cfg, folder, device='cpu', show_progress=False,
                                        max_new_tokens=answer_tokens)
     ours = inferencer.model
