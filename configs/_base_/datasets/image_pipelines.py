@@ -82,3 +82,28 @@ video_qa_test_pipeline = [
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
                     'question_id', 'prompt')),
 ]
+
+# Grounded conversation generation (GCG: GranD-f, Flickr30k, OpenPSG, RefCOCOg GCG;
+# docs/gcg.md): Sa2VA's GCG question, the caption as the answer with each grounded phrase
+# as "<p> phrase </p> [SEG]", one mask per [SEG] in caption order. Test: the first GCG
+# question; the metric reads the ground-truth caption and phrases from the metainfo.
+gcg_test_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'text',
+                      'gt_masks', 'gt_caption', 'gt_phrases')
+gcg_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadReferringMasks'),
+    image_tiling,
+    sam_resize,
+    dict(type='BuildGCGConversation', mode='train'),
+    tokenize,
+    dict(type='PackReferringInputs'),
+]
+gcg_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    image_tiling,
+    sam_resize,
+    dict(type='LoadReferringMasks'),
+    dict(type='BuildGCGConversation', mode='test'),
+    tokenize,
+    dict(type='PackReferringInputs', meta_keys=gcg_test_meta_keys),
+]
