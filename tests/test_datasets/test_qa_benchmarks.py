@@ -1,6 +1,6 @@
 """QA benchmarks: MMBenchDataset (VLMEvalKit's TSV), MMEDataset (the release folder),
-SEEDBenchDataset (SEED-Bench.json) and VideoMMEDataset (its evaluation JSON) on small files in the official formats; the
-test-only bases of configs/_base_/qa_test/ run their pipelines on them; the leaves of
+SEEDBenchDataset (SEED-Bench.json) and VideoMMEDataset (its evaluation JSON) on small
+files in the official formats; the test-only bases of configs/_base_/qa_test/ run their pipelines on them; the leaves of
 configs/desa2va_qa_test/ and configs/sa2va_qa_test/ are their model plus one base."""
 import ast
 import base64
