@@ -119,7 +119,10 @@ def raise_on_shape_mismatch(module: torch.nn.Module, state_dict: Mapping[str, to
     """
     own = {prefix + k: v for k, v in module.state_dict(keep_vars=True).items()}
     _grow_token_rows(own, state_dict)
-    given = {k: v for k, v in state_dict.items() if k in own and hasattr(v, 'shape')}
+    # A module's extra state (``<prefix>_extra_state``, e.g. CLUB's serialised estimator
+    # optimizer) has no fixed shape; its own ``set_extra_state`` reads it.
+    given = {k: v for k, v in state_dict.items()
+             if k in own and hasattr(v, 'shape') and not k.endswith('_extra_state')}
     mismatched = compare_state_dicts({k: own[k] for k in given}, given)[2]
     if mismatched:
         raise StateDictMismatchError(

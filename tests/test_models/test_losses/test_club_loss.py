@@ -456,3 +456,26 @@ def test_two_ranks_update_q_as_one_process_on_the_whole_batch(tmp_path):
         assert torch.equal(states[0][key], states[1][key]), key  # replicas never drift
         # The all-reduce carries float32 gradients (this float64 q's differ by ~1e-9).
         torch.testing.assert_close(states[0][key], value, rtol=1e-6, atol=1e-8)
+
+
+def test_trained_estimator_loads_through_the_models_shape_check():
+    """DeSa2VA checks every checkpoint entry's shape on load; the serialised optimizer
+    state has no fixed length (empty in a fresh model) and must pass."""
+    from desa2va_mm.utils.state_dict_check import raise_on_shape_mismatch
+
+    def model():
+        holder = torch.nn.Module()
+        holder.club_loss = _club(estimator_optimizer=dict(type='Adam', lr=1e-2))
+        holder.register_load_state_dict_pre_hook(raise_on_shape_mismatch)
+        return holder
+
+    trained = model()
+    _train(trained.club_loss, 2, seed=0)
+    fresh = model()
+    assert fresh.state_dict()['club_loss._extra_state'].numel() == 0
+    fresh.load_state_dict(trained.state_dict())
+    assert fresh.club_loss.estimator_optimizer_state()['state'][0]['step'].item() == 2
+    bad = trained.state_dict()
+    bad['club_loss.p_mu.0.weight'] = torch.zeros(2, 2, dtype=torch.float64)
+    with pytest.raises(Exception, match=r'p_mu.0.weight: checkpoint \(2, 2\)'):
+        fresh.load_state_dict(bad)  # weights are still checked
