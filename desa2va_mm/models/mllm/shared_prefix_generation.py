@@ -84,6 +84,13 @@ def _prefill_group(run, embeds: List[torch.Tensor], members: List[int], prefix_l
     return cache, mask, states_out[:, -1], positions[:, -1:] + 1
 
 
+def _mergeable(cache, mask: torch.Tensor) -> bool:
+    """Whether a group's cache holds every prompt position in each layer (a sliding-window
+    layer may have dropped the oldest: such groups answer on their own)."""
+    return all(getattr(layer, 'keys', None) is not None and
+               layer.keys.shape[-2] == mask.shape[1] for layer in cache.layers)
+
+
 def _merge_prompts(prompts, config):
     """One batch of the groups' prompts, for a single answer loop over every sequence.
 
@@ -133,7 +140,8 @@ def generate_shared_prefix(mllm,
     the chat template): the state of a ``[SEG]`` is the last-layer hidden state at its
     position when it is fed back as input. Each group (the sentences of one image) runs
     its prompts on its own; the answers of all groups are then generated in one batch (one
-    LLM step per token for every image of the call, not one per image).
+    LLM step per token for every image of the call, not one per image), unless a
+    sliding-window layer dropped prompt positions (then group by group).
 
     Args:
         mllm: The ``InternVLMLLM``.
@@ -160,7 +168,6 @@ def generate_shared_prefix(mllm,
     tok = mllm.tokenizer
     pad_id, seg_id = tok.pad_token_id, mllm.seg_token_id
     stop = mllm.stop_words()
-    device = inputs_embeds.device
     valid = attention_mask.bool()
     ids = [input_ids[b][valid[b]] for b in range(len(input_ids))]
     embeds = [inputs_embeds[b][valid[b]] for b in range(len(input_ids))]
@@ -168,49 +175,51 @@ def generate_shared_prefix(mllm,
     # Groups are runs of consecutive sequences: in group order the batch keeps its order.
     prompts = [_prefill_group(run, embeds, members, prefix_len, attention_mask.dtype)
                for members, prefix_len in _groups(ids, embeds, mllm.image_token_id)]
-    cache, mask, last, next_pos = prompts[0] if len(prompts) == 1 else \
-        _merge_prompts(prompts, lm.config)
-    n = len(ids)
+    if len(prompts) > 1 and all(_mergeable(*prompt[:2]) for prompt in prompts):
+        prompts = [_merge_prompts(prompts, lm.config)]
+    stop_ids = torch.tensor(sorted(stop.single), device=inputs_embeds.device)
 
-    # One host sync per step (whether to stop, whether a state is needed); the tokens and
-    # states stay tensors until the loop is done.
-    picked, states = [], []
-    stop_ids = torch.tensor(sorted(stop.single), device=device)
-    done = torch.zeros(n, dtype=torch.bool, device=device)
-    for step in range(max_new_tokens):
-        token = lm_head(last).float().argmax(-1)
-        token = torch.where(done, torch.full_like(token, pad_id), token)
-        picked.append(token)
-        wants_state = ((token == seg_id) & ~done).any()
-        done = done | torch.isin(token, stop_ids)
-        if stop.multi:  # a stop word of several tokens (phi3's <|end|> on Qwen2.5)
-            tail = torch.stack(picked[-stop.window:], dim=1).tolist()
-            done = done | torch.tensor([stop.ended(row) for row in tail],
-                                       dtype=torch.bool, device=device)
-        all_done, needs_state = torch.stack([done.all(), wants_state]).tolist()
-        final = all_done or step == max_new_tokens - 1
-        if final and not needs_state:
-            break
-        mask = torch.cat([mask, mask.new_ones(n, 1)], dim=1)
-        states_out, cache = run(embed_tokens(token)[:, None], cache, attention_mask=mask,
-                                position_ids=next_pos)
-        last = states_out[:, -1]
-        states.append(last)
-        next_pos = next_pos + 1
-        if final:
-            break
+    def answer(cache, mask, last, next_pos):
+        """Greedy steps for n sequences: ``((n, steps) ids, (n, steps', H) states)``, the
+        state of step k that of token k fed back as input (none for a last token that
+        needs no state). One host sync per step (stop? state needed?)."""
+        n = len(last)
+        picked, states = [], []
+        done = torch.zeros(n, dtype=torch.bool, device=last.device)
+        for step in range(max_new_tokens):
+            token = lm_head(last).float().argmax(-1)
+            token = torch.where(done, torch.full_like(token, pad_id), token)
+            picked.append(token)
+            wants_state = ((token == seg_id) & ~done).any()
+            done = done | torch.isin(token, stop_ids)
+            if stop.multi:  # a stop word of several tokens (phi3's <|end|> on Qwen2.5)
+                tail = torch.stack(picked[-stop.window:], dim=1).tolist()
+                done = done | torch.tensor([stop.ended(row) for row in tail],
+                                           dtype=torch.bool, device=last.device)
+            all_done, needs_state = torch.stack([done.all(), wants_state]).tolist()
+            final = all_done or step == max_new_tokens - 1
+            if final and not needs_state:
+                break
+            mask = torch.cat([mask, mask.new_ones(n, 1)], dim=1)
+            states_out, cache = run(embed_tokens(token)[:, None], cache, attention_mask=mask,
+                                    position_ids=next_pos)
+            last = states_out[:, -1]
+            states.append(last)
+            next_pos = next_pos + 1
+            if final:
+                break
+        return torch.stack(picked, dim=1).tolist(), \
+            torch.stack(states, dim=1) if states else None
 
-    # (n, steps) ids and (n, steps', H) states: the state of step k is that of token k fed
-    # back as input (none for a last token that needs no state).
-    sequences = torch.stack(picked, dim=1).tolist()
-    step_states = torch.stack(states, dim=1) if states else None
     answers, seg_hidden = [], []
-    for b, seq in enumerate(sequences):
-        end = stop.cut(seq)
-        if end is not None:
-            seq = seq[:end]
-        seg_steps = [k for k, t in enumerate(seq) if t == seg_id]
-        answers.append([t for t in seq if t != pad_id])
-        seg_hidden.append(step_states[b, seg_steps] if seg_steps else
-                          inputs_embeds.new_zeros(0, inputs_embeds.shape[-1]))
+    for prompt in prompts:
+        sequences, step_states = answer(*prompt)
+        for b, seq in enumerate(sequences):
+            end = stop.cut(seq)
+            if end is not None:
+                seq = seq[:end]
+            seg_steps = [k for k, t in enumerate(seq) if t == seg_id]
+            answers.append([t for t in seq if t != pad_id])
+            seg_hidden.append(step_states[b, seg_steps] if seg_steps else
+                              inputs_embeds.new_zeros(0, inputs_embeds.shape[-1]))
     return answers, seg_hidden

@@ -122,6 +122,33 @@ def test_answers_of_every_image_run_in_one_loop():
             assert torch.allclose(states[b], tf[-3:], atol=1e-4), b
 
 
+def test_groups_whose_cache_dropped_positions_answer_on_their_own(monkeypatch):
+    """A sliding-window layer may drop prompt positions: those groups are not merged and
+    give the same answers and states, one answer loop per group."""
+    from desa2va_mm.models.mllm import shared_prefix_generation
+    torch.manual_seed(0)
+    m = InternVLMLLM(tokenizer=dict(type='TinyWordTokenizer'), model_config=TINY).eval()
+    seg = m.seg_token_id
+    head = torch.nn.Linear(m.hidden_size, m.model.lm_head.out_features)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[seg] = 1.0
+    m.model.lm_head = head
+    calls = []
+    head.register_forward_hook(lambda *args: calls.append(1))
+    ids, mask, feats = _prompts(m, [['the red circle', 'the star'], ['the square']])
+    with torch.no_grad():
+        merged = m.generate(ids, mask, feats, max_new_tokens=3)
+        monkeypatch.setattr(shared_prefix_generation, '_mergeable', lambda *args: False)
+        calls.clear()
+        separate = m.generate(ids, mask, feats, max_new_tokens=3)
+    assert len(calls) == 2 * 3  # one loop per image
+    assert separate[0] == merged[0] == [[seg] * 3] * 3
+    for a, b in zip(separate[1], merged[1]):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_both_generation_paths_stop_at_a_stop_word_of_several_tokens(monkeypatch):
     """A chat-template stop word the tokenizer splits (phi3's <|end|> on Qwen2.5) ends
     generation in both paths, and the answer stops before it."""
