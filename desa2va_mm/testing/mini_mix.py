@@ -16,6 +16,10 @@ docs/dataset_prepare.md and docs/dataset_prepare_video.md)::
                 meta_expressions_{train,valid}_.json}
     data/ref_ytvos/{meta_expressions/train/meta_expressions.json,
                     train/JPEGImages/, train/Annotations/ (palette PNGs)}
+    data/glamm_data/annotations/{OpenPsgGCG_train, GranDf_HA_GCG_train,
+                                 flickr_mergedGT_GCG_train, RefCOCOg_GCG_train}.json
+        + images/{coco2017, grandf/train, flickr30k/Flickr30K, coco2014/train2014}/
+        (grounded captions, docs/gcg.md; 2 images each)
 
 Images, videos and masks come from the synthetic generators of
 :mod:`desa2va_mm.synthetic` (RefCOCO and MeViS writers, re-laid out where the
@@ -317,6 +321,61 @@ def _write_ref_ytvos(root: str, seed: int, texts: List[str]) -> int:
     return len(meta)
 
 
+#: GCG sets of the mix: name -> (annotation file, image folder) under data/glamm_data/.
+_GCG_SETS = {
+    'openpsg_gcg': ('annotations/OpenPsgGCG_train.json', 'images/coco2017/'),
+    'grandf_gcg': ('annotations/GranDf_HA_GCG_train.json', 'images/grandf/train/'),
+    'flickr_gcg': ('annotations/flickr_mergedGT_GCG_train.json',
+                   'images/flickr30k/Flickr30K/'),
+    'refcocog_gcg': ('annotations/RefCOCOg_GCG_train.json', 'images/coco2014/train2014/'),
+}
+
+
+def _write_gcg(root: str, seed: int, texts: List[str]) -> Dict[str, int]:
+    """The four GCG sets, two images each, in GLaMM's layouts (synthetic GCG captions
+    re-laid out: GranD-f's for GranD-f and OpenPSG, COCO-style for Flickr30k, one-key
+    dicts with polygon refs for RefCOCOg)."""
+    import cv2
+
+    from desa2va_mm.synthetic import GCG_IMG_DIR, GCG_TRAIN_FILE, make_synthetic_gcg
+    from desa2va_mm.synthetic.coco_io import decode_segmentation
+    with tempfile.TemporaryDirectory() as tmp:
+        make_synthetic_gcg(tmp, num_images=3, seed=seed, image_size=_IMAGE_SIZE,
+                           val_fraction=0.3)
+        with open(osp.join(tmp, GCG_TRAIN_FILE), encoding='utf-8') as f:
+            grandf = json.load(f)
+        for _, folder in _GCG_SETS.values():
+            shutil.copytree(osp.join(tmp, GCG_IMG_DIR), osp.join(root, folder),
+                            dirs_exist_ok=True)
+    for item in grandf:
+        texts.append(item['caption'])
+    flickr_images, flickr_anns, refcocog = [], [], []
+    for k, item in enumerate(grandf, start=1):
+        flickr_images.append(dict(id=k, file_name=item['file_name'], height=item['height'],
+                                  width=item['width'], caption=item['caption']))
+        refs = []
+        for phrase, g in item['groundings'].items():
+            mask = decode_segmentation(g['rle_masks'][0], item['height']).astype(np.uint8)
+            ys, xs = np.nonzero(mask)
+            box = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+                   int(ys.max() - ys.min() + 1)]
+            flickr_anns.append(dict(id=len(flickr_anns) + 1, image_id=k, bbox=box,
+                                    area=int(mask.sum()), tokens_positive=[g['token_positives']],
+                                    sam_mask=g['rle_masks'][0]))
+            contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            polygons = [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
+            refs.append(dict(sentence=phrase, bbox=box, segmentation=polygons))
+        refcocog.append({str(k): dict(img_file_name=item['file_name'],
+                                      caption=item['caption'], refs=refs)})
+    files = dict(openpsg_gcg=grandf, grandf_gcg=grandf,
+                 flickr_gcg=dict(images=flickr_images, annotations=flickr_anns),
+                 refcocog_gcg=refcocog)
+    for name, (ann_file, _) in _GCG_SETS.items():
+        os.makedirs(osp.dirname(osp.join(root, ann_file)), exist_ok=True)
+        _dump(osp.join(root, ann_file), files[name])
+    return {name: len(grandf) for name in _GCG_SETS}
+
+
 def corpus_texts(texts: List[str]) -> List[str]:
     """The mix's texts plus the prompt / answer templates and chat roles, de-duplicated."""
     extra = [_QUESTION.format(expression=t) for t in texts[:50]]
@@ -352,6 +411,7 @@ def write_mini_mix(root: str, seed: int = 0) -> MiniMixSummary:
     counts['mevis'] = _write_mevis(osp.join(data, 'mevis'), seed, texts)
     counts['revos'] = _write_revos(osp.join(data, 'revos'), seed, texts)
     counts['ref_ytvos'] = _write_ref_ytvos(osp.join(data, 'ref_ytvos'), seed, texts)
+    counts.update(_write_gcg(osp.join(data, 'glamm_data'), seed, texts))
     return MiniMixSummary(data_root=data, train_samples=counts,
                           demo_image=family['demo_image'],
                           demo_expression=family['demo_expression'],

@@ -89,7 +89,7 @@ def test_real_size_configs_guard_the_mix():
         assert loader.dataset.type == 'SkipBadSamples', config
         assert loader.dataset.max_bad_samples == 100
         members = loader.dataset.dataset.datasets
-        assert len(members) == 9 and loader.dataset.dataset.ignore_keys == ['dataset_type']
+        assert len(members) == 13 and loader.dataset.dataset.ignore_keys == ['dataset_type']
         assert 0 < loader.timeout <= 600  # below the 10 min collective timeout
         assert loader.num_workers > 0 and loader.persistent_workers
 

@@ -58,10 +58,10 @@ SA2VA_TRAIN_DATA = [
     ('video_refytvos_dataset', 'VideoRefYoutubeVOSDataset', 4, 'ref_ytvos'),
     ('video_qa_dataset', 'VideoChatUniViDataset', 1, 'video_qa'),
     ('video_sam2_dataset', 'VideoSAM2Dataset', 4, None),
-    ('glamm_psg_dataset', 'OpenPsgGCGDataset', 1, None),
-    ('glamm_grandf_dataset', 'GranDfGCGDataset', 10, None),
-    ('glamm_flickr_dataset', 'FlickrGCGDataset', 1, None),
-    ('glamm_refcocog_dataset', 'RefCOCOgGCGDataset', 1, None),
+    ('glamm_psg_dataset', 'OpenPsgGCGDataset', 1, 'openpsg_gcg'),
+    ('glamm_grandf_dataset', 'GranDfGCGDataset', 10, 'grandf_gcg'),
+    ('glamm_flickr_dataset', 'FlickrGCGDataset', 1, 'flickr_gcg'),
+    ('glamm_refcocog_dataset', 'RefCOCOgGCGDataset', 1, 'refcocog_gcg'),
     ('image_osprey_dataset', 'OspreyDataset', 1, None),
     ('image_osprey_description_dataset', 'OspreyDescriptionDataset', 1, None),
     ('image_osprey_part_dataset', 'OspreyDataset', 1, None),
@@ -78,6 +78,10 @@ OUR_MEMBERS = {
     'video_qa': ('LLaVAQADataset', 'video_chat.json'),
     'mevis': ('MeViSDataset', 'data/mevis/train/'),
     'revos': ('ReVOSDataset', 'meta_expressions_train_.json'),
+    'openpsg_gcg': ('OpenPsgGCGDataset', 'annotations/OpenPsgGCG_train.json'),
+    'grandf_gcg': ('GranDfGCGDataset', 'annotations/GranDf_HA_GCG_train.json'),
+    'flickr_gcg': ('FlickrGCGDataset', 'annotations/flickr_mergedGT_GCG_train.json'),
+    'refcocog_gcg': ('RefCOCOgGCGDataset', 'annotations/RefCOCOg_GCG_train.json'),
     'ref_ytvos': ('RefYTVOSDataset', 'meta_expressions/train/meta_expressions.json'),
 }
 
@@ -97,7 +101,7 @@ def test_sa2va_mix_is_sa2vas_list_less_what_is_left_out_plus_grefcoco():
     built = [(m.get('times', 1), (m.dataset if m.type == 'RepeatDataset' else m))
              for m in members]
     order = ['refcoco', 'refcoco_plus', 'refcocog', 'grefcoco', 'llava', 'video_qa', 'mevis',
-             'revos', 'ref_ytvos']
+             'revos', 'ref_ytvos', 'openpsg_gcg', 'grandf_gcg', 'flickr_gcg', 'refcocog_gcg']
     assert [(times, d.type, _what_it_reads(d)) for times, d in built] == [
         (cfg.mix_repeats[name], *OUR_MEMBERS[name]) for name in order]
     # Every Sa2VA dataset left out is named in the config's comment; so is our addition.
@@ -107,7 +111,7 @@ def test_sa2va_mix_is_sa2vas_list_less_what_is_left_out_plus_grefcoco():
         assert f'({cls}' in text, cls
     assert 'left out' in text and 'not implemented in this project' in text
     assert 'Our addition, not in Sa2VA\'s mix: gRefCOCO x1' in text
-    video_step = next(s for s in members[-1].dataset.pipeline
+    video_step = next(s for s in members[8].dataset.pipeline
                       if s.type == 'BuildReferringConversation')
     assert video_step.to_dict() == dict(type='BuildReferringConversation', mode='train')
 

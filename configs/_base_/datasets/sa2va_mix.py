@@ -12,10 +12,10 @@
 #   Ref-YouTube-VOS (VideoRefYoutubeVOSDataset)    4               ref_ytvos x4
 #   video chat, ChatUniVi (VideoChatUniViDataset)  1               video_qa x1
 #   SA-V pseudo-label videos (VideoSAM2Dataset)    4               left out
-#   GCG: OpenPSG (OpenPsgGCGDataset)               1               left out
-#   GCG: GranDf (GranDfGCGDataset)                 10              left out
-#   GCG: Flickr30k (FlickrGCGDataset)              1               left out
-#   GCG: RefCOCOg (RefCOCOgGCGDataset)             1               left out
+#   GCG: OpenPSG (OpenPsgGCGDataset)               1               openpsg_gcg x1
+#   GCG: GranDf (GranDfGCGDataset)                 10              grandf_gcg x10
+#   GCG: Flickr30k (FlickrGCGDataset)              1               flickr_gcg x1
+#   GCG: RefCOCOg (RefCOCOgGCGDataset)             1               refcocog_gcg x1
 #   Osprey-724K conversation, part level, LVIS     1 each          left out
 #     positive / negative (OspreyDataset x3)
 #   Osprey-724K detailed descriptions              1               left out
@@ -24,10 +24,11 @@
 #     (OspreyShortDescriptionDataset)
 #
 # Left out: the capabilities those sets train are not implemented in this project yet:
-# SA-V's pseudo-label expressions (its long-description prompt format and reader),
-# grounded caption generation (GCG: answers with interleaved [SEG] per phrase) and visual
-# prompts (Osprey: region masks given to the MLLM as <vp> tokens). A model trained on this
-# mix cannot caption with masks or take region prompts.
+# SA-V's pseudo-label expressions (its long-description prompt format and reader) and
+# visual prompts (Osprey: region masks given to the MLLM as <vp> tokens). A model trained
+# on this mix cannot take region prompts.
+# GCG (grounded captions, one [SEG] per phrase; GLaMM's files under data/glamm_data/,
+# docs/gcg.md) is in, at Sa2VA's repeats.
 # Our addition, not in Sa2VA's mix: gRefCOCO x1 (multi-object and no-target expressions);
 # `mix_repeats['grefcoco'] = 0` gives Sa2VA's list exactly.
 # A RefCOCO sample packs up to 5 referred objects (Sa2VA: num_classes_per_sample=5, drawn
@@ -42,8 +43,10 @@
 _base_ = ['image_pipelines.py', 'video_pipelines.py']
 
 coco_root = 'data/coco/'
+glamm_root = 'data/glamm_data/'
 mix_repeats = dict(refcoco=4, refcoco_plus=4, refcocog=4, grefcoco=1, llava=1, video_qa=1,
-                   mevis=4, revos=10, ref_ytvos=4)
+                   mevis=4, revos=10, ref_ytvos=4, openpsg_gcg=1, grandf_gcg=10,
+                   flickr_gcg=1, refcocog_gcg=1)
 
 
 def _repeat(name, dataset):
@@ -84,13 +87,33 @@ ref_ytvos_train = dict(
     ann_file='meta_expressions/train/meta_expressions.json',
     data_prefix=dict(img_path='train/JPEGImages/', ann_path='train/Annotations/'),
     pipeline={{_base_.video_train_pipeline}})
+openpsg_gcg_train = dict(
+    type='OpenPsgGCGDataset', data_root=glamm_root,
+    ann_file='annotations/OpenPsgGCG_train.json', data_prefix=dict(img_path='images/coco2017/'),
+    pipeline={{_base_.gcg_train_pipeline}})
+grandf_gcg_train = dict(
+    type='GranDfGCGDataset', data_root=glamm_root,
+    ann_file='annotations/GranDf_HA_GCG_train.json',
+    data_prefix=dict(img_path='images/grandf/train/'), pipeline={{_base_.gcg_train_pipeline}})
+flickr_gcg_train = dict(
+    type='FlickrGCGDataset', data_root=glamm_root,
+    ann_file='annotations/flickr_mergedGT_GCG_train.json',
+    data_prefix=dict(img_path='images/flickr30k/Flickr30K/'),
+    pipeline={{_base_.gcg_train_pipeline}})
+refcocog_gcg_train = dict(
+    type='RefCOCOgGCGDataset', data_root=glamm_root,
+    ann_file='annotations/RefCOCOg_GCG_train.json',
+    data_prefix=dict(img_path='images/coco2014/train2014/'),
+    pipeline={{_base_.gcg_train_pipeline}})
 
 mix_datasets = (
     _repeat('refcoco', refcoco_train) + _repeat('refcoco_plus', refcoco_plus_train) +
     _repeat('refcocog', refcocog_train) + _repeat('grefcoco', grefcoco_train) +
     _repeat('llava', llava_train) + _repeat('video_qa', video_qa_train) +
     _repeat('mevis', mevis_train) + _repeat('revos', revos_train) +
-    _repeat('ref_ytvos', ref_ytvos_train))
+    _repeat('ref_ytvos', ref_ytvos_train) + _repeat('openpsg_gcg', openpsg_gcg_train) +
+    _repeat('grandf_gcg', grandf_gcg_train) + _repeat('flickr_gcg', flickr_gcg_train) +
+    _repeat('refcocog_gcg', refcocog_gcg_train))
 del _repeat
 
 train_dataloader = dict(
