@@ -22,13 +22,18 @@ same model settings). Our tracker stores the spatial memories in bfloat16 here
 object" the predictor outputs -1024 and Sa2VA's mode keeps the raw logits (docs/method.md
 §12); ``--object-bias`` shifts the decoders' object-score bias to reach either case.
 
-Timing (default): each (side, length) runs in a fresh subprocess; printed are seconds per
-frame end to end (frames read from the JPEG folder, model work, outputs) and per tracked
-frame (propagation only), peak RSS, and ours / sam2 ratios side by side. Goals: our
+Timing (default): peak RSS of each (side, length) in a fresh subprocess; time with both
+sides in one process, stepped frame by frame in turn so that load changes on a shared
+machine hit both alike. Printed side by side with ours / sam2 ratios: seconds per frame
+end to end (frames read from the JPEG folder: all at once by ``init_state``, one per step
+by ours), seconds per tracked frame (ours includes reading its frame, the predictor's does
+not), peak RSS and how many frames' outputs each side holds at the end. Goals: our
 per-frame time <= 1.0x the predictor's; our peak RSS flat in video length (<= 1.1x from
 the shortest to the longest video) where the predictor's grows.
 
-    python tools/analysis_tools/benchmark_tracker_vs_sam2.py --check [--frames 6]
+    python tools/analysis_tools/benchmark_tracker_vs_sam2.py --check [--frames 6] \
+        [--object-bias 10] [--postprocessing sa2va|stock|none] \
+        [--object-score-source decoder] [--seed 1]
     python tools/analysis_tools/benchmark_tracker_vs_sam2.py [--lengths 32 128 512]
     python tools/analysis_tools/benchmark_tracker_vs_sam2.py --size large \\
         --image-size 256 --lengths 32 128
@@ -369,7 +374,7 @@ def run_check(num_frames: int = 6, size: str = 'tiny', image_size: Optional[int]
     head = build_mask_prompted_head(grounding, multimask_output)
     tracker = make_tracker(memory_dtype, object_score_source=object_score_source)
     side = grounding.image_size
-    frames, mask = synthetic_video(num_frames, side, seed)
+    frames, mask = synthetic_video(num_frames, side, 0)
     images = normalise(frames)
     ours = [o.logits for o in track_ours(grounding, head, tracker,
                                          (images[t:t + 1] for t in range(num_frames)),
@@ -442,32 +447,59 @@ def run_child(args) -> dict:
                 peak_rss_mb=_peak_rss_mb(), frames_kept=out['frames_kept'])
 
 
+def lockstep_run(ours: SimpleNamespace, sam2: SimpleNamespace, folder: str, mask,
+                 num: int) -> Dict[str, dict]:
+    """Both sides on one video, frame by frame in turn (which side goes first alternates),
+    so that load changes on a shared machine hit both alike.
+
+    Returns:
+        Per side: ``total_s`` (the predictor's ``init_state`` + ``add_new_mask`` included;
+        ours reads each frame inside its step) and ``tracked_s`` (the frames after the
+        first).
+    """
+    import torch
+    with torch.inference_mode():
+        start = time.perf_counter()
+        state = sam2.predictor.init_state(folder)
+        sam2.predictor.add_new_mask(state, frame_idx=0, obj_id=1, mask=torch.as_tensor(mask))
+        setup = time.perf_counter() - start
+        frames = (ours.prep.prepare_frame(f) for f in read_jpeg_folder(folder))
+        steps = dict(
+            ours=track_ours(ours.grounding, ours.head, ours.tracker, frames, mask, num),
+            sam2=sam2.predictor.propagate_in_video(state))
+        seconds = {who: [] for who in steps}
+        for t in range(num):
+            for who in (('sam2', 'ours') if t % 2 == 0 else ('ours', 'sam2')):
+                start = time.perf_counter()
+                next(steps[who])
+                seconds[who].append(time.perf_counter() - start)
+    return dict(ours=dict(total_s=sum(seconds['ours']), tracked_s=seconds['ours'][1:]),
+                sam2=dict(total_s=setup + sum(seconds['sam2']), tracked_s=seconds['sam2'][1:]))
+
+
 def interleaved_times(size: str, image_size: Optional[int], folders: Dict[int, str],
                       repeats: int, memory_dtype: Optional[str] = 'bfloat16'
                       ) -> Dict[tuple, dict]:
-    """Seconds per frame of both sides in one process, taking turns (``repeats`` runs of
-    each length, the order alternating), so that load changes on a shared machine hit
-    both alike. Per (side, length): the median over runs of the end-to-end seconds per
-    frame and of the median tracked frame."""
+    """Seconds per frame of both sides in one process (:func:`lockstep_run`), ``repeats``
+    runs per length. Per (side, length): the median over runs of the end-to-end seconds
+    per frame and of the mean tracked frame."""
     import statistics
 
     import torch
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     _quiet_sam2_warnings()
     ours = build_side('ours', size, image_size, memory_dtype)
-    sides = dict(ours=ours, sam2=build_side('sam2', size, image_size,
-                                            state_dict=ours.grounding.sam2.state_dict()))
+    sam2 = build_side('sam2', size, image_size, state_dict=ours.grounding.sam2.state_dict())
     _, mask = synthetic_video(1, ours.grounding.image_size, 0)
     first = min(folders)
-    for who in sides:  # warm-up (first-call allocations)
-        run_side(who, sides[who], folders[first], mask, first)
+    lockstep_run(ours, sam2, folders[first], mask, first)  # warm-up (first-call allocations)
     times = {}
     for num, folder in folders.items():
-        runs = {who: [] for who in sides}
+        runs = {who: [] for who in ('ours', 'sam2')}
         for rep in range(repeats):
-            for who in (('sam2', 'ours') if rep % 2 == 0 else ('ours', 'sam2')):
-                out = run_side(who, sides[who], folder, mask, num)
-                runs[who].append((out['total_s'] / num, statistics.median(out['tracked_s'])))
+            out = lockstep_run(ours, sam2, folder, mask, num)
+            for who, figures in out.items():
+                runs[who].append((figures['total_s'] / num, statistics.mean(figures['tracked_s'])))
             print(f'  {num} frames: run {rep + 1}/{repeats} done', flush=True)
         for who, values in runs.items():
             times[who, num] = dict(total_per_frame_s=statistics.median(v[0] for v in values),
@@ -497,6 +529,8 @@ def parse_args(argv=None):
     parser.add_argument('--object-score-source', default='none',
                         choices=['none', 'decoder', 'mask'],
                         help="--check: our tracker's setting (none: Sa2VA mode)")
+    parser.add_argument('--seed', type=int, default=0,
+                        help='--check: seed of the random weights (the video is fixed)')
     parser.add_argument('--memory-dtype', default='bfloat16',
                         help="our tracker's memory_dtype ('none': the encoder's float32)")
     parser.add_argument('--repeats', type=int, default=3,
@@ -512,10 +546,12 @@ def parse_args(argv=None):
 
 def print_check(args) -> None:
     rows = run_check(args.frames, args.size, args.image_size, args.postprocessing,
-                     args.object_bias, args.object_score_source, args.memory_dtype)
+                     args.object_bias, args.object_score_source, args.memory_dtype,
+                     seed=args.seed)
     print(f'size={args.size} image_size={args.image_size or "config"} '
           f'postprocessing={args.postprocessing} object_bias={args.object_bias} '
-          f'object_score_source={args.object_score_source} memory_dtype={args.memory_dtype}')
+          f'object_score_source={args.object_score_source} memory_dtype={args.memory_dtype} '
+          f'seed={args.seed}')
     print(f"{'frame':>5} {'max |dlogit|':>13} {'IoU':>7} {'ours px':>8} {'sam2 px':>8} "
           f"{'sam2 -1024':>10}")
     for r in rows:
@@ -554,8 +590,8 @@ def main(argv=None):
                     sys.exit(f'{who} on {num} frames failed:\n{proc.stdout[-2000:]}\n'
                              f'{proc.stderr[-4000:]}')
                 memory[who, num] = json.loads(lines[-1][len('RESULT '):])
-        print(f'time: both sides in one process, {args.repeats} interleaved runs per '
-              'length ...', flush=True)
+        print(f'time: both sides in one process, frame by frame in turn, {args.repeats} '
+              'runs per length ...', flush=True)
         times = interleaved_times(args.size, args.image_size, folders, args.repeats,
                                   args.memory_dtype)
     print(f"\nsize={args.size} image_size={side} threads="
