@@ -104,3 +104,33 @@ def test_tiny_gcg_trains_and_is_scored(synthetic_gcg, tmp_path):
     for key in ('mask_AP', 'mask_AP50', 'mIoU', 'recall'):
         assert 0.0 <= float(values[key]) <= 100.0, (key, values[key])
     assert float(values['CIDEr']) >= 0.0
+
+
+def test_grounded_caption_pairs_phrases_with_masks_in_order():
+    from desa2va_mm.apis import grounded_caption, split_grounded_answer
+    from desa2va_mm.datasets.transforms import GCG_TEST_QUESTION
+    assert split_grounded_answer('<p> a man </p> [SEG] and [SEG] <p> x </p>') == ['a man', None]
+
+    masks = np.zeros((2, 4, 4), bool)
+    masks[0, 0, 0] = masks[1, 3, 3] = True
+
+    class ScriptedChat:
+        def chat(self, image, question):
+            self.question = question
+            return dict(answer='<p> the red circle </p> [SEG] is left of <p> the star </p> '
+                               '[SEG] .', masks=masks, scores=[0.9, 0.4])
+
+    inferencer = ScriptedChat()
+    out = grounded_caption(inferencer, 'img.jpg')
+    assert inferencer.question == GCG_TEST_QUESTION
+    assert out['caption'] == 'the red circle is left of the star .'
+    assert [p['phrase'] for p in out['phrases']] == ['the red circle', 'the star']
+    assert out['phrases'][0]['mask'][0, 0] and not out['phrases'][0]['mask'][3, 3]
+    assert out['phrases'][1]['mask'][3, 3] and out['phrases'][1]['score'] == pytest.approx(0.4)
+
+    class NoSeg:
+        def chat(self, image, question):
+            return dict(answer='a plain caption .', masks=np.zeros((1, 4, 4), bool),
+                        scores=[0.0])
+
+    assert grounded_caption(NoSeg(), 'img.jpg')['phrases'] == []
