@@ -108,6 +108,7 @@ def test_gcg_test_prompt_is_sa2va_question(tmp_path):
                 'respond with interleaved segmentation masks for the corresponding parts of '
                 'the answer.', 'assistant': None}]]
     assert res['gt_caption'] == 'A man walks.' and res['gt_phrases'] == ['A man']
+    assert res['text'] == [res['prompts'][0][0]['user'][len('<image>\n'):]]
 
 
 def test_overlapping_spans_are_trimmed():
@@ -206,3 +207,44 @@ def test_grandf_eval_dataset(tmp_path):
                                          'masks'):
         _build(dict(type='GranDfGCGEvalDataset', data_root=root, ann_file='cap.json',
                     mask_file='mask.json', test_mode=True))
+
+
+def test_synthetic_gcg_loads_in_both_layouts(tmp_path):
+    from desa2va_mm.synthetic import make_synthetic_gcg
+    from desa2va_mm.synthetic.coco_io import decode_segmentation
+    root = str(tmp_path)
+    assert make_synthetic_gcg(root, num_images=8, seed=3) == dict(train=6, val=2)
+    train = _build(dict(type='GranDfGCGDataset', data_root=root,
+                        ann_file='annotations/GranDf_HA_GCG_train.json',
+                        data_prefix=dict(img_path='images/')))
+    assert len(train) == 6
+    for i in range(len(train)):
+        item = train.get_data_info(i)
+        assert 2 <= len(item['instances']) <= 3 and osp.isfile(item['img_path'])
+        assert ' is left of ' in item['caption'] and item['caption'].endswith(' .')
+        for inst in item['instances']:
+            start, end = inst['tokens_positive']
+            assert item['caption'][start:end] == inst['phrase']
+            assert inst['phrase'].startswith('the ')
+            assert decode_segmentation(inst['mask'][0], 128).sum() > 0
+    val = _build(dict(type='GranDfGCGEvalDataset', data_root=root,
+                      ann_file='annotations/gcg_val_test/val_gcg_coco_caption_gt.json',
+                      mask_file='annotations/gcg_val_test/val_gcg_coco_mask_gt.json',
+                      data_prefix=dict(img_path='images/'), test_mode=True))
+    assert len(val) == 2
+    item = val.get_data_info(0)
+    assert item['gt_phrases'] == [i['phrase'] for i in item['instances']]
+    assert all(p in item['caption'] for p in item['gt_phrases'])
+
+
+def test_make_synthetic_gcg_cli(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+    script = osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'make_synthetic_gcg.py')
+    out = subprocess.run([sys.executable, script, '--help'], capture_output=True, text=True)
+    assert out.returncode == 0 and '--num-images' in out.stdout
+    out = subprocess.run([sys.executable, script, '--out', str(tmp_path), '--num-images', '1'],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and 'num_images must be >= 2' in out.stderr

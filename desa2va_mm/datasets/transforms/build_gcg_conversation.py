@@ -64,7 +64,7 @@ class BuildGCGConversation(BaseTransform):
     mask.
 
     Test: ``results['prompts'] = [[{'user': '<image>\\n' + test_question, 'assistant':
-    None}]]``, ``results['text'] = [caption]`` and ``gt_caption`` / ``gt_phrases`` (the
+    None}]]``, ``results['text'] = [test_question]`` and ``gt_caption`` / ``gt_phrases`` (the
     item's own ``gt_phrases`` when it has them, else each instance's ``phrase``) for the
     metric.
 
@@ -112,7 +112,9 @@ class BuildGCGConversation(BaseTransform):
                 phrases = [i['phrase'] for i in results.get('instances') or []]
             results['prompts'] = [[{'user': f'{IMAGE_PLACEHOLDER}\n{self.test_question}',
                                     'assistant': None}]]
-            results['text'] = [caption or self.test_question]
+            # The prompt's text, not the ground-truth caption: nothing of the answer may
+            # reach the model (``text`` also feeds ``expression_ids``).
+            results['text'] = [self.test_question]
             results['gt_caption'] = caption
             results['gt_phrases'] = list(phrases)
             return results
