@@ -100,7 +100,8 @@ def test_loss_trains_decode_head_and_sam2_head(project):
     # prompt is detached).
     model.zero_grad()
     losses['refine.loss_ce'].backward()
-    assert model.mask_head.decoder.output_hypernetworks_mlps[0].layers[0].weight.grad.abs().sum() > 0
+    head_weight = model.mask_head.decoder.output_hypernetworks_mlps[0].layers[0].weight
+    assert head_weight.grad.abs().sum() > 0
     assert model.class_embed.weight.grad.abs().sum() > 0
     assert model.decode_head.conv_seg.weight.grad is None
     log = model.train_step(project['train'], optim)
@@ -116,8 +117,8 @@ def test_predict_gives_refined_segmentation(project):
     sample = results[0]
     assert tuple(sample.pred_sem_seg.data.shape) == (1, 128, 128)
     assert tuple(sample.seg_logits.data.shape) == (6, 128, 128)
-    # The prediction is the argmax of the SAM-2 head's per-class logits (S/4 = 32 px,
-    # bilinear to the input), not of the decode head's.
+    # The prediction is the argmax of the refined logits (coarse + the SAM-2 head's
+    # per-class logits at S/4 = 32 px, bilinear to the input).
     data = model.data_preprocessor(project['val'], False)
     with torch.no_grad():
         refined = model._forward(data['inputs'])
@@ -131,6 +132,10 @@ def test_predict_gives_refined_segmentation(project):
     with torch.no_grad():
         moved = model.refine(data['inputs'], coarse.roll(1, dims=1))
     assert not torch.allclose(moved, refined)
+    # Refined = coarse (bilinear to 32 px) + the SAM-2 head's correction, which is not 0.
+    base = torch.nn.functional.interpolate(coarse, size=(32, 32), mode='bilinear',
+                                           align_corners=False)
+    assert (refined - base).abs().mean() > 1e-3
 
 
 def constant_miou(val_set, label):

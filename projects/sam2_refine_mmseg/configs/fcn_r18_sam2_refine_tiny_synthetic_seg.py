@@ -1,7 +1,8 @@
 # The FCN of fcn_r18_tiny_synthetic_seg.py (same backbone, head, data, schedule and seed)
 # with desa2va's SAM-2 head refining its coarse per-class masks: each class's coarse
 # log-odds is SAM-2's dense mask prompt, a learned class token its sparse prompt; the
-# refined masks are the output. Tiny SAM-2 (Hiera embed 16, 128 px), random init.
+# SAM-2 head's per-class logits are added to the coarse ones. Tiny SAM-2 (Hiera embed 16,
+# 128 px), random init.
 #   python tools/train.py \
 #       projects/sam2_refine_mmseg/configs/fcn_r18_sam2_refine_tiny_synthetic_seg.py
 _base_ = ['./fcn_r18_tiny_synthetic_seg.py']
@@ -36,3 +37,7 @@ model = dict(
                 mask_downsampler=dict(embed_dim=64), fuser=dict(layer=dict(dim=64))))),
     mask_head=dict(_scope_='desa2va_mm', type='SAM2VisualHead', multimask_output=False),
     loss_refine=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0))
+# SAM-2's transformer and the class tokens train at a fifth of the FCN's learning rate.
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
+    'grounding_encoder': dict(lr_mult=0.2), 'mask_head': dict(lr_mult=0.2),
+    'class_embed': dict(lr_mult=0.2)}))

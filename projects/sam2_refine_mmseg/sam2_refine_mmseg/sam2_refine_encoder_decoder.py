@@ -22,8 +22,9 @@ class SAM2RefineEncoderDecoder(EncoderDecoder):
     learned token of class k (``class_embed``) after SAM-2's two padding tokens.
     :class:`~desa2va_mm.models.SAM2VisualHead` decodes the B x K prompts against the image
     features :class:`~desa2va_mm.models.SAM2Grounding` computes once per image; its
-    low-res logits (B, K, S/4, S/4), one channel per class, are the refined segmentation
-    logits (argmax over classes, as mmseg's post-processing does).
+    low-res logits (B, K, S/4, S/4), one channel per class, are added to the coarse logits
+    (bilinear to S/4): the refined segmentation logits (argmax over classes, as mmseg's
+    post-processing does).
 
     Training: the decode head (and auxiliary head) keep their own losses (``decode.*``,
     ``aux.*``); the refined logits get ``loss_refine`` (cross-entropy against the label
@@ -85,8 +86,9 @@ class SAM2RefineEncoderDecoder(EncoderDecoder):
             coarse_logits: (B, K, h, w) decode-head logits (any resolution).
 
         Returns:
-            (B, K, S/4, S/4) logits, S = SAM-2's ``image_size``; channel k is the mask
-            SAM-2 decodes from class k's prompt.
+            (B, K, S/4, S/4) logits, S = SAM-2's ``image_size``: the coarse logits
+            (detached, bilinear to S/4) + channel k's correction, the mask SAM-2 decodes
+            from class k's prompt.
         """
         size = self.grounding_encoder.image_size
         images = inputs
@@ -105,8 +107,13 @@ class SAM2RefineEncoderDecoder(EncoderDecoder):
                             class_tokens], dim=1)
         dense = self.grounding_encoder.dense_prompts(num, mask_prompts)
         image_idx = torch.arange(batch, device=inputs.device).repeat_interleave(num_classes)
-        logits = self.mask_head(image_feats, sparse, dense, image_idx)['low_res_logits']
-        return logits.view(batch, num_classes, *logits.shape[-2:])
+        correction = self.mask_head(image_feats, sparse, dense, image_idx)['low_res_logits']
+        correction = correction.view(batch, num_classes, *correction.shape[-2:])
+        # Residual: the coarse logits carry the class decision from the first step on; the
+        # SAM-2 head adds what its stride-4 features see (boundaries, thin parts).
+        coarse = F.interpolate(coarse_logits.detach().float(), size=correction.shape[-2:],
+                               mode='bilinear', align_corners=self.align_corners)
+        return coarse + correction
 
     # ------------------------------------------------------------------ mmseg API
     def encode_decode(self, inputs: torch.Tensor,
