@@ -248,3 +248,37 @@ def test_make_synthetic_gcg_cli(tmp_path):
     out = subprocess.run([sys.executable, script, '--out', str(tmp_path), '--num-images', '1'],
                          capture_output=True, text=True)
     assert out.returncode != 0 and 'num_images must be >= 2' in out.stderr
+
+
+def test_gcg_test_leaves_are_their_model_on_granDf_val():
+    import glob
+    import re
+
+    from mmengine.config import Config
+
+    from conftest import REPO_ROOT
+    configs = osp.join(REPO_ROOT, 'configs')
+    found = set()
+    for family, model in (('desa2va_gcg_test', 'desa2va'), ('sa2va_gcg_test', 'sa2va')):
+        with open(osp.join(configs, family, 'README.md'), encoding='utf-8') as f:
+            assert f'`{model}_{{1b,4b,8b}}_granDf_val.py`' in f.read()
+        for path in glob.glob(osp.join(configs, family, f'{model}_[148]b_*.py')):
+            size, bench = re.fullmatch(rf'{model}_([148]b)_(\w+)\.py',
+                                       osp.basename(path)).groups()
+            found.add((model, size, bench))
+            cfg = Config.fromfile(path)
+            model_base = Config.fromfile(osp.join(configs, '_base_', 'models',
+                                                  f'{model}_{size}.py'))
+            assert cfg.model.mllm.pretrained == model_base.model.mllm.pretrained
+            assert cfg.model.max_new_tokens == 512
+            assert cfg.model.get('train_phase') == ('fusion' if model == 'desa2va' else
+                                                    model_base.model.get('train_phase'))
+            assert cfg.test_evaluator.type == 'GCGMetric'
+            dataset = cfg.test_dataloader.dataset
+            assert dataset.type == 'GranDfGCGEvalDataset' and dataset.test_mode
+            steps = [s.type for s in dataset.pipeline]
+            assert steps.index('DirectResize') < steps.index('LoadReferringMasks')
+            pack = dataset.pipeline[-1]
+            assert {'gt_masks', 'gt_caption', 'gt_phrases'} <= set(pack.meta_keys)
+            assert cfg.train_dataloader is None and cfg.val_dataloader is None
+    assert found == {(m, s, 'granDf_val') for m in ('desa2va', 'sa2va') for s in ('1b', '4b', '8b')}
