@@ -87,8 +87,8 @@ def _vision_tile_size(model) -> int:
 def default_test_pipeline(model) -> List[dict]:
     """Sa2VA's image test pipeline for a built model (exported folders, video configs).
 
-    InternVL dynamic tiling (1-12 tiles + thumbnail) at the vision tower's size, SAM-2
-    resize, the segmentation question, ChatML tokens; the prompt budget is the LLM's context
+    InternVL dynamic tiling (1-12 tiles + thumbnail) at the vision tower's size, SAM-2's
+    input resized as Sa2VA does (``DirectResize``: PIL bicubic), the segmentation question, ChatML tokens; the prompt budget is the LLM's context
     minus the answer budget.
     """
     size = model.grounding_encoder.image_size
@@ -96,7 +96,7 @@ def default_test_pipeline(model) -> List[dict]:
     return [
         dict(type='InternVLTiling', tile_size=_vision_tile_size(model), min_tiles=1,
              max_tiles=12, use_thumbnail=True),
-        dict(type='Resize', scale=(size, size), keep_ratio=False),
+        dict(type='DirectResize', scale=(size, size)),
         dict(type='BuildReferringConversation', mode='test'),
         dict(type='TokenizeConversation', tokenizer=None, template=None,
              num_image_tokens_per_tile=model.mllm.num_image_tokens_per_tile,

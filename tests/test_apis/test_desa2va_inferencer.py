@@ -335,7 +335,7 @@ def test_exported_folder_gives_the_same_predictions(tmp_path):
     # Without a config: Sa2VA's pipeline derived from the model (dynamic tiles).
     bare = DeSa2VAInferencer(str(tmp_path / 'export'))
     names = [type(t).__name__ for t in bare.pipeline]
-    assert names == ['InternVLTiling', 'Resize', 'BuildReferringConversation',
+    assert names == ['InternVLTiling', 'DirectResize', 'BuildReferringConversation',
                      'TokenizeConversation', 'PackReferringInputs']
     assert bare.pipeline[0].max_tiles == 12 and bare.pipeline[0].tile_size == 112
     pred = bare(_image(0, (300, 150)), texts=texts)['predictions'][0]

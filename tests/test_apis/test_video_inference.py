@@ -98,7 +98,7 @@ def test_video_config_uses_its_own_video_pipeline(video_setup):
     assert [type(t).__name__ for t in inferencer.video_pipeline] == [
         s for s in config_steps if s != 'LoadVideoAnnotations']
     assert [type(t).__name__ for t in inferencer.pipeline] == [
-        'InternVLTiling', 'Resize', 'BuildReferringConversation', 'TokenizeConversation',
+        'InternVLTiling', 'DirectResize', 'BuildReferringConversation', 'TokenizeConversation',
         'PackReferringInputs']
     image = np.full((96, 80, 3), 100, np.uint8)
     pred = inferencer(image, texts=['the red circle'])['predictions'][0]

@@ -113,12 +113,10 @@ def parse_args(argv=None):
 
 # --------------------------------------------------------------------------- the two sides
 def sa2va_image_pipeline(model) -> List[dict]:
-    """Sa2VA's image test pipeline for our inferencer: dynamic tiling, PIL-bicubic resize to
-    SAM-2's size (Sa2VA's ``DirectResize``), its question, tokens."""
+    """Sa2VA's image test pipeline for our inferencer (the one an exported folder gets):
+    dynamic tiling, PIL-bicubic resize to SAM-2's size, its question, tokens."""
     from desa2va_mm.apis.desa2va_inferencer import default_test_pipeline
-    size = model.grounding_encoder.image_size
-    return [dict(type='DirectResize', scale=size) if step['type'] == 'Resize' else step
-            for step in default_test_pipeline(model)]
+    return default_test_pipeline(model)
 
 
 def prepare_sa2va_predict(sa2va, modeling, tokenizer, *, tile_size: int,
