@@ -8,12 +8,11 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
-from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from desa2va_mm.registry import METRICS
-from desa2va_mm.structures import decode_rle, encode_masks, to_coco_rle
+from desa2va_mm.structures import decode_rle, encode_masks, rle_area, rle_bbox
 from ..functional.cider import cider_d
 from ..functional.gcg import (get_phrase_matcher, grounded_matches, image_miou,
                               parse_gcg_answer)
@@ -126,10 +125,8 @@ class GCGMetric(BaseMetric):
         for k, r in enumerate(results, start=1):
             images.append(dict(id=k, height=r['height'], width=r['width']))
             for rle in r['gt_rles']:
-                coco_rle = to_coco_rle(rle)
                 gts.append(dict(id=len(gts) + 1, image_id=k, category_id=1, segmentation=rle,
-                                area=float(mask_utils.area(coco_rle)),
-                                bbox=mask_utils.toBbox(coco_rle).tolist(), iscrowd=0))
+                                area=float(rle_area(rle)), bbox=rle_bbox(rle), iscrowd=0))
             for rle, score in zip(r['pred_rles'], r['pred_scores']):
                 dts.append(dict(image_id=k, category_id=1, segmentation=rle,
                                 score=score if self.use_model_scores else 1.0))
