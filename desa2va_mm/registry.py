@@ -50,7 +50,15 @@ class _Registry(Registry):
 
 
 def _child(name: str, parent: Registry, location: str) -> Registry:
-    return _Registry(name, parent=parent, scope=SCOPE, locations=[location])
+    registry = _Registry(name, parent=parent, scope=SCOPE, locations=[location])
+    # MMEngine resolves a ``scope.Name`` type among the calling registry's children, else
+    # among the root's direct children only. Ours are children of mmdet's, so from a
+    # sibling's scope (mmseg, mmpretrain ...) ``desa2va_mm.X`` would not resolve: the root
+    # also lists ours under our scope (lookups only; the parent stays mmdet's).
+    root = parent._get_root_registry()
+    if root is not parent:
+        root._children.setdefault(SCOPE, registry)
+    return registry
 
 
 RUNNERS = _child('runner', MMDET_RUNNERS, 'desa2va_mm.engine')

@@ -42,6 +42,27 @@ def test_mmdet_scope_reaches_our_modules_with_prefix():
     assert module.mlp[2].out_features == 4
 
 
+def test_sibling_scopes_reach_our_modules_with_prefix():
+    """From MMEngine's root and from mmseg's scope (siblings of mmdet), ``desa2va_mm.X``
+    resolves too, while our registries keep mmdet's as their parent."""
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmengine.registry import MODELS as ROOT_MODELS
+    from mmengine.registry import DefaultScope
+
+    from desa2va_mm.registry import DATASETS, MODELS
+    assert MODELS.parent is MMDET_MODELS
+    assert ROOT_MODELS.get('desa2va_mm.Sa2VAProjection') is MODELS.get('Sa2VAProjection')
+    from mmengine.registry import DATASETS as ROOT_DATASETS
+    assert ROOT_DATASETS.get('desa2va_mm.GRefCocoDataset') is DATASETS.get('GRefCocoDataset')
+    mmseg_registry = pytest.importorskip('mmseg.registry')
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        module = mmseg_registry.MODELS.build(dict(type='desa2va_mm.Sa2VAProjection',
+                                                  in_channels=8, out_channels=4))
+        # mmseg's own modules stay mmseg's.
+        assert mmseg_registry.MODELS.get('EncoderDecoder').__module__.startswith('mmseg')
+    assert module.mlp[2].out_features == 4
+
+
 def test_scope_is_the_package_name_so_mmengine_finds_its_registry():
     import importlib
 

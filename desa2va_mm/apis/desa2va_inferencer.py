@@ -248,7 +248,9 @@ class DeSa2VAInferencer(BaseInferencer):
             weights (with a warning); None with an exported folder.
         device: ``'auto'`` (or None): CUDA when available, else the CPU; or ``'cpu'``,
             ``'cuda:0'``...
-        dtype: Precision of every prediction (images, chat, videos): ``'fp32'``,
+        dtype: Precision of every prediction (images, chat, videos): None keeps the
+            config's (its ``model.predict_autocast``, bf16 on CUDA in the real-size
+            configs as Sa2VA infers; float32 on the CPU); or ``'fp32'``,
             ``'bf16'`` or ``'fp16'`` (also ``'float32'`` / ``'bfloat16'`` /
             ``'float16'`` or the torch dtype). bf16 / fp16 run the model under
             ``torch.autocast`` on its device, CUDA or CPU (the model's
@@ -277,13 +279,14 @@ class DeSa2VAInferencer(BaseInferencer):
                  model: Union[str, Config, ConfigDict, dict],
                  weights: Optional[str] = None,
                  device: Optional[str] = 'auto',
-                 dtype: Union[str, torch.dtype] = 'fp32',
+                 dtype: Optional[Union[str, torch.dtype]] = None,
                  scope: str = 'desa2va_mm',
                  show_progress: bool = True,
                  max_new_tokens: Optional[int] = None,
                  pipeline_config: Optional[Union[str, Config]] = None) -> None:
         from desa2va_mm.utils import register_all_modules
-        dtype = resolve_dtype(dtype)  # a bad value fails before the model is built
+        if dtype is not None:
+            dtype = resolve_dtype(dtype)  # a bad value fails before the model is built
         device = resolve_device(device)
         register_all_modules()  # our modules, mmdet's and the checkpoint allow-list
         init_default_scope(scope)
@@ -327,10 +330,15 @@ class DeSa2VAInferencer(BaseInferencer):
         from desa2va_mm.utils.hf_export import load_desa2va_export
         return load_desa2va_export(self._export_dir, device=device or 'cpu')
 
-    def _set_dtype(self, dtype: str) -> None:
+    def _set_dtype(self, dtype: Optional[str]) -> None:
         """Make the model predict in ``dtype`` on its device (its ``predict_autocast``,
-        CPU included); a device that cannot is an error, not a silent float32 run."""
+        CPU included); a device that cannot is an error, not a silent float32 run. None
+        keeps the model's configured precision."""
         model = self.model
+        if dtype is None:
+            predict_dtype = getattr(model, 'predict_dtype', torch.float32)
+            self.dtype = resolve_dtype(predict_dtype)
+            return
         if not hasattr(model, 'predict_autocast'):
             if dtype != 'fp32':
                 raise ValueError(f'dtype={dtype!r}: {type(model).__name__} has no '

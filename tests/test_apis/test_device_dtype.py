@@ -132,8 +132,15 @@ def test_bf16_chat_runs_under_autocast():
     assert reply['mask'].dtype == bool and isinstance(reply['score'], float)
 
 
-def test_fp32_default_overrides_the_configs_bf16():
-    """The inferencer's dtype is the one setting in force (a config's GPU bf16 included)."""
+def test_default_keeps_the_configs_precision_and_fp32_overrides_it():
+    """Without a dtype the config's precision holds (bf16 autocast on CUDA only, so float32
+    on this CPU); an explicit dtype is the one setting in force."""
+    kept = build(IMAGE_CONFIG, None, predict_autocast='bfloat16')
+    assert kept.model.predict_autocast == 'bfloat16'
+    assert kept.model.predict_dtype is torch.float32 and kept.dtype == 'fp32'
+    kept_cpu = build(IMAGE_CONFIG, None, predict_autocast='bfloat16',
+                     predict_autocast_cpu=True)
+    assert kept_cpu.model.predict_dtype is torch.bfloat16 and kept_cpu.dtype == 'bf16'
     inferencer = build(IMAGE_CONFIG, 'fp32', predict_autocast='bfloat16')
     assert inferencer.model.predict_autocast is None
     assert inferencer.model.predict_dtype is torch.float32

@@ -203,7 +203,7 @@ def test_help_and_argument_refusals(tmp_path, capsys):
             demo.parse_args(argv)
         assert message in capsys.readouterr().err, argv
     args = demo.parse_args(['--config', CONFIG, '--checkpoint', str(ckpt)])
-    assert (args.host, args.port, args.device, args.dtype) == ('127.0.0.1', 7860, 'auto', 'fp32')
+    assert (args.host, args.port, args.device, args.dtype) == ('127.0.0.1', 7860, 'auto', None)
 
 
 # ---------------------------------------------------------------------- in the browser

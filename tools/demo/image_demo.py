@@ -32,8 +32,9 @@ def parse_args(argv=None):
     parser.add_argument('--out-dir', default='outputs', help='where vis/ and preds/ go')
     parser.add_argument('--device', default='auto',
                         help="'auto' (CUDA when available, else the CPU), 'cpu', 'cuda:0' ...")
-    parser.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16'], default='fp32',
-                        help='inference precision: bf16 / fp16 autocast on the device (CUDA '
+    parser.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16'], default=None,
+                        help="inference precision (default: the config's, bf16 on CUDA for "
+                        'the real-size configs): bf16 / fp16 autocast on the device (CUDA '
                         'or CPU), masks and scores float32 either way (docs/inference.md)')
     parser.add_argument('--batch-size', type=int, default=1, help='images per model call')
     parser.add_argument('--question', action='store_true',

@@ -34,8 +34,9 @@ def parse_args(argv=None):
     parser.add_argument('--out-dir', default='outputs', help='where the MP4 / PNGs go')
     parser.add_argument('--device', default='auto',
                         help="'auto' (CUDA when available, else the CPU), 'cpu', 'cuda:0' ...")
-    parser.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16'], default='fp32',
-                        help='inference precision: bf16 / fp16 autocast on the device (CUDA '
+    parser.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16'], default=None,
+                        help="inference precision (default: the config's, bf16 on CUDA for "
+                        'the real-size configs): bf16 / fp16 autocast on the device (CUDA '
                         'or CPU), masks and scores float32 either way (docs/inference.md)')
     parser.add_argument('--key-frames', type=int, default=None,
                         help="frames the MLLM reads (default: the config's video test "

@@ -110,8 +110,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--port', type=int, default=7860, help='port to serve on')
     parser.add_argument('--device', default='auto',
                         help="'auto' (CUDA when available, else the CPU), 'cpu', 'cuda:0' ...")
-    parser.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16'], default='fp32',
-                        help='inference precision: bf16 / fp16 autocast on the device, '
+    parser.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16'], default=None,
+                        help="inference precision (default: the config's, bf16 on CUDA for "
+                        'the real-size configs): bf16 / fp16 autocast on the device, '
                         'masks and scores float32 either way (docs/inference.md)')
     parser.add_argument('--max-upload-mb', type=float, default=50.0,
                         help='largest upload accepted, in MiB (default 50)')
@@ -525,7 +526,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                  '(or `pip install gradio==6.31.0`)')
     from desa2va_mm.apis import DeSa2VAInferencer
     print(f'[web_demo] loading {args.config} with {args.checkpoint} '
-          f'(device {args.device}, {args.dtype})', flush=True)
+          f"(device {args.device}, {args.dtype or 'precision from the config'})", flush=True)
     inferencer = DeSa2VAInferencer(args.config, args.checkpoint, device=args.device,
                                    dtype=args.dtype)
     out_root = tempfile.mkdtemp(prefix='desa2va_web_demo_')

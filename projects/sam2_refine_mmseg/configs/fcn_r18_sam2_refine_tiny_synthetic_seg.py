@@ -13,10 +13,9 @@ custom_imports = dict(
 
 model = dict(
     type='SAM2RefineEncoderDecoder',  # registered in mmseg's registry by the package
-    # desa2va_mm's registry is a child of mmdet's, which mmseg's registry cannot reach by
-    # a 'desa2va_mm.' prefix: our modules name their scope.
+    # Our modules by their scope prefix, resolved from mmseg's scope.
     grounding_encoder=dict(
-        _scope_='desa2va_mm', type='SAM2Grounding', config='configs/sam2/sam2_hiera_t.yaml',
+        type='desa2va_mm.SAM2Grounding', config='configs/sam2/sam2_hiera_t.yaml',
         checkpoint=None, freeze_image_encoder=False,
         overrides=dict(
             image_size={{_base_.image_size}},
@@ -35,7 +34,7 @@ model = dict(
             memory_encoder=dict(
                 out_dim=16, in_dim=64, position_encoding=dict(num_pos_feats=16),
                 mask_downsampler=dict(embed_dim=64), fuser=dict(layer=dict(dim=64))))),
-    mask_head=dict(_scope_='desa2va_mm', type='SAM2VisualHead', multimask_output=False),
+    mask_head=dict(type='desa2va_mm.SAM2VisualHead', multimask_output=False),
     loss_refine=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0))
 # SAM-2's transformer and the class tokens train at a fifth of the FCN's learning rate.
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
