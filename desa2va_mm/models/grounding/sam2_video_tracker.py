@@ -66,6 +66,25 @@ class SAM2MemoryBank:
         return len(self.cond) + len(self.non_cond)
 
 
+class _StreamPrompts:
+    """The grounding encoder as the heads see it during one :meth:`SAM2VideoTracker.track`
+    stream: SAM-2's padding prompts, which do not depend on the frame, are computed once
+    per stream instead of once per frame (SAM-2's predictor recomputes them on every
+    frame). Everything else is the grounding encoder's own."""
+
+    def __init__(self, grounding) -> None:
+        self._grounding = grounding
+        self._padding: Dict[int, torch.Tensor] = {}
+
+    def padding_prompts(self, num: int) -> torch.Tensor:
+        if num not in self._padding:
+            self._padding[num] = self._grounding.padding_prompts(num)
+        return self._padding[num]
+
+    def __getattr__(self, name: str):
+        return getattr(self._grounding, name)
+
+
 @dataclass
 class TrackedFrame:
     """One frame of :meth:`SAM2VideoTracker.track`.
@@ -184,6 +203,9 @@ class SAM2VideoTracker:
         self.memory_dtype = memory_dtype
         self._memory_torch_dtype = dtype
         self.grounding = None
+        # Per-stream constants while track() runs (None otherwise, e.g. in training).
+        self._stream_prompts: Optional[_StreamPrompts] = None
+        self._stream_image_pe: Optional[torch.Tensor] = None
         #: The bank of the stream in progress (or the last one), for inspection.
         self.memory_bank: Optional[SAM2MemoryBank] = None
 
@@ -256,8 +278,14 @@ class SAM2VideoTracker:
 
     def head_features(self, feats: dict, pix_feat: torch.Tensor) -> dict:
         """The ``image_feats`` dict the mask heads read, with ``pix_feat`` (E, C, h, w)."""
+        if self._stream_prompts is None:
+            image_pe = self.sam2.sam_prompt_encoder.get_dense_pe()
+        else:  # frame-independent: once per stream
+            if self._stream_image_pe is None:
+                self._stream_image_pe = self.sam2.sam_prompt_encoder.get_dense_pe()
+            image_pe = self._stream_image_pe
         return dict(image_embed=pix_feat, high_res_feats=feats['high_res_feats'],
-                    image_pe=self.sam2.sam_prompt_encoder.get_dense_pe())
+                    image_pe=image_pe)
 
     def memory_conditioned(self, frame_idx: int, feats: dict, bank: SAM2MemoryBank,
                            num_frames: Optional[int] = None) -> dict:
@@ -397,12 +425,18 @@ class SAM2VideoTracker:
             return result.object_score_logits.reshape(-1, 1).float().sigmoid()
         return present.float().view(-1, 1)
 
+    @property
+    def _prompting_grounding(self):
+        """The grounding encoder handed to the heads (per-stream prompts in ``track``)."""
+        return self._stream_prompts if self._stream_prompts is not None else self.grounding
+
     # ------------------------------------------------------------------ one frame
     def decode_key_frame(self, seg_head, feats: dict,
                          seg_hidden: torch.Tensor) -> SegDecodeResult:
         """Every branch of the head on a key frame (its features for 1 row, no memory)."""
         idx = torch.zeros(seg_hidden.shape[0], dtype=torch.long, device=seg_hidden.device)
-        return seg_head.decode(self.grounding, self.unconditioned(feats), seg_hidden, idx)
+        return seg_head.decode(self._prompting_grounding, self.unconditioned(feats),
+                               seg_hidden, idx)
 
     def decode_tracked_frame(self, seg_head, frame_idx: int, feats: dict,
                              bank: SAM2MemoryBank, num_frames: Optional[int],
@@ -410,7 +444,7 @@ class SAM2VideoTracker:
         """The head's tracking decoder on memory-conditioned features (E rows)."""
         image_feats = self.memory_conditioned(frame_idx, feats, bank, num_frames)
         idx = torch.arange(track_prompt.shape[0], device=track_prompt.device)
-        return seg_head.decode_tracked(self.grounding, image_feats, track_prompt, idx,
+        return seg_head.decode_tracked(self._prompting_grounding, image_feats, track_prompt, idx,
                                        with_prompt=self.track_with_seg_prompt)
 
     def remember(self, bank: SAM2MemoryBank, frame_idx: int, feats: dict,
@@ -457,23 +491,30 @@ class SAM2VideoTracker:
         bank = self.memory_bank = self.new_bank()
         num = seg_hidden.shape[0]
         track_prompt = seg_head.tracking_prompt(seg_hidden) if num else None
-        for frame_idx, frame in enumerate(frames):
-            is_key = frame_idx in keys or not bank.cond
-            if num == 0:
-                yield TrackedFrame(frame_idx, frame, is_key, torch.zeros(0, 1, 1, 1),
-                                   torch.zeros(0))
-                continue
-            encoded = self.encode_frames(frame.image)
-            feats = self.select(encoded, 0, num)
-            if is_key:
-                result = self.decode_key_frame(seg_head, self.select(encoded, 0, 1),
-                                               seg_hidden)
-            else:
-                result = self.decode_tracked_frame(seg_head, frame_idx, feats, bank,
-                                                   num_frames, track_prompt)
-            logits = self.remember(bank, frame_idx, feats, result, is_key)
-            del encoded, feats
-            yield TrackedFrame(frame_idx, frame, is_key, logits, result.iou_pred)
+        # Without gradients the frame-independent prompts are computed once per stream.
+        self._stream_prompts = None if torch.is_grad_enabled() else \
+            _StreamPrompts(self.grounding)
+        self._stream_image_pe = None
+        try:
+            for frame_idx, frame in enumerate(frames):
+                is_key = frame_idx in keys or not bank.cond
+                if num == 0:
+                    yield TrackedFrame(frame_idx, frame, is_key, torch.zeros(0, 1, 1, 1),
+                                       torch.zeros(0))
+                    continue
+                encoded = self.encode_frames(frame.image)
+                feats = self.select(encoded, 0, num)
+                if is_key:
+                    result = self.decode_key_frame(seg_head, self.select(encoded, 0, 1),
+                                                   seg_hidden)
+                else:
+                    result = self.decode_tracked_frame(seg_head, frame_idx, feats, bank,
+                                                       num_frames, track_prompt)
+                logits = self.remember(bank, frame_idx, feats, result, is_key)
+                del encoded, feats
+                yield TrackedFrame(frame_idx, frame, is_key, logits, result.iou_pred)
+        finally:
+            self._stream_prompts = self._stream_image_pe = None
 
     def track_clip(self, seg_head, frame_feats: dict, frame_ids: Sequence[int],
                    seg_hidden: torch.Tensor) -> Tuple[SegDecodeResult, List[torch.Tensor]]:
