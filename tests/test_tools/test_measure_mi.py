@@ -63,7 +63,7 @@ def test_end_to_end_on_the_tiny_model(synthetic_refcoco, tmp_path):
     out = tmp_path / 'mi.json'
     results = measure_mi.main([
         TINY, 'none', 'none', '--labels', 'initial', 'again', '--max-samples', '24',
-        '--pca-dim', '2',
+        '--pca-dim', '2', '--split', 'train',  # the 32-image fixture's val split is tiny
         '--out', str(out), '--cfg-options', f'train_dataloader.dataset.data_root={root}',
         f'test_dataloader.dataset.data_root={root}', 'train_dataloader.num_workers=0',
         'test_dataloader.num_workers=0', 'test_dataloader.batch_size=4'])
