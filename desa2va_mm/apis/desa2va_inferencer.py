@@ -594,8 +594,13 @@ class DeSa2VAInferencer(BaseInferencer):
                 [scores[idx == t] for t in range(num_texts)])
 
     def render(self, image_bgr: np.ndarray, sample) -> np.ndarray:
-        """Overlay of one prediction: one row per text with its mask, text and answer."""
+        """Overlay of one prediction: one row per text with its masks (the union of every
+        ``[SEG]`` of its answer), text and answer; the score is the first ``[SEG]``'s."""
         masks, scores = self._per_text(sample)
+        seg_masks, _ = self._per_seg(sample)
+        if len(seg_masks) == len(masks):
+            masks = np.stack([m.any(0) if len(m) else first
+                              for m, first in zip(seg_masks, masks)]) if len(masks) else masks
         return self.visualizer.render(image_bgr[..., ::-1], list(sample.metainfo['text']),
                                       None, masks, sample.metainfo.get('pred_answers'),
                                       scores)

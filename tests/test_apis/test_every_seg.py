@@ -83,6 +83,21 @@ def test_two_segs_give_two_masks_in_order_through_the_inferencer(scripted, tmp_p
     np.testing.assert_allclose(saved['seg_scores'][0], scores, rtol=1e-6)
 
 
+def test_the_overlay_draws_every_seg_of_an_answer(scripted, monkeypatch):
+    """The overlay row of a two-[SEG] answer shows the union of both masks."""
+    inf, record = scripted
+    drawn = {}
+
+    def fake_render(image, texts, gt, masks, answers, scores):
+        drawn['masks'] = masks
+        return image
+    monkeypatch.setattr(inf.visualizer, 'render', fake_render)
+    inf(_image((150, 100)), texts=['the red circle'], return_vis=True, no_save_vis=True)
+    masks, _ = _expected(inf, record, (100, 150))
+    assert not np.array_equal(masks[0] | masks[1], masks[0])  # the second mask adds pixels
+    assert np.array_equal(drawn['masks'][0], masks[0] | masks[1])
+
+
 def test_two_texts_keep_their_own_masks_in_order(scripted):
     inf, record = scripted
     pred = inf(_image((128, 128)), texts=['the red circle', 'the blue star'])['predictions'][0]
