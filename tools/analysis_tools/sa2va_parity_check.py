@@ -40,11 +40,13 @@ rotary tables): they are recomputed as the layers' constructors do, and
 is set empty (nothing is tied).
 """
 import argparse
+import atexit
 import contextlib
 import importlib
 import importlib.util
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,7 +68,8 @@ def resolve_sa2va_models_dir(root: Optional[str]) -> Optional[str]:
 
     Args:
         root: A Sa2VA checkout, the ``models`` folder itself, or a bare git repository
-            (``HEAD:projects/llava_sam2/hf`` is extracted to a temporary folder).
+            (``HEAD:projects/llava_sam2/hf`` is extracted to a temporary folder, removed
+            when the process exits).
     """
     if not root or not osp.isdir(root):
         return None
@@ -75,6 +78,7 @@ def resolve_sa2va_models_dir(root: Optional[str]) -> Optional[str]:
             return candidate
     if osp.isfile(osp.join(root, 'HEAD')) and osp.isdir(osp.join(root, 'objects')):
         out = tempfile.mkdtemp(prefix='sa2va_src_')
+        atexit.register(shutil.rmtree, out, ignore_errors=True)
         archive = subprocess.run(
             ['git', f'--git-dir={root}', 'archive', 'HEAD', osp.dirname(SA2VA_HF_MODELS)],
             capture_output=True, check=False)
