@@ -420,9 +420,12 @@ def test_resolve_model_wrapper_type():
     from mmengine.registry import MODEL_WRAPPERS as ROOT_MODEL_WRAPPERS
 
     from desa2va_mm.utils.dist import DEVICE_AGNOSTIC_DDP, resolve_model_wrapper_type
+    # What Runner.wrap_model does with a bare name: the root registry cannot see ours
+    # (the scope prefix reaches them, desa2va_mm/registry.py).
+    assert ROOT_MODEL_WRAPPERS.get('DeviceAgnosticDDP') is None
+    assert ROOT_MODEL_WRAPPERS.get('desa2va_mm.DeviceAgnosticDDP').__name__ == \
+        'DeviceAgnosticDDP'
     for name in ('DeviceAgnosticDDP', 'desa2va_mm.DeviceAgnosticDDP'):
-        # what Runner.wrap_model would do with it: the root registry cannot see ours
-        assert ROOT_MODEL_WRAPPERS.get(name) is None
         cfg = Config(
             dict(model_wrapper_cfg=dict(type=name, find_unused_parameters=True)))
         resolve_model_wrapper_type(cfg)
