@@ -88,7 +88,7 @@ DOC = osp.join(REPO_ROOT, 'docs', 'real_weights.md')
 #: The variables of the page's ``paths`` block.
 PLACEHOLDERS = ('INTERNVL_ORIG', 'INTERNVL', 'SAM2_CKPT', 'SA2VA', 'IMAGE')
 SAM2_CONFIG = 'configs/sam2/sam2_hiera_t.yaml'
-MIX_SIZE = 9  # members of configs/_base_/datasets/sa2va_mix.py
+MIX_CONFIG = 'configs/_base_/datasets/sa2va_mix.py'
 #: Expanded per command line into ``<path>.times=1`` for each RepeatDataset of its config.
 REPEATS = 'REPEATS'
 #: Expanded into the stand-in widths (a build without a pretrained folder).
@@ -454,8 +454,11 @@ class Rehearsal:
         from transformers import AutoTokenizer
         folder = self.env['INTERNVL']
         expected = len(AutoTokenizer.from_pretrained(osp.join(self.work, folder))) + 5
-        members = {'desa2va_1b_pretrain': 3, 'desa2va_1b_decouple': MIX_SIZE,
-                   'desa2va_1b_fusion': MIX_SIZE}
+        from mmengine.config import Config
+        mix_size = len(Config.fromfile(osp.join(REPO_ROOT, MIX_CONFIG))
+                       .train_dataloader.dataset.datasets)
+        members = {'desa2va_1b_pretrain': 3, 'desa2va_1b_decouple': mix_size,
+                   'desa2va_1b_fusion': mix_size}
         pattern = re.compile(r"ModelTokenizerHook: train_dataloader uses the model's "
                              r"tokenizer \((.*?), (\d+) tokens\) and chat template '(\w+)' "
                              r'in (\d+) pipeline')
