@@ -8,6 +8,7 @@ first, and checks the page says why and the server still answers the next reques
 """
 import os
 import os.path as osp
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,7 +23,10 @@ import pytest
 from conftest import REPO_ROOT
 
 CONFIG = osp.join(REPO_ROOT, 'configs/desa2va/desa2va_tiny_fusion.py')
-CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
+# Debian's packages put both on PATH; CHROMIUM / CHROMEDRIVER name other installs.
+CHROMIUM = os.environ.get('CHROMIUM') or shutil.which('chromium') or '/usr/bin/chromium'
+CHROMEDRIVER = (os.environ.get('CHROMEDRIVER') or shutil.which('chromedriver')
+                or '/usr/bin/chromedriver')
 #: The image component's clear button: there once an image is uploaded.
 REMOVE_IMAGE = 'button[aria-label="Remove Image"]'
 ARTIFACT = osp.join(REPO_ROOT, 'work_dirs', 'test_artifacts', 'web_demo.png')
