@@ -6,6 +6,7 @@ import torch
 from mmcv.transforms import BaseTransform
 
 from desa2va_mm.registry import TOKENIZERS, TRANSFORMS
+from desa2va_mm.structures import REGION_PLACEHOLDER, grid_side, region_token_counts
 from desa2va_mm.tokenization import get_chat_template
 from .build_referring_conversation import IMAGE_PLACEHOLDER
 
@@ -19,7 +20,10 @@ class TokenizeConversation(BaseTransform):
     The image placeholder becomes ``<img>`` + ``num_tiles x num_image_tokens_per_tile``
     ``<IMG_CONTEXT>`` + ``</img>``. User text is tokenised with special-token matching
     off, so ``[SEG]`` or ``<img>`` typed in an expression stays plain text; template
-    markers and answers are tokenised with it on.
+    markers and answers are tokenised with it on. With region prompts (``prompt_masks``
+    (R, H, W), docs/visual_prompts.md), the region placeholder ``<regions>`` becomes
+    ``There are R part regions in the picture: region1<vp>...</vp>, ...`` with one
+    ``<IMG_CONTEXT>`` per patch-grid cell each region covers (``region_token_counts``).
 
     Adds ``input_ids`` (list of 1-D LongTensors: one multi-turn sequence in training, one
     prompt per sentence at test), in training ``labels`` (same shapes, -100 except the
@@ -105,8 +109,49 @@ class TokenizeConversation(BaseTransform):
         for i, part in enumerate(parts):
             if i > 0:
                 ids += self._image_tokens(num_tiles)
-            ids += self._plain(part)
+            for j, piece in enumerate(part.split(REGION_PLACEHOLDER)):
+                if j > 0:
+                    ids += self._region_tokens()
+                ids += self._plain(piece)
         return ids
+
+    def _region_tokens(self) -> List[int]:
+        counts = getattr(self, '_region_counts', None)
+        if counts is None:
+            raise ValueError(f'{REGION_PLACEHOLDER} in a question but the sample has no '
+                             'prompt_masks (region prompts)')
+        start, end, ctx = self.tokenizer.convert_tokens_to_ids(['<vp>', '</vp>',
+                                                                '<IMG_CONTEXT>'])
+        ids = self._plain(f'There are {len(counts)} part regions in the picture: ')
+        for r, count in enumerate(counts):
+            ids += self._plain(f'region{r + 1}') + [start] + [ctx] * count + [end]
+            ids += self._plain('.\n' if r == len(counts) - 1 else ', ')
+        return ids
+
+    def _count_regions(self, results: dict, name: str) -> None:
+        """Tokens per region of the sample's ``prompt_masks`` (None without them); the
+        placeholder must appear in the first user turn exactly when regions are given."""
+        self._region_counts = None
+        turns = results.get('conversation') or [
+            conv[0] for conv in results.get('prompts', []) if conv]
+        marked = [REGION_PLACEHOLDER in str(turn.get('user', '')) for turn in turns]
+        if results.get('prompt_masks') is None:
+            if any(marked):
+                raise ValueError(f'{name}: {REGION_PLACEHOLDER} in a question but the sample '
+                                 'has no prompt_masks (region prompts)')
+            return
+        counts = region_token_counts(results['prompt_masks'],
+                                     grid_side(self.num_image_tokens_per_tile))
+        # Training: once, in the first turn; test: in every prompt's first turn.
+        once = marked[:1] == [True] and not any(marked[1:]) if 'conversation' in results \
+            else bool(marked) and all(marked)
+        if not once:
+            raise ValueError(f'{name}: {len(counts)} region prompts but the first question '
+                             f'has no {REGION_PLACEHOLDER} placeholder, or it appears in a '
+                             'later turn (put it once, after the image, in the first user '
+                             'turn)')
+        self._region_counts = counts
+        results['region_token_counts'] = counts
 
     def _image_tokens(self, num_tiles: int) -> List[int]:
         tok = self.tokenizer
@@ -132,6 +177,7 @@ class TokenizeConversation(BaseTransform):
     def transform(self, results: dict) -> dict:
         num_tiles = int(results.get('num_tiles', 1))
         name = results.get('img_path', '<unknown image>')
+        self._count_regions(results, name)
         if 'conversation' in results:
             ids: List[int] = []
             labels: List[int] = []

@@ -38,7 +38,9 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
     * ``seq_image_idx`` (M,): the sample each sequence belongs to;
     * ``expression_ids`` / ``expression_mask`` (N, Lx) and ``target_image_idx`` (N,): the
       tokens of each target's expression (right padded) and its sample, when the pipeline
-      provides them (DeSa2VA's text anchor).
+      provides them (DeSa2VA's text anchor);
+    * ``prompt_masks`` (B entries, (R, H, W) bool or None) and ``sample_names``, when a
+      sample has region prompts (docs/visual_prompts.md).
 
     Video frames streamed at test time are prepared here too, one at a time as they are
     read (:meth:`prepare_frame`, :meth:`stream_frames`): resized to ``frame_size`` and
@@ -192,4 +194,9 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
                 inputs['target_image_idx'] = torch.tensor(
                     [i for i, s in enumerate(samples) for _ in s.expression_ids],
                     dtype=torch.long, device=self.device)
+        if any('prompt_masks' in s for s in samples):
+            inputs['prompt_masks'] = [s.prompt_masks.to(self.device) if 'prompt_masks' in s
+                                      else None for s in samples]
+            inputs['sample_names'] = [str(s.metainfo.get('img_path', f'sample {i}'))
+                                      for i, s in enumerate(samples)]
         return inputs

@@ -189,6 +189,16 @@ class InternVLMLLM(BaseModule):
         return self.config.image_token_id
 
     @property
+    def vp_start_id(self) -> int:
+        """Id of ``<vp>``, which opens a region prompt's tokens (docs/visual_prompts.md)."""
+        return self.tokenizer.convert_tokens_to_ids('<vp>')
+
+    @property
+    def vp_end_id(self) -> int:
+        """Id of ``</vp>``."""
+        return self.tokenizer.convert_tokens_to_ids('</vp>')
+
+    @property
     def num_image_tokens_per_tile(self) -> int:
         vision = self.config.vision_config
         patches = (vision.image_size[0] // vision.patch_size[0]) * (

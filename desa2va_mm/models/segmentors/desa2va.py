@@ -16,6 +16,7 @@ from desa2va_mm.utils.pretrained_sources import raise_on_frozen_weights_without_
 from desa2va_mm.utils.state_dict_check import raise_on_shape_mismatch
 from ..builder import build_in_scope
 from ..data_preprocessors.frame_stream import FrameStream
+from ..utils.visual_prompts import image_and_region_tokens
 from ..seg_heads.seg_decode_result import SegDecodeResult
 from .checkpoint_layout import upgrade_on_load
 
@@ -280,6 +281,19 @@ class DeSa2VA(BaseModel):
             return image_embeds.flatten(0, 1)
         return torch.cat([per_sample[i].flatten(0, 1) for i in seq_image_idx.tolist()])
 
+    def _slot_features(self, inputs: dict, image_embeds: torch.Tensor) -> torch.Tensor:
+        """(K, H) features of every ``<IMG_CONTEXT>`` slot in sequence order: the image
+        tokens and, for samples with region prompts (``inputs['prompt_masks']``), the
+        region tokens at their ``<vp>`` slots (docs/visual_prompts.md)."""
+        if inputs.get('prompt_masks') is None:
+            return self._image_tokens_per_sequence(image_embeds, inputs['num_tiles'],
+                                                   inputs['seq_image_idx'])
+        return image_and_region_tokens(
+            image_embeds, inputs['num_tiles'], inputs['seq_image_idx'], inputs['input_ids'],
+            inputs['attention_mask'], inputs['prompt_masks'],
+            image_token_id=self.mllm.image_token_id, vp_start_id=self.mllm.vp_start_id,
+            vp_end_id=self.mllm.vp_end_id, sample_names=inputs.get('sample_names'))
+
     def _read_seg_states(self, inputs: dict) -> Tuple[dict, torch.Tensor, torch.Tensor]:
         """Teacher-forced MLLM pass.
 
@@ -290,9 +304,7 @@ class DeSa2VA(BaseModel):
         image_embeds = self.mllm.encode_images(inputs['pixel_values'])
         mllm_out = self.mllm(
             inputs['input_ids'], inputs['attention_mask'],
-            self._image_tokens_per_sequence(image_embeds, inputs['num_tiles'],
-                                            inputs['seq_image_idx']),
-            labels=inputs.get('labels'))
+            self._slot_features(inputs, image_embeds), labels=inputs.get('labels'))
         seg_mask = (inputs['input_ids'] == self.mllm.seg_token_id) & \
             inputs['attention_mask'].bool()
         seq_idx = seg_mask.nonzero()[:, 0]
@@ -544,8 +556,7 @@ class DeSa2VA(BaseModel):
             seq_image_idx = inputs['seq_image_idx']
             answers, seg_states = self.mllm.generate(
                 inputs['input_ids'], inputs['attention_mask'],
-                self._image_tokens_per_sequence(image_embeds, inputs['num_tiles'],
-                                                seq_image_idx),
+                self._slot_features(inputs, image_embeds),
                 max_new_tokens=self.max_new_tokens)
             # Every [SEG] of an answer is decoded (Sa2VA: one mask per [SEG]).
             seg_sentence = [m for m, states in enumerate(seg_states) for _ in states]
@@ -630,7 +641,9 @@ class DeSa2VA(BaseModel):
     # ------------------------------------------------------------------ video API
     @torch.no_grad()
     def read_video_prompts(self, pixel_values: torch.Tensor, input_ids: torch.Tensor,
-                           attention_mask: torch.Tensor
+                           attention_mask: torch.Tensor,
+                           prompt_masks: Optional[torch.Tensor] = None,
+                           region_key_frame: int = 0
                            ) -> Tuple[List[List[int]], List[Optional[torch.Tensor]]]:
         """Generate each expression's answer over a video's key frames.
 
@@ -639,14 +652,26 @@ class DeSa2VA(BaseModel):
             input_ids: (E, L) left-padded prompts, one per expression (``<img>`` +
                 K x n ``<IMG_CONTEXT>`` + ``</img>`` + question).
             attention_mask: (E, L).
+            prompt_masks: (R, H, W) bool region prompts drawn on one key frame, read at
+                the ``<vp>`` slots of every prompt (docs/visual_prompts.md), or None.
+            region_key_frame: Which of the K key frames the regions are drawn on.
 
         Returns:
             E answers (generated ids) and E first-``[SEG]`` states (H,) or None when the
             answer has no ``[SEG]``.
         """
         with self._predict_context():
-            image_embeds = self.mllm.encode_images(pixel_values).flatten(0, 1)
-            image_embeds = image_embeds.repeat(input_ids.shape[0], 1)
+            image_embeds = self.mllm.encode_images(pixel_values)
+            if prompt_masks is None:
+                image_embeds = image_embeds.flatten(0, 1).repeat(input_ids.shape[0], 1)
+            else:
+                # The video is one sample of K tiles; every prompt reads the same regions.
+                image_embeds = image_and_region_tokens(
+                    image_embeds, [len(image_embeds)],
+                    input_ids.new_zeros(input_ids.shape[0]), input_ids, attention_mask,
+                    [prompt_masks], image_token_id=self.mllm.image_token_id,
+                    vp_start_id=self.mllm.vp_start_id, vp_end_id=self.mllm.vp_end_id,
+                    region_tile=[region_key_frame])
             answers, seg_states = self.mllm.generate(input_ids, attention_mask, image_embeds,
                                                      max_new_tokens=self.max_new_tokens)
         return answers, [s[0] if len(s) else None for s in seg_states]
