@@ -122,7 +122,11 @@ def test_shared_runs_and_seeds(capsys, tmp_path):
 def test_video_ablation_plan(capsys, tmp_path):
     stages, cmds, _ = _plan(capsys, tmp_path, 'sa2va', 'desa2va', 'no_adv', extra=('--video', ))
     assert '0/no_adv_video' in stages and '0/desa2va_video' in stages
-    assert not any(s.startswith('0/sa2va_video') for s in stages)  # no tiny Sa2VA video config
+    # The baseline trains its own architecture's tiny video config from its image run.
+    cmd = cmds['0/sa2va_video']
+    assert 'configs/sa2va/sa2va_tiny_video.py' in cmd and 'sa2va/iter_' in cmd
+    assert 'seg_head.adversarial_loss' not in cmd and _max_iters(cmd) == 40
+    assert 'synthetic_mevis/valid_u/' in cmds['0/sa2va_video_test']
     cmd = cmds['0/no_adv_video']
     assert 'configs/desa2va_video/desa2va_tiny_video.py' in cmd
     assert 'no_adv_fusion/iter_10.pth' in cmd and 'model.seg_head.adversarial_loss=None' in cmd
@@ -238,3 +242,16 @@ def test_every_planned_option_passes_the_tools_key_check(capsys, tmp_path):
         for opt in opts:
             key = opt.split('=', 1)[0]
             assert check_cfg_option_key(configs[config], key) is None, (stage, key)
+
+
+def test_extra_split_tests_every_final_checkpoint_on_all_images(capsys, tmp_path):
+    stages, cmds, _ = _plan(capsys, tmp_path, 'sa2va', 'desa2va', 'no_adv',
+                            extra=('--extra-splits', 'heldout'))
+    for name, ckpt in (('sa2va', 'sa2va/iter_'), ('desa2va', 'desa2va_fusion/iter_10.pth'),
+                       ('no_adv', 'no_adv_fusion/iter_10.pth')):
+        cmd = cmds[f'0/{name}_heldout_test']
+        assert ckpt in cmd and 'test_dataloader.dataset.split=heldout' in cmd
+        # The split's every image: the later indices option overrides --test-images.
+        assert cmd.index('test_dataloader.dataset.indices=None') > cmd.index(
+            'test_dataloader.dataset.indices=')
+    assert 'model.seg_head.adversarial_loss=None' in cmds['0/no_adv_heldout_test']

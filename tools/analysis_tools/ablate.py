@@ -33,10 +33,14 @@ iterations, of image data (phase 3 made longer) or of synthetic MeViS videos
 (``configs/desa2va_video/desa2va_tiny_video.py``); both are tested on the image split, and
 ``with_video`` is compared to ``image_only`` (same budget), not to ``desa2va``.
 
-``--video`` adds the video ablation: every DeSa2VA variant's final image checkpoint trains
-``--video-iters`` iterations of the tiny video config with the variant's options and is
-tested on ``valid_u`` (J&F, paired to ``desa2va`` the same way). The Sa2VA baseline has no
-tiny video config and is left out of it.
+``--video`` adds the video ablation: every variant's final image checkpoint trains
+``--video-iters`` iterations of its architecture's tiny video config
+(``configs/desa2va_video/desa2va_tiny_video.py`` with the variant's options, or
+``configs/sa2va/sa2va_tiny_video.py`` for the baseline) and is tested on ``valid_u`` (J&F,
+paired to ``desa2va`` the same way). ``--video-data-root`` may name a
+``make_synthetic_mevis.py --layout motion_pairs`` set, where only motion tells two objects
+apart. ``--extra-splits heldout`` also tests every final image checkpoint on the held-out
+split of ``make_synthetic_refcoco.py --heldout`` data (every image; one table per split).
 
     python tools/analysis_tools/ablate.py --work-dir work_dirs/ablate --seeds 0 1 2 \
         --jobs 2 [--variants sa2va desa2va no_adv no_mi] [--decouple-iters 600]
@@ -84,7 +88,8 @@ VARIANTS = OrderedDict([
 
 CONFIGS = dict(
     sa2va=dict(stage0='configs/sa2va/sa2va_tiny_sam_pretrain.py',
-               main='configs/sa2va/sa2va_tiny.py'),
+               main='configs/sa2va/sa2va_tiny.py',
+               video='configs/sa2va/sa2va_tiny_video.py'),
     desa2va=dict(stage0='configs/desa2va/desa2va_tiny_sam_pretrain.py',
                  pretrain='configs/desa2va/desa2va_tiny_pretrain.py',
                  decouple='configs/desa2va/desa2va_tiny_decouple.py',
@@ -312,7 +317,8 @@ class SeedRun:
             ckpt = self.train('sa2va', cfgs['main'], plan['main'], stage0, opts)
             metrics = self.test('sa2va', cfgs['main'], ckpt, opts)
             stages = [('stage0', 'sa2va_stage0'), ('main', 'sa2va')]
-            return self._result(metrics, 'sa2va', stages, plan, ckpt)
+            return self._result(metrics, 'sa2va', stages, plan, ckpt, ckpt, opts,
+                                test=(cfgs['main'], opts))
         cfgs = CONFIGS['desa2va']
         start = self.train('desa2va_stage0', cfgs['stage0'], plan['stage0'])
         stages = [('stage0', 'desa2va_stage0')]
@@ -343,19 +349,33 @@ class SeedRun:
             test_opts = phase3_opts + VIDEO_VOCABULARY_OPTS
         metrics = self.test('desa2va' if same3 and 'video' not in plan else name,
                             test_config, final, test_opts)
-        return self._result(metrics, log, stages, plan, final, phase3, phase3_opts)
+        return self._result(metrics, log, stages, plan, final, phase3, phase3_opts,
+                            test=(test_config, test_opts))
 
-    def run_video(self, name: str, image_ckpt: str, opts: list) -> dict:
-        """The video ablation's stage: ``--video-iters`` on the videos, J&F on valid_u."""
-        cfg = CONFIGS['desa2va']['video']
+    def run_video(self, name: str, image_ckpt: str, opts: list, arch: str = 'desa2va') -> dict:
+        """The video ablation's stage: ``--video-iters`` on the videos, J&F on valid_u.
+
+        ``arch`` picks the tiny video config of the same architecture (both train the same
+        data, schedule and frozen SAM-2 image encoder).
+        """
+        cfg = CONFIGS[arch]['video']
         ckpt = self.train(f'{name}_video', cfg, self.args.video_iters, image_ckpt, opts,
                           video=True)
         return self.test(f'{name}_video', cfg, ckpt, opts, video=True)
 
-    def _result(self, metrics, log, stages, plan, final, phase3=None, phase3_opts=None):
+    def test_split(self, name: str, result: dict, split: str) -> dict:
+        """A variant's final checkpoint on another split of the image data (every image)."""
+        config, opts = result['test']
+        return self.test(f'{name}_{split}', config, result['final'],
+                         [*opts, f'test_dataloader.dataset.split={split}',
+                          'test_dataloader.dataset.indices=None'])
+
+    def _result(self, metrics, log, stages, plan, final, phase3=None, phase3_opts=None,
+                test=None):
         walls = {stage: self.walls.get(run, float('nan')) for stage, run in stages}
         return dict(metrics=metrics, log=osp.join(self.work_dir, log), plan=plan,
-                    walls=walls, final=final, phase3=phase3, phase3_opts=phase3_opts)
+                    walls=walls, final=final, phase3=phase3, phase3_opts=phase3_opts,
+                    test=test)
 
 
 _WARMUP_ENDS: Dict[str, int] = {}
@@ -510,6 +530,10 @@ def parse_args(argv=None):
                         'them as longer phase 3)')
     parser.add_argument('--video', action='store_true',
                         help='also the video ablation: J&F on valid_u after --video-iters')
+    parser.add_argument('--extra-splits', nargs='+', default=[], metavar='SPLIT',
+                        help='further splits of the image data (e.g. heldout, from '
+                        'make_synthetic_refcoco.py --heldout) every variant\'s final '
+                        'checkpoint is also tested on, every image; one table each')
     parser.add_argument('--test-images', type=int, default=200,
                         help='first N images of the test split (0: all)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],
@@ -572,18 +596,22 @@ def run_seed(args, seed: int, names: List[str], lock: threading.Lock) -> dict:
         if not args.dry_run:
             res['scalars'] = read_train_scalars(res['log'], args.last_logs)
         out[name] = res
+    splits = {split: {} for split in args.extra_splits}
+    for split in args.extra_splits:
+        for name in names:
+            splits[split][name] = dict(metrics=run.test_split(name, out[name], split))
     video = {}
     if args.video:
         for name in names:
             spec = VARIANTS[name]
-            if spec['arch'] == 'sa2va' or 'extra' in spec:
+            if 'extra' in spec:
                 continue
             res = out[name]
-            metrics = run.run_video(name, res['phase3'], res['phase3_opts'])
+            metrics = run.run_video(name, res['phase3'], res['phase3_opts'], spec['arch'])
             video[name] = dict(metrics=metrics, scalars={} if args.dry_run else
                                read_train_scalars(osp.join(run.work_dir, f'{name}_video'),
                                                   args.last_logs))
-    return dict(image=out, video=video)
+    return dict(image=out, video=video, splits=splits)
 
 
 def run_baselines(script: str, config: str, opts: List[str]) -> str:
@@ -646,12 +674,21 @@ def main(argv=None):
     text += ('\ntrivial baselines, every image of the test split:\n' + run_baselines(
         'tools/analysis_tools/trivial_baselines.py', CONFIGS['sa2va']['main'], image_opts)
         + '\n')
+    for split in args.extra_splits:
+        table = OrderedDict((n, {s: per_seed[s]['splits'][split][n] for s in args.seeds})
+                            for n in names)
+        text += (f'\nsplit {split}, every image: the same checkpoints\n\n'
+                 + format_table(table, log_columns=()) + '\n'
+                 + f'\ntrivial baselines, split {split}:\n' + run_baselines(
+                     'tools/analysis_tools/trivial_baselines.py', CONFIGS['sa2va']['main'],
+                     image_opts + [f'test_dataloader.dataset.split={split}']) + '\n')
     if args.video:
         video = OrderedDict((n, {s: per_seed[s]['video'][n] for s in args.seeds})
                             for n in names if n in per_seed[args.seeds[0]]['video'])
-        text += (f'\nvideo ablation: each variant\'s phase-3 checkpoint + {args.video_iters} '
-                 f'iterations of {CONFIGS["desa2va"]["video"]}, J&F on valid_u (the Sa2VA '
-                 'baseline has no tiny video config)\n\n'
+        text += (f'\nvideo ablation: each variant\'s final image checkpoint + '
+                 f'{args.video_iters} iterations of its architecture\'s tiny video config '
+                 f'({CONFIGS["desa2va"]["video"]}, {CONFIGS["sa2va"]["video"]}), J&F on '
+                 'valid_u\n\n'
                  + format_table(video, metric='J&F', extra_metrics=('J', 'F'),
                                 log_columns=LOG_COLUMNS[:3]) + '\n'
                  + '\nvideo baselines, valid_u:\n' + run_baselines(

@@ -216,6 +216,37 @@ def test_training_on_five_frames_backpropagates(mode):
         assert all(g is None for g in mem)
 
 
+def test_tiny_sa2va_video_model_tracks_through_memory_with_its_own_head():
+    """The baseline's tiny video model (configs/_base_/models/sa2va_tiny_video.py) is the
+    tiny DeSa2VA video model with Sa2VA's seg head: same word list, batching and memory
+    training, one prompt per [SEG], and the tracking loss reaches SAM-2's memory."""
+    import desa2va_mm  # noqa: F401
+    from desa2va_mm.registry import MODELS
+    init_default_scope('desa2va_mm')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/models/sa2va_tiny_video.py')).model
+    ours = Config.fromfile(MODEL_CFG).model
+    for key in ('mllm', 'data_preprocessor', 'grounding_encoder', 'video_train',
+                'video_tracker'):
+        assert cfg[key] == ours[key], key
+    assert cfg.seg_head.type == 'Sa2VASegHead'
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.train()
+    sample, _ = _video_sample(5)
+    data = dict(inputs=[sample['inputs']], data_samples=[sample['data_samples']])
+    batch = model.data_preprocessor(data, training=True)
+    losses = model(**batch, mode='loss')
+    assert 'loss_mask_track' in losses and 'loss_mask_text' not in losses
+    total = sum(v for k, v in losses.items() if k.startswith('loss'))
+    assert torch.isfinite(total)
+    total.backward()
+    mem = [p.grad for n, p in model.named_parameters()
+           if 'memory_attention' in n and p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in mem)
+    head = [p.grad for p in model.seg_head.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in head)
+
+
 def test_images_and_videos_mix_in_one_batch(synthetic_refcoco):
     from conftest import build_batch, load_tiny_cfg
     cfg = load_tiny_cfg(synthetic_refcoco, 'configs/desa2va/desa2va_tiny_decouple.py')
