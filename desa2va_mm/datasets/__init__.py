@@ -15,6 +15,7 @@ from .mevis_dataset import MeViSDataset
 from .revos_dataset import ReVOSDataset
 from .ref_ytvos_dataset import RefYTVOSDataset
 from .ref_davis_dataset import RefDAVISDataset
+from .sav_dataset import SAVDataset, StridedFrameSource
 from .wrappers import BadSampleError, SkipBadSamples  # noqa: E402
 from .gcg_base_dataset import BaseGCGDataset, sort_and_trim_groundings
 from .grandf_gcg_dataset import GranDfGCGDataset
@@ -26,8 +27,15 @@ from .grandf_gcg_eval_dataset import GranDfGCGEvalDataset
 __all__ = ['RefCocoReferringDataset', 'load_refs', 'GRefCocoDataset', 'LLaVAQADataset',
            'MMBenchDataset', 'MMEDataset', 'SEEDBenchDataset', 'VideoMMEDataset',
            'ReasonSegDataset', 'VideoReferringDataset', 'MeViSDataset', 'ReVOSDataset',
-           'RefYTVOSDataset', 'RefDAVISDataset', 'FrameSource', 'FolderFrameSource',
+           'RefYTVOSDataset', 'RefDAVISDataset', 'SAVDataset', 'StridedFrameSource', 'FrameSource', 'FolderFrameSource',
            'VideoFileFrameSource', 'ArrayFrameSource', 'open_frame_source',
            'CorruptFrameError', 'SkipBadSamples', 'BadSampleError',
            'BaseGCGDataset', 'sort_and_trim_groundings', 'GranDfGCGDataset',
            'OpenPsgGCGDataset', 'FlickrGCGDataset', 'RefCOCOgGCGDataset', 'GranDfGCGEvalDataset']
+from .osprey_base_dataset import BaseOspreyDataset  # noqa: E402
+from .osprey_dataset import OspreyDataset  # noqa: E402
+from .osprey_description_dataset import OspreyDescriptionDataset  # noqa: E402
+from .osprey_short_description_dataset import OspreyShortDescriptionDataset  # noqa: E402
+
+__all__ += ['BaseOspreyDataset', 'OspreyDataset', 'OspreyDescriptionDataset',
+            'OspreyShortDescriptionDataset']

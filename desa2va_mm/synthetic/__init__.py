@@ -17,7 +17,9 @@ import it in well under a second. Layers, each importing only those above it:
   combinations never trained on.
 * :mod:`.video_expressions`, :mod:`.videos`, :mod:`.mevis_writer`: the MeViS-layout
   video dataset; :mod:`.motion_pairs`: its ``motion_pairs`` layout (objects alike in
-  appearance told apart by motion).
+  appearance told apart by motion); :mod:`.sav_writer`: the same videos in SA-V's layout.
+* :mod:`.osprey_writer`: region prompts (visual prompts) over the same pictures, in
+  Osprey-724K's layout.
 """
 from .coco_io import decode_segmentation, encode_rle, write_json
 from .expressions import (Program, enumerate_expressions, expression_kind, is_unambiguous,
@@ -34,6 +36,8 @@ from .motion_pairs import MOTION_PAIR_ROLES, generate_motion_pair_video
 from .refcoco_reader import compute_split_stats, load_scenes
 from .refcoco_writer import (ANN_FILE, DEFAULT_SPLIT_FRACTIONS, IMG_DIR, SCENES_FILE,
                              SPLIT_FILE, make_synthetic_refcoco)
+from .sav_writer import (SAV_EXPRESSION_FILE, SAV_VIDEO_DIR, make_synthetic_sav,
+                         sav_video_id)
 from .scenes import Scene, SceneObject
 from .video_expressions import (needs_motion, pick_video_expressions,
                                 render_video_expression, resolve_video_expression)
@@ -55,5 +59,11 @@ __all__ = [
     'MOTION_PAIR_ROLES', 'generate_motion_pair_video', 'HELDOUT_WORDS',
     'HELDOUT_COMBINATIONS', 'HELDOUT_SPLITS', 'HELDOUT_FILE', 'heldout_items',
     'make_heldout_refcoco', 'GCG_IMG_DIR', 'GCG_TRAIN_FILE', 'GCG_VAL_CAPTION_FILE',
-    'GCG_VAL_MASK_FILE', 'make_synthetic_gcg'
+    'GCG_VAL_MASK_FILE', 'make_synthetic_gcg', 'SAV_EXPRESSION_FILE', 'SAV_VIDEO_DIR',
+    'make_synthetic_sav', 'sav_video_id'
 ]
+from .osprey_writer import (OSPREY_FILES, OSPREY_IMG_DIR, OSPREY_VAL_FILE,  # noqa: E402
+                            OSPREY_WORDS, make_synthetic_osprey, region_answer)
+
+__all__ += ['OSPREY_FILES', 'OSPREY_IMG_DIR', 'OSPREY_VAL_FILE', 'OSPREY_WORDS',
+            'make_synthetic_osprey', 'region_answer']

@@ -57,7 +57,7 @@ SA2VA_TRAIN_DATA = [
     ('video_revos_dataset', 'VideoReVOSDataset', 10, 'revos'),
     ('video_refytvos_dataset', 'VideoRefYoutubeVOSDataset', 4, 'ref_ytvos'),
     ('video_qa_dataset', 'VideoChatUniViDataset', 1, 'video_qa'),
-    ('video_sam2_dataset', 'VideoSAM2Dataset', 4, None),
+    ('video_sam2_dataset', 'VideoSAM2Dataset', 4, 'sav'),
     ('glamm_psg_dataset', 'OpenPsgGCGDataset', 1, 'openpsg_gcg'),
     ('glamm_grandf_dataset', 'GranDfGCGDataset', 10, 'grandf_gcg'),
     ('glamm_flickr_dataset', 'FlickrGCGDataset', 1, 'flickr_gcg'),
@@ -83,6 +83,7 @@ OUR_MEMBERS = {
     'flickr_gcg': ('FlickrGCGDataset', 'annotations/flickr_mergedGT_GCG_train.json'),
     'refcocog_gcg': ('RefCOCOgGCGDataset', 'annotations/RefCOCOg_GCG_train.json'),
     'ref_ytvos': ('RefYTVOSDataset', 'meta_expressions/train/meta_expressions.json'),
+    'sav': ('SAVDataset', 'sam_v_final_v3.json'),
 }
 
 
@@ -101,7 +102,8 @@ def test_sa2va_mix_is_sa2vas_list_less_what_is_left_out_plus_grefcoco():
     built = [(m.get('times', 1), (m.dataset if m.type == 'RepeatDataset' else m))
              for m in members]
     order = ['refcoco', 'refcoco_plus', 'refcocog', 'grefcoco', 'llava', 'video_qa', 'mevis',
-             'revos', 'ref_ytvos', 'openpsg_gcg', 'grandf_gcg', 'flickr_gcg', 'refcocog_gcg']
+             'revos', 'ref_ytvos', 'openpsg_gcg', 'grandf_gcg', 'flickr_gcg', 'refcocog_gcg',
+             'sav']
     assert [(times, d.type, _what_it_reads(d)) for times, d in built] == [
         (cfg.mix_repeats[name], *OUR_MEMBERS[name]) for name in order]
     # Every Sa2VA dataset left out is named in the config's comment; so is our addition.
@@ -114,6 +116,12 @@ def test_sa2va_mix_is_sa2vas_list_less_what_is_left_out_plus_grefcoco():
     video_step = next(s for s in members[8].dataset.pipeline
                       if s.type == 'BuildReferringConversation')
     assert video_step.to_dict() == dict(type='BuildReferringConversation', mode='train')
+    # SA-V: Sa2VA's long-description question, objects with replacement, random frames.
+    sav_steps = {s.type: s for s in members[-1].dataset.pipeline}
+    assert sav_steps['BuildReferringConversation'].questions == [
+        'Please segment the object according to the description: {expression}']
+    assert sav_steps['SampleVideoExpressions'].pad_with_replacement is True
+    assert sav_steps['SampleVideoFrames'].contiguous_prob == 0.0
 
 
 def test_sa2va_mix_table_matches_sa2vas_config():

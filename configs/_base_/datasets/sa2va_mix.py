@@ -11,7 +11,7 @@
 #   ReVOS (VideoReVOSDataset)                      10              revos x10
 #   Ref-YouTube-VOS (VideoRefYoutubeVOSDataset)    4               ref_ytvos x4
 #   video chat, ChatUniVi (VideoChatUniViDataset)  1               video_qa x1
-#   SA-V pseudo-label videos (VideoSAM2Dataset)    4               left out
+#   SA-V pseudo-label videos (VideoSAM2Dataset)    4               sav x4
 #   GCG: OpenPSG (OpenPsgGCGDataset)               1               openpsg_gcg x1
 #   GCG: GranDf (GranDfGCGDataset)                 10              grandf_gcg x10
 #   GCG: Flickr30k (FlickrGCGDataset)              1               flickr_gcg x1
@@ -23,10 +23,13 @@
 #   Osprey-724K short form                         1               left out
 #     (OspreyShortDescriptionDataset)
 #
-# Left out: the capabilities those sets train are not implemented in this project yet:
-# SA-V's pseudo-label expressions (its long-description prompt format and reader) and
+# Left out: the capability those sets train is not implemented in this project yet:
 # visual prompts (Osprey: region masks given to the MLLM as <vp> tokens). A model trained
 # on this mix cannot take region prompts.
+# SA-V (SAVDataset, Sa2VA's expression file sam_v_final_v3.json over SA-V's videos and
+# masklet files, docs/dataset_prepare_video.md) is in at Sa2VA's repeats, with Sa2VA's
+# long-description question and sampling: 5 objects drawn with replacement, 5 random frames
+# of the annotated (every 4th) frames.
 # GCG (grounded captions, one [SEG] per phrase; GLaMM's files under data/glamm_data/,
 # docs/gcg.md) is in, at Sa2VA's repeats.
 # Our addition, not in Sa2VA's mix: gRefCOCO x1 (multi-object and no-target expressions);
@@ -46,7 +49,7 @@ coco_root = 'data/coco/'
 glamm_root = 'data/glamm_data/'
 mix_repeats = dict(refcoco=4, refcoco_plus=4, refcocog=4, grefcoco=1, llava=1, video_qa=1,
                    mevis=4, revos=10, ref_ytvos=4, openpsg_gcg=1, grandf_gcg=10,
-                   flickr_gcg=1, refcocog_gcg=1)
+                   flickr_gcg=1, refcocog_gcg=1, sav=4)
 
 
 def _repeat(name, dataset):
@@ -105,6 +108,26 @@ refcocog_gcg_train = dict(
     ann_file='annotations/RefCOCOg_GCG_train.json',
     data_prefix=dict(img_path='images/coco2014/train2014/'),
     pipeline={{_base_.gcg_train_pipeline}})
+# SA-V: Sa2VA's VideoSAM2Dataset asks its one long-description question (mode='long')
+# and draws its 5 objects with replacement and 5 frames at random (no contiguous clips).
+sav_question = 'Please segment the object according to the description: {expression}'
+sav_train_pipeline = [
+    dict(type='SampleVideoExpressions', mode='random', num_expressions=5,
+         pad_with_replacement=True),
+    dict(type='SampleVideoFrames', mode='train', num_frames={{_base_.video_num_frames}},
+         contiguous_prob=0.0),
+    dict(type='LoadVideoFrames'),
+    dict(type='LoadVideoAnnotations', mode='train'),
+    dict(type='VideoFrameTiling', tile_size={{_base_.video_tile_size}}),
+    dict(type='ResizeVideoFrames', scale=({{_base_.video_sam_image_size}},
+                                          {{_base_.video_sam_image_size}}), backend='pillow'),
+    dict(type='BuildReferringConversation', mode='train', questions=[sav_question]),
+    {{_base_.video_tokenize}},
+    dict(type='PackVideoReferringInputs'),
+]
+sav_train = dict(
+    type='SAVDataset', data_root='data/sav/', ann_file='sam_v_final_v3.json',
+    data_prefix=dict(video_path='sam_v_full/'), pipeline=sav_train_pipeline)
 
 mix_datasets = (
     _repeat('refcoco', refcoco_train) + _repeat('refcoco_plus', refcoco_plus_train) +
@@ -113,7 +136,7 @@ mix_datasets = (
     _repeat('mevis', mevis_train) + _repeat('revos', revos_train) +
     _repeat('ref_ytvos', ref_ytvos_train) + _repeat('openpsg_gcg', openpsg_gcg_train) +
     _repeat('grandf_gcg', grandf_gcg_train) + _repeat('flickr_gcg', flickr_gcg_train) +
-    _repeat('refcocog_gcg', refcocog_gcg_train))
+    _repeat('refcocog_gcg', refcocog_gcg_train) + _repeat('sav', sav_train))
 del _repeat
 
 train_dataloader = dict(
