@@ -20,6 +20,10 @@ docs/dataset_prepare.md and docs/dataset_prepare_video.md)::
                                  flickr_mergedGT_GCG_train, RefCOCOg_GCG_train}.json
         + images/{coco2017, grandf/train, flickr30k/Flickr30K, coco2014/train2014}/
         (grounded captions, docs/gcg.md; 2 images each)
+    data/osprey-724k/Osprey-724K/osprey_{conversation,detail_description,short_form,
+                                         part_level,lvis_positive_negative}.json
+        + coco/{train2014,val2014,train2017,val2017}/  (region prompts,
+        docs/visual_prompts.md; 2 images each)
 
 Images, videos and masks come from the synthetic generators of
 :mod:`desa2va_mm.synthetic` (RefCOCO and MeViS writers, re-laid out where the
@@ -376,6 +380,45 @@ def _write_gcg(root: str, seed: int, texts: List[str]) -> Dict[str, int]:
     return {name: len(grandf) for name in _GCG_SETS}
 
 
+_OSPREY_FILES = {
+    'osprey_conversation': ('conversation', 'Osprey-724K/osprey_conversation.json'),
+    'osprey_description': ('description', 'Osprey-724K/osprey_detail_description.json'),
+    'osprey_short': ('short_form', 'Osprey-724K/osprey_short_form.json'),
+    'osprey_part': ('conversation', 'Osprey-724K/osprey_part_level.json'),
+    'osprey_positive_negative': ('conversation',
+                                 'Osprey-724K/osprey_lvis_positive_negative.json'),
+}
+
+
+def _write_osprey(root: str, seed: int, texts: List[str]) -> Dict[str, int]:
+    """The five Osprey-724K sets, two images each, from the synthetic Osprey writer
+    (its conversation file stands for the part-level and positive / negative ones, which
+    share that layout); images in the first of COCO's four folders."""
+    from desa2va_mm.synthetic.osprey_writer import (OSPREY_FILES, OSPREY_IMG_DIR,
+                                                    make_synthetic_osprey)
+    with tempfile.TemporaryDirectory() as tmp:
+        make_synthetic_osprey(tmp, num_images=3, seed=seed, image_size=_IMAGE_SIZE,
+                              val_fraction=0.3)
+        shutil.copytree(osp.join(tmp, OSPREY_IMG_DIR), osp.join(root, 'coco', 'train2014'),
+                        dirs_exist_ok=True)
+        records = {}
+        for kind, path in OSPREY_FILES.items():
+            with open(osp.join(tmp, path), encoding='utf-8') as f:
+                records[kind] = json.load(f)
+    for folder in ('val2014', 'train2017', 'val2017'):
+        os.makedirs(osp.join(root, 'coco', folder), exist_ok=True)
+    for record in records['conversation'] + records['short_form']:
+        texts.extend(m['value'] for m in record['conversations'])
+    for record in records['description']:
+        texts.extend(record['description'])
+    counts = {}
+    for name, (kind, ann_file) in _OSPREY_FILES.items():
+        os.makedirs(osp.dirname(osp.join(root, ann_file)), exist_ok=True)
+        _dump(osp.join(root, ann_file), records[kind])
+        counts[name] = len(records[kind])
+    return counts
+
+
 def corpus_texts(texts: List[str]) -> List[str]:
     """The mix's texts plus the prompt / answer templates and chat roles, de-duplicated."""
     extra = [_QUESTION.format(expression=t) for t in texts[:50]]
@@ -412,6 +455,7 @@ def write_mini_mix(root: str, seed: int = 0) -> MiniMixSummary:
     counts['revos'] = _write_revos(osp.join(data, 'revos'), seed, texts)
     counts['ref_ytvos'] = _write_ref_ytvos(osp.join(data, 'ref_ytvos'), seed, texts)
     counts.update(_write_gcg(osp.join(data, 'glamm_data'), seed, texts))
+    counts.update(_write_osprey(osp.join(data, 'osprey-724k'), seed, texts))
     return MiniMixSummary(data_root=data, train_samples=counts,
                           demo_image=family['demo_image'],
                           demo_expression=family['demo_expression'],

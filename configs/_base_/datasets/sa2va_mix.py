@@ -16,16 +16,17 @@
 #   GCG: GranDf (GranDfGCGDataset)                 10              grandf_gcg x10
 #   GCG: Flickr30k (FlickrGCGDataset)              1               flickr_gcg x1
 #   GCG: RefCOCOg (RefCOCOgGCGDataset)             1               refcocog_gcg x1
-#   Osprey-724K conversation, part level, LVIS     1 each          left out
-#     positive / negative (OspreyDataset x3)
-#   Osprey-724K detailed descriptions              1               left out
+#   Osprey-724K conversation, part level, LVIS     1 each          osprey_conversation x1,
+#     positive / negative (OspreyDataset x3)                       osprey_part x1,
+#                                                                  osprey_positive_negative x1
+#   Osprey-724K detailed descriptions              1               osprey_description x1
 #     (OspreyDescriptionDataset)
-#   Osprey-724K short form                         1               left out
+#   Osprey-724K short form                         1               osprey_short x1
 #     (OspreyShortDescriptionDataset)
 #
-# Left out: the capability those sets train is not implemented in this project yet:
-# visual prompts (Osprey: region masks given to the MLLM as <vp> tokens). A model trained
-# on this mix cannot take region prompts.
+# Osprey (visual prompts: region masks read by the MLLM at <vp> tokens, docs/
+# visual_prompts.md; Osprey-724K's files and COCO images under data/osprey-724k/) is in,
+# at Sa2VA's repeats.
 # SA-V (SAVDataset, Sa2VA's expression file sam_v_final_v3.json over SA-V's videos and
 # masklet files, docs/dataset_prepare_video.md) is in at Sa2VA's repeats, with Sa2VA's
 # long-description question and sampling: 5 objects drawn with replacement, 5 random frames
@@ -49,7 +50,9 @@ coco_root = 'data/coco/'
 glamm_root = 'data/glamm_data/'
 mix_repeats = dict(refcoco=4, refcoco_plus=4, refcocog=4, grefcoco=1, llava=1, video_qa=1,
                    mevis=4, revos=10, ref_ytvos=4, openpsg_gcg=1, grandf_gcg=10,
-                   flickr_gcg=1, refcocog_gcg=1, sav=4)
+                   flickr_gcg=1, refcocog_gcg=1, sav=4, osprey_conversation=1,
+                   osprey_description=1, osprey_part=1, osprey_short=1,
+                   osprey_positive_negative=1)
 
 
 def _repeat(name, dataset):
@@ -129,6 +132,39 @@ sav_train = dict(
     type='SAVDataset', data_root='data/sav/', ann_file='sam_v_final_v3.json',
     data_prefix=dict(video_path='sam_v_full/'), pipeline=sav_train_pipeline)
 
+# Osprey-724K: each record's regions (COCO polygons / RLE) become the sample's
+# `prompt_masks`; the first question starts with "There are R part regions in the picture:
+# region1<vp>...</vp>, ..." (one <IMG_CONTEXT> per cell of the 16 x 16 thumbnail grid a
+# region covers). LM loss only; images searched in COCO's four folders, as Sa2VA does.
+osprey_root = 'data/osprey-724k/'
+osprey_image_folders = ['coco/train2014/', 'coco/val2014/', 'coco/train2017/',
+                        'coco/val2017/']
+osprey_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadRegionPrompts'),
+    {{_base_.image_tiling}},
+    {{_base_.tokenize}},
+    # No [SEG] in Osprey's answers: an empty (0, H, W) mask set, as for QA samples.
+    dict(type='LoadReferringMasks'),
+    {{_base_.sam_resize}},
+    dict(type='PackReferringInputs'),
+]
+osprey_common = dict(data_root=osprey_root, image_folders=osprey_image_folders,
+                     pipeline=osprey_train_pipeline)
+osprey_conversation_train = dict(
+    type='OspreyDataset', ann_file='Osprey-724K/osprey_conversation.json', **osprey_common)
+osprey_description_train = dict(
+    type='OspreyDescriptionDataset', ann_file='Osprey-724K/osprey_detail_description.json',
+    **osprey_common)
+osprey_part_train = dict(
+    type='OspreyDataset', ann_file='Osprey-724K/osprey_part_level.json', **osprey_common)
+osprey_short_train = dict(
+    type='OspreyShortDescriptionDataset', ann_file='Osprey-724K/osprey_short_form.json',
+    **osprey_common)
+osprey_positive_negative_train = dict(
+    type='OspreyDataset', ann_file='Osprey-724K/osprey_lvis_positive_negative.json',
+    **osprey_common)
+
 mix_datasets = (
     _repeat('refcoco', refcoco_train) + _repeat('refcoco_plus', refcoco_plus_train) +
     _repeat('refcocog', refcocog_train) + _repeat('grefcoco', grefcoco_train) +
@@ -136,7 +172,12 @@ mix_datasets = (
     _repeat('mevis', mevis_train) + _repeat('revos', revos_train) +
     _repeat('ref_ytvos', ref_ytvos_train) + _repeat('openpsg_gcg', openpsg_gcg_train) +
     _repeat('grandf_gcg', grandf_gcg_train) + _repeat('flickr_gcg', flickr_gcg_train) +
-    _repeat('refcocog_gcg', refcocog_gcg_train) + _repeat('sav', sav_train))
+    _repeat('refcocog_gcg', refcocog_gcg_train) + _repeat('sav', sav_train) +
+    _repeat('osprey_conversation', osprey_conversation_train) +
+    _repeat('osprey_description', osprey_description_train) +
+    _repeat('osprey_part', osprey_part_train) +
+    _repeat('osprey_short', osprey_short_train) +
+    _repeat('osprey_positive_negative', osprey_positive_negative_train))
 del _repeat
 
 train_dataloader = dict(

@@ -10,6 +10,7 @@ from .internvl_tiling import InternVLTiling, dynamic_tiles
 from .load_image_from_file import BadImageError, LoadImageFromFile
 from .load_qa_video_frames import LoadQAVideoFrames
 from .load_referring_masks import LoadReferringMasks
+from .load_region_prompts import LoadRegionPrompts
 from .load_video_annotations import LoadVideoAnnotations
 from .load_video_frames import LoadVideoFrames
 from .pack_referring_inputs import PackReferringInputs
@@ -29,5 +30,5 @@ __all__ = [
     'LoadVideoAnnotations', 'LoadVideoFrames', 'SampleVideoExpressions', 'SampleVideoFrames',
     'select_key_frames', 'PackVideoReferringInputs', 'ResizeVideoFrames', 'VideoFrameTiling',
     'LoadImageFromFile', 'BadImageError', 'DirectResize', 'BuildGCGConversation',
-    'GCG_QUESTIONS', 'GCG_TEST_QUESTION', 'tag_caption'
+    'GCG_QUESTIONS', 'GCG_TEST_QUESTION', 'tag_caption', 'LoadRegionPrompts'
 ]
