@@ -6,6 +6,7 @@ from .mmbench_dataset import MMBenchDataset
 from .mme_dataset import MMEDataset
 from .seed_bench_dataset import SEEDBenchDataset
 from .video_mme_dataset import VideoMMEDataset
+from .mvbench_dataset import MVBENCH_TASKS, MVBenchDataset
 from .reason_seg_dataset import ReasonSegDataset
 from .transforms import *  # noqa: F401,F403
 from .video_io import (ArrayFrameSource, CorruptFrameError, FolderFrameSource,
@@ -26,6 +27,7 @@ from .grandf_gcg_eval_dataset import GranDfGCGEvalDataset
 
 __all__ = ['RefCocoReferringDataset', 'load_refs', 'GRefCocoDataset', 'LLaVAQADataset',
            'MMBenchDataset', 'MMEDataset', 'SEEDBenchDataset', 'VideoMMEDataset',
+           'MVBenchDataset', 'MVBENCH_TASKS',
            'ReasonSegDataset', 'VideoReferringDataset', 'MeViSDataset', 'ReVOSDataset',
            'RefYTVOSDataset', 'RefDAVISDataset', 'SAVDataset', 'StridedFrameSource', 'FrameSource', 'FolderFrameSource',
            'VideoFileFrameSource', 'ArrayFrameSource', 'open_frame_source',

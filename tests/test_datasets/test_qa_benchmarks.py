@@ -24,7 +24,8 @@ CONFIGS = osp.join(REPO_ROOT, 'configs')
 FAMILIES = {'desa2va_qa_test': 'desa2va', 'sa2va_qa_test': 'sa2va'}
 SIZES = ('1b', '4b', '8b')
 BENCHMARKS = {'mmbench': 'MultipleChoiceMetric', 'mme': 'MMEMetric',
-              'seed_bench': 'MultipleChoiceMetric', 'video_mme': 'MultipleChoiceMetric'}
+              'seed_bench': 'MultipleChoiceMetric', 'video_mme': 'MultipleChoiceMetric',
+              'mvbench': 'MultipleChoiceMetric'}
 LEAVES = sorted(osp.relpath(p, CONFIGS) for family in FAMILIES
                 for p in glob.glob(osp.join(CONFIGS, family, '*.py')))
 REAL_LEAVES = [leaf for leaf in LEAVES if 'tiny' not in leaf]
@@ -264,6 +265,8 @@ def qa_data(tmp_path_factory):
     write_mme(osp.join(root, 'data/mme/MME_Benchmark_release_version'))
     write_seed_bench(osp.join(root, 'data/seed_bench'))
     write_video_mme(osp.join(root, 'data/video_mme'))
+    from test_mvbench import write_mvbench
+    write_mvbench(osp.join(root, 'data/mvbench'))
     return root
 
 
@@ -280,6 +283,9 @@ def test_base_pipeline_packs_what_its_metric_reads(bench, qa_data):
     ds_cfg.serialize_data = False
     if bench == 'mme':
         ds_cfg.subtasks = ['existence', 'artwork']
+    if bench == 'mvbench':
+        from test_mvbench import TASKS
+        ds_cfg.tasks = list(TASKS)
     dataset = _build(ds_cfg)
     tokenizer = give_real_size_tokenizer(dataset)
     evaluator = Evaluator(cfg.test_evaluator.to_dict())  # as the runner builds it

@@ -8,6 +8,7 @@ from .build_gcg_conversation import (GCG_QUESTIONS, GCG_TEST_QUESTION, BuildGCGC
 from .direct_resize import DirectResize
 from .internvl_tiling import InternVLTiling, dynamic_tiles
 from .load_image_from_file import BadImageError, LoadImageFromFile
+from .load_mvbench_frames import LoadMVBenchFrames, mvbench_frame_indices
 from .load_qa_video_frames import LoadQAVideoFrames
 from .load_referring_masks import LoadReferringMasks
 from .load_region_prompts import LoadRegionPrompts
@@ -30,5 +31,6 @@ __all__ = [
     'LoadVideoAnnotations', 'LoadVideoFrames', 'SampleVideoExpressions', 'SampleVideoFrames',
     'select_key_frames', 'PackVideoReferringInputs', 'ResizeVideoFrames', 'VideoFrameTiling',
     'LoadImageFromFile', 'BadImageError', 'DirectResize', 'BuildGCGConversation',
-    'GCG_QUESTIONS', 'GCG_TEST_QUESTION', 'tag_caption', 'LoadRegionPrompts'
+    'GCG_QUESTIONS', 'GCG_TEST_QUESTION', 'tag_caption', 'LoadRegionPrompts',
+    'LoadMVBenchFrames', 'mvbench_frame_indices'
 ]

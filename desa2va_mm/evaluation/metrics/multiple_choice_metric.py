@@ -74,8 +74,37 @@ def extract_choice_video_mme(answer: str, choices: Dict[str, str]) -> Optional[s
     return match.group(0) if match else None
 
 
+def extract_choice_mvbench(answer: str, choices: Dict[str, str]) -> Optional[str]:
+    """The option an answer picks, by MVBench's evaluation (video_chat2's ``check_ans``).
+
+    The official script starts the answer with "Best option:(" and puts the ``(`` back in
+    front of the model's first line (stripped); the first space-separated word,
+    lower-cased and without dots, is the pick. A letter ``x`` is picked when that word is contained in
+    ``(x)`` or contains it: "B", "B.", "B)", "(B) text" all pick B.
+
+    One deviation: an empty answer reads as "(", which the official substring test finds
+    in every option, so the script counts it right whatever the ground truth; here it
+    names no option (scored wrong, counted in ``unmatched``).
+
+    Args:
+        answer: The model's decoded answer.
+        choices: Letter -> option text.
+
+    Returns:
+        The letter, or None.
+    """
+    lines = answer.strip().split('\n')
+    word = ('(' + lines[0]).lower().split(' ')[0].replace('.', '')
+    if word == '(':
+        return None
+    picked = [letter for letter in choices
+              if word in f'({letter.lower()})' or f'({letter.lower()})' in word]
+    return picked[0] if len(picked) == 1 else None
+
+
 #: ``answer_extraction`` options of :class:`MultipleChoiceMetric`.
-EXTRACTORS = {'exact_matching': extract_choice, 'video_mme': extract_choice_video_mme}
+EXTRACTORS = {'exact_matching': extract_choice, 'video_mme': extract_choice_video_mme,
+              'mvbench': extract_choice_mvbench}
 
 
 @METRICS.register_module()
@@ -92,17 +121,20 @@ class MultipleChoiceMetric(BaseMetric):
     asked with its options rotated; the question counts as right only if every copy is
     answered right. With no copies (every group one row) this is plain accuracy.
 
-    ``answer_extraction``: ``'exact_matching'`` (:func:`extract_choice`, VLMEvalKit's) or
-    ``'video_mme'`` (:func:`extract_choice_video_mme`, Video-MME's script).
+    ``answer_extraction``: ``'exact_matching'`` (:func:`extract_choice`, VLMEvalKit's),
+    ``'video_mme'`` (:func:`extract_choice_video_mme`, Video-MME's script) or
+    ``'mvbench'`` (:func:`extract_choice_mvbench`, MVBench's ``check_ans``).
 
     Metrics (percent): ``accuracy`` (per question, circular when copies exist),
     ``vanilla_accuracy`` (per row, only when copies exist), ``category/<name>`` (the
     question's ``category``) and ``unmatched`` (the share of rows whose answer names no
-    single option).
+    single option); with ``category_mean``, ``category_mean`` (the mean of the
+    per-category accuracies: MVBench's average over its tasks).
 
     Args:
         out_file: Optional JSONL path: ``{question_id, answer, pred, gt, correct}`` per row.
         answer_extraction: How a letter is read from an answer (see above).
+        category_mean: Also report the mean of the per-category accuracies.
         collect_device: ``'cpu'`` or ``'gpu'``.
         prefix: Metric name prefix (e.g. ``'mmbench'``).
     """
@@ -111,13 +143,14 @@ class MultipleChoiceMetric(BaseMetric):
 
     def __init__(self, out_file: Optional[str] = None,
                  answer_extraction: str = 'exact_matching', collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None, category_mean: bool = False) -> None:
         if answer_extraction not in EXTRACTORS:
             raise ValueError(f'MultipleChoiceMetric: answer_extraction must be one of '
                              f'{sorted(EXTRACTORS)}, got {answer_extraction!r}')
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.out_file = out_file
         self.extract = EXTRACTORS[answer_extraction]
+        self.category_mean = category_mean
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -157,6 +190,9 @@ class MultipleChoiceMetric(BaseMetric):
         for category in sorted(c for c in per_category if c):
             hits = per_category[category]
             metrics[f'category/{category}'] = 100.0 * sum(hits) / len(hits)
+        if self.category_mean:
+            scores = [v for k, v in metrics.items() if k.startswith('category/')]
+            metrics['category_mean'] = sum(scores) / len(scores) if scores else 0.0
         metrics['unmatched'] = 100.0 * sum(r['pred'] is None for r in results) / len(results)
         if self.out_file:
             write_jsonl_atomic([{k: r[k] for k in ('question_id', 'answer', 'pred', 'gt',
