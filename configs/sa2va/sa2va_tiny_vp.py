@@ -14,14 +14,12 @@ _base_ = [
 model = dict(mllm=dict(tokenizer={{_base_.vp_tokenizer}}), max_new_tokens=8)
 max_iters = 1500
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
+# No validation during the run: region questions are scored afterwards by
+# tools/analysis_tools/region_qa_accuracy.py (the inferencer on the held-out file);
+# tools/test.py scores referring segmentation on the synthetic RefCOCO val split.
 val_dataloader = None
 val_cfg = None
 val_evaluator = None
-# Region questions are scored by tools/analysis_tools/region_qa_accuracy.py (the inferencer
-# on the held-out Osprey-layout file), not by tools/test.py.
-test_dataloader = None
-test_cfg = None
-test_evaluator = None
 optim_wrapper = dict(optimizer=dict(lr=3e-4, weight_decay=0.01))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=50),

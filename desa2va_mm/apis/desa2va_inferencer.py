@@ -26,8 +26,9 @@ from desa2va_mm.datasets.video_io import FrameSource
 from desa2va_mm.registry import TRANSFORMS
 from desa2va_mm.utils.sa2va_release import (is_sa2va_release, load_sa2va_release,
                                             use_release_tokenizer)
-from .inputs import (PIPELINE_TEMPLATE, ImageType, VideoType, build_prompts, chat_prompt,
-                     check_history, check_texts, list_images, load_image, open_video)
+from .inputs import (PIPELINE_TEMPLATE, ImageType, RegionType, VideoType, build_prompts,
+                     chat_prompt, check_history, check_texts, is_region, list_images,
+                     load_image, open_video, region_masks, with_region_placeholder)
 
 #: Transforms of a test pipeline that read a dataset (files, annotations, targets); the
 #: inferencer gives the pipeline user inputs instead.
@@ -270,7 +271,7 @@ class DeSa2VAInferencer(BaseInferencer):
         dtype: The precision predictions run in (``'fp32'``, ``'bf16'`` or ``'fp16'``).
     """
 
-    preprocess_kwargs: set = {'texts', 'template'}
+    preprocess_kwargs: set = {'texts', 'template', 'regions'}
     forward_kwargs: set = set()
     visualize_kwargs: set = {'return_vis', 'show', 'wait_time', 'no_save_vis', 'out_dir'}
     postprocess_kwargs: set = {'print_result', 'no_save_pred', 'return_datasamples'}
@@ -421,11 +422,16 @@ class DeSa2VAInferencer(BaseInferencer):
     @staticmethod
     def _run_pipeline(transforms: Sequence[Any], results: dict) -> dict:
         """Run ``transforms`` on one input; prompts the caller wrote (verbatim questions,
-        other templates, chat) replace the pipeline's ``BuildReferringConversation``."""
+        other templates, chat) replace the pipeline's ``BuildReferringConversation``. With
+        region prompts (``prompt_masks``), the region list goes after the image in every
+        prompt before it is tokenised (docs/visual_prompts.md)."""
         for transform in transforms:
             if 'prompts' in results and type(transform).__name__ == \
                     'BuildReferringConversation':
                 continue
+            if isinstance(transform, TokenizeConversation) and \
+                    results.get('prompt_masks') is not None:
+                results['prompts'] = with_region_placeholder(results['prompts'])
             results = transform(results)
         return results
 
@@ -456,15 +462,37 @@ class DeSa2VAInferencer(BaseInferencer):
         return [check_texts(texts, f'input {i}') for i in range(num_inputs)]
 
     @staticmethod
-    def _image_results(image: ImageType, index: int, texts: List[str]) -> dict:
-        """What the dataset-reading steps would give the image test pipeline."""
+    def _regions_per_input(regions, num_inputs: int) -> list:
+        """``regions``: None, one list of regions asked of every image, or one list per
+        image (see :meth:`__call__`)."""
+        if regions is None:
+            return [None] * num_inputs
+        if isinstance(regions, np.ndarray) and regions.ndim == 3 or is_region(regions):
+            return [regions] * num_inputs
+        regions = list(regions)
+        if all(is_region(r) for r in regions):
+            return [regions] * num_inputs
+        if len(regions) != num_inputs:
+            raise ValueError(f'regions: {len(regions)} lists of regions for {num_inputs} '
+                             'images (one list per image, or one list for all)')
+        return regions
+
+    @staticmethod
+    def _image_results(image: ImageType, index: int, texts: List[str],
+                       regions: Optional[Sequence[RegionType]] = None) -> dict:
+        """What the dataset-reading steps would give the image test pipeline (and
+        ``LoadRegionPrompts``: ``prompt_masks`` (R, H, W) when regions are given)."""
         img, path = load_image(image, index)
         h, w = img.shape[:2]
-        return dict(img=img, img_path=path if path else f'input_{index}', img_id=index,
-                    ori_shape=(h, w), img_shape=(h, w), text=list(texts))
+        results = dict(img=img, img_path=path if path else f'input_{index}', img_id=index,
+                       ori_shape=(h, w), img_shape=(h, w), text=list(texts))
+        masks = region_masks(regions, (h, w), f'input {index}')
+        if masks is not None:
+            results['prompt_masks'] = masks
+        return results
 
     def preprocess(self, inputs: list, batch_size: int = 1, texts=None,
-                   template: Optional[str] = PIPELINE_TEMPLATE, **kwargs):
+                   template: Optional[str] = PIPELINE_TEMPLATE, regions=None, **kwargs):
         """Load the images and run the image test pipeline; yields collated batches.
 
         Args:
@@ -475,13 +503,15 @@ class DeSa2VAInferencer(BaseInferencer):
                 question template (``'Please segment {expression} in this image.'``, what
                 the model was trained on); None: each text is a question used verbatim;
                 or a template with ``{expression}`` (:func:`~.inputs.build_prompts`).
+            regions: Region prompts (see :meth:`__call__`).
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         per_input = self._texts_per_input(texts, len(inputs))
+        regions_of = self._regions_per_input(regions, len(inputs))
         chunk = []
         for i, (image, image_texts) in enumerate(zip(inputs, per_input)):
-            results = self._image_results(image, i, image_texts)
+            results = self._image_results(image, i, image_texts, regions_of[i])
             prompts = build_prompts(image_texts, template)
             if prompts is not None:
                 results['prompts'] = prompts
@@ -505,7 +535,8 @@ class DeSa2VAInferencer(BaseInferencer):
                  no_save_vis: bool = False,
                  no_save_pred: bool = True,
                  print_result: bool = False,
-                 return_datasamples: bool = False) -> dict:
+                 return_datasamples: bool = False,
+                 regions=None) -> dict:
         """Segment every expression on every image.
 
         Args:
@@ -526,6 +557,12 @@ class DeSa2VAInferencer(BaseInferencer):
             no_save_pred: Do not write prediction files.
             print_result: Print each prediction's answers and scores.
             return_datasamples: Return the model's ``DetDataSample``s instead of dicts.
+            regions: Region prompts (visual prompts, docs/visual_prompts.md) the texts can
+                name as ``region1``, ``region2``...: a list of regions asked of every
+                image, or one list per image; a region is an ``(x1, y1, x2, y2)`` pixel
+                box, an (H, W) mask array or a mask image path. E.g.
+                ``texts='What is region1?'`` (with ``template=None``) or
+                ``texts='the object like region1'``.
 
         Returns:
             dict: ``predictions``: per image a dict with ``img_path``, ``texts``,
@@ -536,7 +573,7 @@ class DeSa2VAInferencer(BaseInferencer):
         ori_inputs = self._inputs_to_list(inputs)
         preds = []
         batches = self.preprocess(ori_inputs, batch_size=batch_size, texts=texts,
-                                  template=template)
+                                  template=template, regions=regions)
         if self.show_progress and len(ori_inputs) > batch_size:
             from mmengine.utils import ProgressBar
             bar = ProgressBar(len(ori_inputs))
@@ -675,7 +712,8 @@ class DeSa2VAInferencer(BaseInferencer):
     # ------------------------------------------------------------------ chat
     def chat(self, image: ImageType, question: str,
              history: Optional[List[Dict[str, str]]] = None,
-             return_vis: bool = False) -> dict:
+             return_vis: bool = False,
+             regions: Optional[Sequence[RegionType]] = None) -> dict:
         """One turn of a multi-turn conversation about one image.
 
         The whole conversation (the image, every earlier question and the model's own
@@ -689,6 +727,10 @@ class DeSa2VAInferencer(BaseInferencer):
             history: ``[{'user': ..., 'assistant': ...}, ...]`` of earlier turns (the
                 ``history`` this method returned last time), or None to start.
             return_vis: Also return the overlay (RGB array) under ``'visualization'``.
+            regions: Region prompts of the conversation (give the same ones every turn):
+                boxes ``(x1, y1, x2, y2)``, (H, W) masks or mask paths, named
+                ``region1``, ``region2``... in the questions (``'What is region1?'``,
+                ``'Please segment the object like region1.'``).
 
         Returns:
             dict: ``answer`` (str), ``masks`` ((K, H, W) bool: one per ``[SEG]`` of the
@@ -697,7 +739,7 @@ class DeSa2VAInferencer(BaseInferencer):
         """
         question = check_texts([question], 'chat')[0]
         history = check_history(history or [])
-        results = self._image_results(image, 0, [question])
+        results = self._image_results(image, 0, [question], regions)
         results['prompts'] = chat_prompt(history, question)
         data = self.collate_fn([self._run_pipeline(self.pipeline, results)])
         sample = self.forward(data)[0]
@@ -738,7 +780,9 @@ class DeSa2VAInferencer(BaseInferencer):
                       fps: float = 10.0,
                       save_frames: bool = False,
                       return_masks: bool = True,
-                      history: Optional[List[Dict[str, str]]] = None) -> dict:
+                      history: Optional[List[Dict[str, str]]] = None,
+                      regions: Optional[Sequence[RegionType]] = None,
+                      region_frame: int = 0) -> dict:
         """Segment expressions through a video: key frames to the MLLM, SAM-2 tracks.
 
         The path ``tools/test.py`` takes on a video test set: the video test pipeline picks
@@ -746,8 +790,9 @@ class DeSa2VAInferencer(BaseInferencer):
         expression, and packs the video as a lazy frame source; after collation the data
         preprocessor pads the prompts and wraps the source in a ``FrameStream``. The model
         answers every expression over the key frames (``read_video_prompts``) and streams
-        the video (``segment_video``): key frames are decoded from each answer's first
-        ``[SEG]`` and written to SAM-2's memory, the other frames are tracked. One decoded
+        the video (``segment_video``): key frames are decoded from every ``[SEG]`` of each
+        answer (one tracked object per ``[SEG]``) and written to SAM-2's memory, the other
+        frames are tracked; the overlay draws each object in its own colour. One decoded
         frame is in memory at a time; the MP4 / PNGs are written as frames come.
 
         Args:
@@ -772,11 +817,21 @@ class DeSa2VAInferencer(BaseInferencer):
                 turns (the ``history`` returned last time, ``[]`` to start); ``texts`` is
                 then the one new question (used verbatim, ``template`` ignored) and the
                 result has ``history`` with this turn appended.
+            regions: Region prompts drawn on frame ``region_frame`` (boxes
+                ``(x1, y1, x2, y2)``, (H, W) masks or mask paths), named ``region1``,
+                ``region2``... in the texts, e.g. ``'the object like region1'``: the MLLM
+                reads each region's features on that key frame, and the answer's
+                ``[SEG]`` is tracked through the video (docs/visual_prompts.md).
+            region_frame: The frame the regions are drawn on; it must be one of the key
+                frames the MLLM reads (frame 0 always is).
 
         Returns:
             dict: ``video_id``, ``frame_names`` (T), ``key_frame_ids``, ``texts`` (E),
-            ``answers`` (E), ``masks`` ((E, T, H, W) bool at frame 0's size, or None),
-            ``scores`` ((E, T) float32 predicted IoU, 0 where an answer has no ``[SEG]``),
+            ``answers`` (E), ``masks`` ((E, T, H, W) bool at frame 0's size, each answer's
+            first ``[SEG]``, or None), ``scores`` ((E, T) float32 predicted IoU, 0 where an
+            answer has no ``[SEG]``), ``seg_masks`` (per expression a (K, T, H, W) bool
+            masklet per ``[SEG]`` of its answer, in answer order; K = 0 without one; None
+            without ``return_masks``), ``seg_scores`` (per expression (K, T) float32),
             ``out_file`` (the MP4 or None) and, with ``history``, ``history``.
 
         Raises:
@@ -792,6 +847,14 @@ class DeSa2VAInferencer(BaseInferencer):
         source = _ShownFrames(open_video(video))  # raises on a missing / empty video
         video_id = source.video_id
         texts = check_texts(texts, f'video {video_id!r}')
+        prompt_masks = None
+        if regions is not None:
+            if not 0 <= region_frame < len(source):
+                raise ValueError(f'video {video_id!r}: region_frame {region_frame} is not a '
+                                 f'frame of the video ({len(source)} frames)')
+            shape = source.get_frames([region_frame])[0].shape[:2]
+            prompt_masks = region_masks(regions, shape,
+                                        f'video {video_id!r} frame {region_frame}')
         if history is not None:
             if len(texts) != 1:
                 raise ValueError(f'video {video_id!r}: video chat takes one new question, '
@@ -807,23 +870,44 @@ class DeSa2VAInferencer(BaseInferencer):
                                     for i, t in enumerate(texts)])
         if prompts is not None:
             results['prompts'] = prompts
+        if prompt_masks is not None:
+            results['prompt_masks'] = prompt_masks
         packed = self._run_pipeline(
             self._video_transforms(num_key_frames, key_frame_strategy), results)
         batch = model.data_preprocessor(self.collate_fn([packed]), False)
         inputs, sample = batch['inputs'], batch['data_samples'][0]
         meta = sample.metainfo
+        region_kwargs = {}
+        if prompt_masks is not None:
+            key_frames = list(meta['key_frame_ids'])
+            if region_frame not in key_frames:
+                raise ValueError(f'video {video_id!r}: region_frame {region_frame} is not a '
+                                 f'key frame (the MLLM reads frames {key_frames}); draw the '
+                                 'regions on one of them')
+            region_kwargs = dict(
+                prompt_masks=torch.from_numpy(prompt_masks).to(inputs['input_ids'].device),
+                region_key_frame=key_frames.index(region_frame))
         with torch.no_grad():
             answer_ids, states = model.read_video_prompts(
-                inputs['pixel_values'], inputs['input_ids'], inputs['attention_mask'])
+                inputs['pixel_values'], inputs['input_ids'], inputs['attention_mask'],
+                **region_kwargs)
         answers = [model.mllm.decode(a) for a in answer_ids]
-        # Answers without [SEG] track nothing: their masks stay empty.
-        valid = [i for i, s in enumerate(states) if s is not None]
-        seg_hidden = torch.stack([states[i] for i in valid]) if valid else \
+        # Every [SEG] of every answer is one tracked object (answers without [SEG] track
+        # nothing: their masks stay empty); `masks` keeps each answer's first.
+        objects = [(i, k) for i, s in enumerate(states) for k in range(len(s))]
+        first = [n for n, (_, k) in enumerate(objects) if k == 0]
+        valid = [objects[n][0] for n in first]
+        seg_hidden = torch.cat([s for s in states if len(s)]) if objects else \
             inputs['pixel_values'].new_zeros(0, model.mllm.hidden_size)
 
         num_frames, (h, w) = len(source), meta['ori_shape'][:2]
         masks = np.zeros((len(texts), num_frames, h, w), bool) if return_masks else None
         scores = np.zeros((len(texts), num_frames), np.float32)
+        seg_masks = [np.zeros((len(st), num_frames, h, w), bool) for st in states] \
+            if return_masks else None
+        seg_scores = [np.zeros((len(st), num_frames), np.float32) for st in states]
+        labels = [f'{texts[i]} [SEG {k + 1}]' if len(states[i]) > 1 else texts[i]
+                  for i, k in objects]
         writer, out_file = None, None
         if out_dir:
             from desa2va_mm.visualization.video_overlay import VideoWriter
@@ -839,14 +923,21 @@ class DeSa2VAInferencer(BaseInferencer):
             for out in model.segment_video(stream, seg_hidden, meta['key_frame_ids'],
                                            num_frames=stream.num_frames, ori_shape=(h, w)):
                 t = out['frame_idx']
+                object_masks, object_scores = out['masks'].numpy(), out['scores'].numpy()
                 frame_masks = np.zeros((len(texts), h, w), bool)
-                frame_masks[valid] = out['masks'].numpy()
-                scores[valid, t] = out['scores'].numpy()
+                frame_masks[valid] = object_masks[first]
+                scores[valid, t] = object_scores[first]
+                for n, (i, k) in enumerate(objects):
+                    seg_scores[i][k, t] = object_scores[n]
+                    if seg_masks is not None:
+                        seg_masks[i][k, t] = object_masks[n]
                 if masks is not None:
                     masks[:, t] = frame_masks
                 if writer is not None or (save_frames and out_dir):
-                    self._write_frame(source.current, frame_masks, texts, answers, out,
-                                      video_id, writer, out_dir if save_frames else '')
+                    # One colour per tracked object ([SEG]), in answer order.
+                    self._write_frame(source.current, object_masks, labels,
+                                      [answers[i] for i, _ in objects], out, video_id,
+                                      writer, out_dir if save_frames else '')
                 if bar is not None:
                     bar.update()
         finally:
@@ -855,7 +946,8 @@ class DeSa2VAInferencer(BaseInferencer):
             source.close()
         result = dict(video_id=video_id, frame_names=list(source.frame_names),
                       key_frame_ids=list(meta['key_frame_ids']), texts=texts,
-                      answers=answers, masks=masks, scores=scores, out_file=out_file)
+                      answers=answers, masks=masks, scores=scores, seg_masks=seg_masks,
+                      seg_scores=seg_scores, out_file=out_file)
         if history is not None:
             result['history'] = history + [dict(user=texts[0].strip(), assistant=answers[0])]
         return result

@@ -19,13 +19,15 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from desa2va_mm.datasets.transforms.build_referring_conversation import IMAGE_PLACEHOLDER
+from desa2va_mm.structures import REGION_PLACEHOLDER, box_to_mask
 from desa2va_mm.datasets.video_io import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FrameSource,
                                           open_frame_source)
 
 __all__ = [
     'IMAGE_EXTENSIONS', 'VIDEO_EXTENSIONS', 'PIPELINE_TEMPLATE', 'ImageType', 'VideoType',
     'list_images', 'load_image', 'check_texts', 'open_video', 'check_history',
-    'build_prompts', 'chat_prompt'
+    'build_prompts', 'chat_prompt', 'RegionType', 'region_masks', 'parse_region_box',
+    'with_region_placeholder'
 ]
 
 ImageType = Union[str, np.ndarray]
@@ -195,3 +197,111 @@ def chat_prompt(history: Sequence[Turn], question: str) -> List[List[Turn]]:
     turns = [dict(turn) for turn in history] + [dict(user=question.strip(), assistant=None)]
     turns[0]['user'] = f'{IMAGE_PLACEHOLDER}\n{turns[0]["user"]}'
     return [turns]
+
+
+#: One region prompt: an ``(x1, y1, x2, y2)`` pixel box, an (H, W) mask array (non-zero =
+#: inside) or the path of a mask image (PNG; non-zero pixels = inside).
+RegionType = Union[Sequence[float], np.ndarray, str]
+
+
+def parse_region_box(text: str) -> List[float]:
+    """``'x1,y1,x2,y2'`` (a demo's ``--region``) -> four numbers.
+
+    Raises:
+        ValueError: Not four comma-separated numbers.
+    """
+    parts = [p.strip() for p in str(text).split(',')]
+    try:
+        box = [float(p) for p in parts]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise ValueError(f'--region {text!r}: expected x1,y1,x2,y2 (four numbers, pixels)')
+    return box
+
+
+def is_region(item) -> bool:
+    """Whether ``item`` is one region (a box, a mask array or a mask path)."""
+    if isinstance(item, (str, os.PathLike)):
+        return True
+    if isinstance(item, np.ndarray):
+        return item.ndim == 2 or (item.ndim == 1 and item.shape[0] == 4)
+    return isinstance(item, (list, tuple)) and len(item) == 4 and all(
+        isinstance(v, (int, float, np.integer, np.floating)) for v in item)
+
+
+def region_masks(regions: Optional[Union[np.ndarray, Sequence[RegionType]]],
+                 shape: Tuple[int, int], where: str) -> Optional[np.ndarray]:
+    """Region prompts -> (R, H, W) bool masks on an image of ``shape`` (docs/visual_prompts.md).
+
+    Args:
+        regions: None / ``[]`` (no region), an (R, H, W) array, or a list of regions
+            (:data:`RegionType`), in the order the question names them (``region1`` ...).
+        shape: (H, W) of the image (or video frame) the regions are drawn on.
+        where: The input, for error messages.
+
+    Returns:
+        (R, H, W) bool, or None without regions.
+
+    Raises:
+        FileNotFoundError: A mask file that does not exist.
+        ValueError: A mask of another size, an empty region, a malformed or outside box
+            (each names the input and the region).
+    """
+    if regions is None:
+        return None
+    if isinstance(regions, np.ndarray) and regions.ndim == 3:
+        regions = list(regions)
+    if is_region(regions):
+        regions = [regions]
+    regions = list(regions)
+    if not regions:
+        return None
+    height, width = shape
+    masks = []
+    for r, region in enumerate(regions, start=1):
+        name = f'{where}: region{r}'
+        if isinstance(region, (str, os.PathLike)):
+            import mmcv
+            path = os.fspath(region)
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'{name}: mask file {path!r} does not exist')
+            mask = mmcv.imread(path, flag='unchanged')
+            if mask is None:
+                raise ValueError(f'{name}: cannot read mask file {path!r}')
+            mask = mask.any(axis=2) if mask.ndim == 3 else mask != 0
+        elif isinstance(region, np.ndarray) and region.ndim == 2:
+            mask = region != 0
+        elif is_region(region):
+            try:
+                mask = box_to_mask([float(v) for v in region], (height, width))
+            except ValueError as err:
+                raise ValueError(f'{name}: {err}') from None
+        else:
+            raise ValueError(f'{name}: expected an (x1, y1, x2, y2) box, an (H, W) mask or '
+                             f'a mask file, got {type(region).__name__}')
+        if mask.shape != (height, width):
+            raise ValueError(f'{name}: mask of size {mask.shape[1]}x{mask.shape[0]} on an '
+                             f'image of size {width}x{height}')
+        if not mask.any():
+            raise ValueError(f'{name}: the mask is empty (no pixel inside)')
+        masks.append(mask)
+    return np.stack(masks)
+
+
+def with_region_placeholder(prompts: List[List[Turn]]) -> List[List[Turn]]:
+    """Put the region list placeholder right after the image in each prompt's first turn
+    (where the model was trained to read it: ``<image>\n<regions>question``)."""
+    out = []
+    for conv in prompts:
+        conv = [dict(turn) for turn in conv]
+        user = conv[0]['user']
+        if REGION_PLACEHOLDER not in user:
+            if IMAGE_PLACEHOLDER in user:
+                head, tail = user.split(IMAGE_PLACEHOLDER, 1)
+                user = head + IMAGE_PLACEHOLDER + '\n' + REGION_PLACEHOLDER + tail.lstrip('\n')
+            else:
+                user = REGION_PLACEHOLDER + user
+            conv[0]['user'] = user
+        out.append(conv)
+    return out

@@ -10,6 +10,11 @@ model's answer) and ``OUT_DIR/preds/<image>.json`` (answers, predicted IoUs, mas
 RLE at the image's resolution), and prints each answer. ``IMG`` may be a folder: every image
 in it gets every expression (progress bar over images). ``--question`` passes the texts
 verbatim as the user's turn instead of "Please segment {expression} in this image.".
+``--region X1,Y1,X2,Y2`` / ``--region-mask PNG`` give region prompts the texts name as
+``region1``, ``region2``... (docs/visual_prompts.md)::
+
+    python tools/demo/image_demo.py IMG "What is region1?" --question \
+        --region 10,10,60,60 --config configs/sa2va/sa2va_tiny_vp.py --checkpoint CKPT
 """
 import argparse
 import os.path as osp
@@ -39,6 +44,13 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=1, help='images per model call')
     parser.add_argument('--question', action='store_true',
                         help='use the texts verbatim as questions (no segmentation template)')
+    parser.add_argument('--region', action='append', default=[], metavar='X1,Y1,X2,Y2',
+                        help='a region prompt as a pixel box, named region1, region2... in '
+                        'the texts in the order given (repeat for several; e.g. --question '
+                        '"What is region1?"); docs/visual_prompts.md')
+    parser.add_argument('--region-mask', action='append', default=[], metavar='PNG',
+                        help='a region prompt as a mask image (non-zero = inside), numbered '
+                        'after the --region boxes')
     parser.add_argument('--max-new-tokens', type=int, default=None,
                         help="override the model's answer length budget")
     parser.add_argument('--no-save-pred', action='store_true', help='do not write preds/*.json')
@@ -47,6 +59,15 @@ def parse_args(argv=None):
                         help='override config settings, xxx=yyy pairs (the weight paths of '
                         'real-size configs: docs/real_weights.md)')
     args = parser.parse_args(argv)
+    from desa2va_mm.apis.inputs import parse_region_box
+    try:
+        args.regions = [parse_region_box(r) for r in args.region]
+    except ValueError as err:
+        parser.error(str(err))
+    for path in args.region_mask:
+        if not osp.isfile(path):
+            parser.error(f'--region-mask {path!r} does not exist')
+    args.regions += list(args.region_mask)
     if not osp.exists(args.image):
         parser.error(f'image {args.image!r} does not exist')
     if osp.isdir(args.image):
@@ -82,7 +103,8 @@ def main(argv=None):
     result = inferencer(args.image, texts=list(args.texts), batch_size=args.batch_size,
                         template=None if args.question else 'pipeline',
                         out_dir=args.out_dir, no_save_pred=args.no_save_pred,
-                        show=args.show, print_result=True)
+                        show=args.show, print_result=True,
+                        regions=args.regions or None)
     print(f'{len(result["predictions"])} image(s); overlays in '
           f'{osp.join(args.out_dir, "vis")}' +
           ('' if args.no_save_pred else f', predictions in {osp.join(args.out_dir, "preds")}'))

@@ -11,6 +11,12 @@ frames, one frame in memory at a time. Writes ``OUT_DIR/<video>.mp4`` (every exp
 mask in its own colour, the expressions and answers above each frame), with
 ``--save-frames`` also ``OUT_DIR/<video>/<frame>.png``, and ``OUT_DIR/<video>.json`` (answers,
 per-frame RLE masks). A progress bar runs over the frames.
+``--region X1,Y1,X2,Y2`` / ``--region-mask PNG`` draw region prompts on a key frame
+(``--region-frame``, default 0) that the texts name as ``region1``...; the answer's
+``[SEG]`` is tracked through the video (docs/visual_prompts.md)::
+
+    python tools/demo/video_demo.py VIDEO "the object like region1" --region 20,20,70,70 \
+        --config configs/sa2va/sa2va_tiny_vp.py --checkpoint CKPT
 """
 import argparse
 import json
@@ -48,8 +54,26 @@ def parse_args(argv=None):
     parser.add_argument('--question', action='store_true',
                         help="use the texts verbatim (not in the pipeline's question "
                         '"Please segment ... in this video.")')
+    parser.add_argument('--region', action='append', default=[], metavar='X1,Y1,X2,Y2',
+                        help='a region prompt as a pixel box, named region1, region2... in '
+                        'the texts in the order given (repeat for several; e.g. --question '
+                        '"What is region1?"); docs/visual_prompts.md')
+    parser.add_argument('--region-mask', action='append', default=[], metavar='PNG',
+                        help='a region prompt as a mask image (non-zero = inside), numbered '
+                        'after the --region boxes')
+    parser.add_argument('--region-frame', type=int, default=0,
+                        help='the frame the regions are drawn on (a key frame; default 0)')
     parser.add_argument('--max-new-tokens', type=int, default=None)
     args = parser.parse_args(argv)
+    from desa2va_mm.apis.inputs import parse_region_box
+    try:
+        args.regions = [parse_region_box(r) for r in args.region]
+    except ValueError as err:
+        parser.error(str(err))
+    for path in args.region_mask:
+        if not osp.isfile(path):
+            parser.error(f'--region-mask {path!r} does not exist')
+    args.regions += list(args.region_mask)
     if not osp.isfile(args.config):
         parser.error(f'config {args.config!r} does not exist')
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
@@ -76,7 +100,8 @@ def main(argv=None):
         args.video, list(args.texts), num_key_frames=args.key_frames,
         key_frame_strategy=args.key_frame_strategy,
         template=None if args.question else 'pipeline', out_dir=args.out_dir,
-        fps=args.fps, save_frames=args.save_frames)
+        fps=args.fps, save_frames=args.save_frames, regions=args.regions or None,
+        region_frame=args.region_frame)
     record = dict(video_id=result['video_id'], frame_names=result['frame_names'],
                   key_frame_ids=result['key_frame_ids'], texts=result['texts'],
                   answers=result['answers'], scores=result['scores'].tolist(),

@@ -62,3 +62,29 @@ train_dataloader = dict(
         vp_members[name] if times == 1 else dict(type='RepeatDataset', times=times,
                                                  dataset=vp_members[name])
         for name, times in vp_mix_repeats.items() if times > 0]))
+# Test: the synthetic RefCOCO val split, read with the region-aware tokenizer (what
+# tools/test.py and the inferencer use; region questions are scored by
+# tools/analysis_tools/region_qa_accuracy.py on osprey_conversation_val.json).
+refcoco_vp_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='SampleReferringTargets', mode='all'),
+    tiling,
+    sam_resize,
+    dict(type='LoadAnnotations', with_bbox=False, with_label=False, with_mask=True),
+    dict(type='BuildReferringConversation', mode='test'),
+    vp_tokenize,
+    dict(type='PackReferringInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'text',
+                    'gt_masks')),
+]
+val_dataloader = dict(dataset=dict(pipeline=refcoco_vp_test_pipeline))
+test_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='RefCocoReferringDataset', data_root='data/synthetic_refcoco/',
+                 ann_file='refcoco/instances.json', split_file='refcoco/refs(unc).p',
+                 data_prefix=dict(img_path='train2014/'), split='val', test_mode=True,
+                 pipeline=refcoco_vp_test_pipeline))
