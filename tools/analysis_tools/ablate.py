@@ -24,6 +24,8 @@ many more iterations: the comparison is at equal optimiser steps and samples, an
 
 Variants: ``sa2va`` (baseline), ``desa2va`` (everything), ``no_pretrain``, ``no_adv``
 (``model.seg_head.adversarial_loss=None``), ``no_mi`` (``model.seg_head.club_loss=None``),
+``no_align`` (``model.seg_head.anchor_align_loss=None``: ``h_t`` not regressed onto its
+expression's text anchor),
 ``no_fusion`` (``model.seg_head.fusion=None``: the visual mask is final), ``no_reprompt``
 (``model.train_cfg.reprompt_iters=0 model.test_cfg.reprompt_iters=0``), ``adv_opposite``
 (``model.seg_head.adversarial_loss.target='opposite'``), ``mlp_decoupler``
@@ -75,6 +77,8 @@ VARIANTS = OrderedDict([
                          opts=["model.frozen_modules=['seg_head.neck.anchor_proj']"])),
     ('no_adv', dict(arch='desa2va', opts=['model.seg_head.adversarial_loss=None'])),
     ('no_mi', dict(arch='desa2va', opts=['model.seg_head.club_loss=None'])),
+    ('no_align', dict(arch='desa2va', opts=['model.seg_head.anchor_align_loss=None'],
+                      requires=('DecoupledSegHead', 'anchor_align_loss'))),
     ('no_fusion', dict(arch='desa2va', opts=['model.seg_head.fusion=None'])),
     ('no_reprompt', dict(arch='desa2va', reprompt=False, opts=[])),
     ('adv_opposite', dict(arch='desa2va',

@@ -32,7 +32,10 @@ class DecoupledSegHead(BaseSegHead):
     embeddings of points inside the ground truth; ``adversarial_loss.target`` picks which
     modality's real prompts each branch is compared with) and ``loss_mi`` (CLUB, whose
     estimator trains with its own optimizer inside the forward; ``mi_estimate`` and
-    ``club_nll`` are logged), each off when its module is None.
+    ``club_nll`` are logged), each off when its module is None. ``loss_align``
+    (``anchor_align_loss``, off by default) pulls each ``h_t`` toward its own target's text
+    anchor ``e``, the prompt the frozen ``D_t`` learned to decode in phase 1
+    (docs/method.md §3).
 
     Re-prompting follows the model's ``train_cfg`` / ``test_cfg`` (docs/method.md §6):
     ``train_cfg.reprompt_iters`` times in training (0 by default; phase 3: 1),
@@ -52,6 +55,10 @@ class DecoupledSegHead(BaseSegHead):
             re-prompted).
         adversarial_loss: ``ModalityAdversarialLoss`` config or None.
         club_loss: ``CLUBLoss`` config or None.
+        anchor_align_loss: A regression loss config (e.g. ``dict(type='MSELoss',
+            loss_weight=1.0)``, mmdet's) between each ``h_t`` and its target's detached text
+            anchor, or None (the default: only the adversarial loss relates ``h_t`` to the
+            anchors, as a distribution).
         mask_loss_weights: ``dict(text=, visual=, fused=, reprompt=)`` (default 1 each).
         num_point_samples: Points sampled inside each ground-truth mask for the visual
             discriminator's real samples.
@@ -82,6 +89,7 @@ class DecoupledSegHead(BaseSegHead):
                  fusion: Optional[dict] = None,
                  adversarial_loss: Optional[dict] = None,
                  club_loss: Optional[dict] = None,
+                 anchor_align_loss: Optional[dict] = None,
                  mask_loss_weights: Optional[dict] = None,
                  num_point_samples: int = 1,
                  loss_mask: Optional[dict] = None,
@@ -136,14 +144,17 @@ class DecoupledSegHead(BaseSegHead):
             club_loss.setdefault('x_dim', channels)
             club_loss.setdefault('y_dim', channels)
             self.club_loss = build_in_scope(club_loss)
+        self.anchor_align_loss = (build_in_scope(anchor_align_loss)
+                                  if anchor_align_loss is not None else None)
 
     def sam2_heads(self) -> Dict[str, nn.Module]:
         return {'text_head': self.text_head, 'visual_head': self.visual_head}
 
     @property
     def needs_text_anchor(self) -> bool:
-        """The adversarial loss reads the targets' text anchors (its real text prompts)."""
-        return self.adversarial_loss is not None
+        """The adversarial loss (its real text prompts) and the alignment loss read the
+        targets' text anchors."""
+        return self.adversarial_loss is not None or self.anchor_align_loss is not None
 
     # ------------------------------------------------------------------ decoding
     def decode(self, grounding, image_feats: Dict[str, torch.Tensor],
@@ -225,8 +236,8 @@ class DecoupledSegHead(BaseSegHead):
 
     def prompt_losses(self, grounding, result: SegDecodeResult, gt: Optional[torch.Tensor],
                       text_anchor: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """``loss_adv`` (+ discriminator accuracies, ``grl_lambda``) and ``loss_mi``
-        (+ ``mi_estimate``, ``club_nll``) on ``h_t`` / ``h_v``.
+        """``loss_adv`` (+ discriminator accuracies, ``grl_lambda``), ``loss_mi``
+        (+ ``mi_estimate``, ``club_nll``) and ``loss_align`` on ``h_t`` / ``h_v``.
 
         A phase-1 decode (no ``h_v``) has none. Without targets (``gt`` None) the prompts
         are zeroed, there are no real samples and every ``loss*`` term is multiplied by 0:
@@ -241,6 +252,18 @@ class DecoupledSegHead(BaseSegHead):
         if empty:
             text_prompt, visual_prompt = text_prompt * 0, visual_prompt * 0
         losses = {}
+        if self.anchor_align_loss is not None:
+            if empty:
+                losses['loss_align'] = text_prompt.sum() * 0
+            else:
+                if text_anchor.shape != text_prompt.shape:
+                    raise ValueError(
+                        f'seg_head.anchor_align_loss: {text_anchor.shape[0]} text anchors '
+                        f'(one per target expression) for {text_prompt.shape[0]} [SEG] '
+                        'prompts; every [SEG] needs its expression (expression_ids from '
+                        'TokenizeConversation)')
+                losses['loss_align'] = self.anchor_align_loss(text_prompt,
+                                                              text_anchor.detach())
         if self.adversarial_loss is not None:
             if empty:
                 text_anchor = text_prompt.new_zeros(0, text_prompt.shape[-1])

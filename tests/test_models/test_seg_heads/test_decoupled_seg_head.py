@@ -133,6 +133,34 @@ def test_prompt_losses_adversarial_and_club(grounding):
                               gt, None) == {}
 
 
+def test_anchor_alignment_pulls_each_text_prompt_to_its_own_anchor(grounding):
+    head = seg_head(grounding, **dict(FULL, adversarial_loss=None, club_loss=None,
+                                      anchor_align_loss=dict(type='MSELoss',
+                                                             loss_weight=2.0))).train()
+    assert head.needs_text_anchor
+    hidden = _hidden(2).requires_grad_()
+    result = head.decode(grounding, image_feats(grounding), hidden, torch.tensor([0, 1]))
+    anchor = head.text_anchor(torch.randn(2, 4, HIDDEN), torch.ones(2, 4, dtype=torch.long))
+    anchor = anchor.detach().requires_grad_()
+    losses = head.prompt_losses(grounding, result, _gt(2), anchor)
+    assert set(losses) == {'loss_align'}
+    # mmdet's MSELoss: weight x mean over every element, row i against anchor i.
+    expected = 2.0 * ((result.text_prompt - anchor) ** 2).mean()
+    torch.testing.assert_close(losses['loss_align'], expected)
+    swapped = 2.0 * ((result.text_prompt - anchor.flip(0)) ** 2).mean()
+    assert not torch.allclose(losses['loss_align'], swapped)
+    losses['loss_align'].backward()
+    # h_t (through W_t) moves toward the anchor; the anchor is a fixed target.
+    assert hidden.grad.abs().sum() > 0 and head.neck.text_proj.weight.grad.abs().sum() > 0
+    assert anchor.grad is None
+    assert head.neck.visual_proj.weight.grad is None
+    # A batch without targets keeps the graph with weight 0; a count mismatch is refused.
+    empty = head.prompt_losses(grounding, result, None, None)
+    assert empty['loss_align'].item() == 0
+    with pytest.raises(ValueError, match='1 text anchors .* for 2 \\[SEG\\] prompts'):
+        head.prompt_losses(grounding, result, _gt(2), anchor[:1])
+
+
 def test_phase1_anchor_decode_is_the_text_branch_only(grounding):
     head = seg_head(grounding, **FULL)
     feats = image_feats(grounding)
