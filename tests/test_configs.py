@@ -49,8 +49,8 @@ def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
                                                        'seg_head.neck.anchor_proj']
     # Each phase loads the previous one; phase 3 re-prompts in training.
     assert phases['pretrain'].load_from.endswith('desa2va_tiny_sam_pretrain/iter_600.pth')
-    assert phases['decouple'].load_from.endswith('desa2va_tiny_pretrain/iter_1000.pth')
-    assert phases['fusion'].load_from.endswith('desa2va_tiny_decouple/iter_2300.pth')
+    assert phases['decouple'].load_from.endswith('desa2va_tiny_pretrain/iter_1600.pth')
+    assert phases['fusion'].load_from.endswith('desa2va_tiny_decouple/iter_2000.pth')
     assert phases['fusion'].model.train_cfg.reprompt_iters == 1
     assert phases['decouple'].model.train_cfg.reprompt_iters == 0
     for cfg in phases.values():

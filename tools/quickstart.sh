@@ -48,9 +48,9 @@ if [[ "$ARCH" == desa2va ]]; then
   # Stage 0 (tiny only): SAM-2 learns clicks -> masks, standing in for pretrained SAM-2.
   train stage0 configs/desa2va/desa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
   # Phase 1: the text decoder D_t and W_e learn from ground-truth expressions.
-  train pretrain configs/desa2va/desa2va_tiny_pretrain.py "${PRETRAIN_ITERS:-1000}" "$CKPT"
+  train pretrain configs/desa2va/desa2va_tiny_pretrain.py "${PRETRAIN_ITERS:-1600}" "$CKPT"
   # Phase 2: decoupled [SEG] tokens, dual heads, fusion, adversarial + CLUB.
-  train decouple configs/desa2va/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2300}" "$CKPT"
+  train decouple configs/desa2va/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2000}" "$CKPT"
   # Phase 3: re-prompting in training.
   train fusion configs/desa2va/desa2va_tiny_fusion.py "${FUSION_ITERS:-300}" "$CKPT"
   CONFIG=configs/desa2va/desa2va_tiny_fusion.py
@@ -59,7 +59,7 @@ else
   # DeSa2VA's phase 1 + 2 + 3 iterations as Sa2VA's own training (its encoder trains in
   # all of them, as in DeSa2VA's phases).
   train stage0 configs/sa2va/sa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
-  MAIN_ITERS=${MAIN_ITERS:-$(( ${PRETRAIN_ITERS:-1000} + ${DECOUPLE_ITERS:-2300} + ${FUSION_ITERS:-300} ))}
+  MAIN_ITERS=${MAIN_ITERS:-$(( ${PRETRAIN_ITERS:-1600} + ${DECOUPLE_ITERS:-2000} + ${FUSION_ITERS:-300} ))}
   train main configs/sa2va/sa2va_tiny.py "$MAIN_ITERS" "$CKPT"
   CONFIG=configs/sa2va/sa2va_tiny.py
 fi

@@ -7,8 +7,8 @@ _base_ = [
     '../_base_/schedules/iter_adamw.py', '../_base_/default_runtime.py'
 ]
 
-max_iters = 2300
-load_from = 'work_dirs/desa2va_tiny_pretrain/iter_1000.pth'
+max_iters = 2000
+load_from = 'work_dirs/desa2va_tiny_pretrain/iter_1600.pth'
 model = dict(train_phase='decouple',
              frozen_modules=['seg_head.text_head', 'seg_head.neck.anchor_proj'])
 train_cfg = dict(max_iters=max_iters, val_interval=1000)

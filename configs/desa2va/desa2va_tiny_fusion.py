@@ -3,7 +3,7 @@
 _base_ = ['desa2va_tiny_decouple.py']
 
 max_iters = 300
-load_from = 'work_dirs/desa2va_tiny_decouple/iter_2300.pth'
+load_from = 'work_dirs/desa2va_tiny_decouple/iter_2000.pth'
 model = dict(train_phase='fusion', train_cfg=dict(reprompt_iters=1))
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=1e-4))

@@ -13,7 +13,7 @@ _base_ = [
     '../_base_/schedules/iter_adamw.py', '../_base_/default_runtime.py'
 ]
 
-max_iters = 1000
+max_iters = 1600
 load_from = 'work_dirs/desa2va_tiny_sam_pretrain/iter_600.pth'
 model = dict(
     train_phase='pretrain',

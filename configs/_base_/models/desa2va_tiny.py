@@ -24,6 +24,11 @@ model = dict(
         club_loss=dict(type='CLUBLoss', hidden_dim=64, estimator='auto', loss_weight=1e-3,
                        estimator_optimizer=dict(type='Adam', lr=1e-3), estimator_steps=5,
                        standardize='running', nonnegative=True),
+        # Tiny only (from scratch): each h_t is also regressed onto its own expression's
+        # text anchor, the prompt the frozen D_t learned in phase 1. Without it phase 2
+        # can sit on the "some object" plateau for 1200+ iterations; with it the text
+        # branch leaves it within ~500 (docs/method.md §3, docs/results.md §2).
+        anchor_align_loss=dict(type='MSELoss', loss_weight=1.0),
         mask_loss_weights=dict(text=1.0, visual=1.0, fused=1.0, reprompt=1.0),
         num_point_samples=1,
         loss_mask={{_base_.tiny_loss_mask}},
