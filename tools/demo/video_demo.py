@@ -5,12 +5,13 @@
         --out-dir outputs [--device auto] [--dtype bf16] [--key-frames 5] \
         [--key-frame-strategy first] [--fps 10] [--save-frames]
 
-The MLLM reads the key frames (one InternVL tile each) and answers each expression; its
-``[SEG]`` state is decoded on the key frames and SAM-2's memory tracks it through the other
-frames, one frame in memory at a time. Writes ``OUT_DIR/<video>.mp4`` (every expression's
-mask in its own colour, the expressions and answers above each frame), with
-``--save-frames`` also ``OUT_DIR/<video>/<frame>.png``, and ``OUT_DIR/<video>.json`` (answers,
-per-frame RLE masks). A progress bar runs over the frames.
+The MLLM reads the key frames (one InternVL tile each) and answers each expression; every
+``[SEG]`` of its answer is decoded on the key frames and SAM-2's memory tracks each through
+the other frames, one frame in memory at a time. Writes ``OUT_DIR/<video>.mp4`` (every
+tracked object's mask in its own colour, the expressions and answers above each frame),
+with ``--save-frames`` also ``OUT_DIR/<video>/<frame>.png``, and ``OUT_DIR/<video>.json``
+(answers, per-frame RLE masks: ``masks`` each answer's first ``[SEG]``, ``seg_masks`` every
+``[SEG]`` in answer order). A progress bar runs over the frames.
 ``--region X1,Y1,X2,Y2`` / ``--region-mask PNG`` draw region prompts on a key frame
 (``--region-frame``, default 0) that the texts name as ``region1``...; the answer's
 ``[SEG]`` is tracked through the video (docs/visual_prompts.md)::
@@ -105,13 +106,16 @@ def main(argv=None):
     record = dict(video_id=result['video_id'], frame_names=result['frame_names'],
                   key_frame_ids=result['key_frame_ids'], texts=result['texts'],
                   answers=result['answers'], scores=result['scores'].tolist(),
-                  masks=[encode_masks(m) for m in result['masks']])
+                  masks=[encode_masks(m) for m in result['masks']],
+                  # Every [SEG] of each answer: per expression, one masklet per object.
+                  seg_masks=[[encode_masks(m) for m in per] for per in result['seg_masks']])
     os.makedirs(args.out_dir, exist_ok=True)
     with open(osp.join(args.out_dir, f'{result["video_id"]}.json'), 'w') as f:
         json.dump(record, f)
-    for text, answer, masks in zip(result['texts'], result['answers'], result['masks']):
-        print(f'"{text}" -> "{answer}" (mask on {int(masks.any(axis=(1, 2)).sum())}/'
-              f'{len(result["frame_names"])} frames)')
+    for text, answer, per_seg in zip(result['texts'], result['answers'], result['seg_masks']):
+        shown = ', '.join(f'[SEG {k + 1}] on {int(m.any(axis=(1, 2)).sum())}'
+                          for k, m in enumerate(per_seg)) or 'no [SEG]: no mask'
+        print(f'"{text}" -> "{answer}" ({shown} of {len(result["frame_names"])} frames)')
     print(f'overlay video: {result["out_file"]}')
     return result
 

@@ -528,8 +528,11 @@ class DeSa2VA(BaseModel):
 
         Videos (``inputs['video_frames']``): per video, the expressions' answers over the
         key frames (:meth:`read_video_prompts`), then every frame streamed through
-        :meth:`segment_video`. Metainfo ``pred_answers`` (E texts), ``pred_rles`` (E lists
-        of T COCO RLEs ``{'size': [H, W], 'counts': str}``, an empty mask included) and
+        :meth:`segment_video`, every ``[SEG]`` of every answer tracked as one object.
+        Metainfo ``pred_answers`` (E texts), ``pred_rles`` (E lists of T COCO RLEs
+        ``{'size': [H, W], 'counts': str}``: each answer's first ``[SEG]``, what the metrics
+        score; an empty mask without one), ``pred_object_rles`` (E lists, one masklet of T
+        RLEs per ``[SEG]`` of the answer, in answer order; empty without one) and
         ``frame_names``.
 
         Runs under :attr:`predict_dtype` (``predict_autocast``).
@@ -617,23 +620,24 @@ class DeSa2VA(BaseModel):
             rows = [m for m, v in enumerate(seq_idx) if v == b]
             answers, states = self.read_video_prompts(
                 tiles[b], inputs['input_ids'][rows], inputs['attention_mask'][rows])
-            valid = [i for i, s in enumerate(states) if s is not None]
-            seg_hidden = torch.stack([states[i] for i in valid]) if valid else \
+            # Every [SEG] of every answer is one tracked object, expression by expression.
+            objects = [(i, k) for i, s in enumerate(states) for k in range(len(s))]
+            seg_hidden = torch.cat([s for s in states if len(s)]) if objects else \
                 inputs['pixel_values'].new_zeros(0, self.mllm.hidden_size)
             h, w = meta['ori_shape'][:2]
-            pred_rles: List[List[dict]] = [[] for _ in rows]
+            object_rles: List[List[List[dict]]] = [[[] for _ in s] for s in states]
             frame_names = []
-            empty = encode_mask(np.zeros((h, w), dtype=bool))
             for frame in self.segment_video(stream, seg_hidden, meta['key_frame_ids'],
                                             num_frames=stream.num_frames, ori_shape=(h, w)):
                 frame_names.append(frame['frame_name'])
-                rles = encode_masks(frame['masks'].numpy())
-                for j, i in enumerate(valid):
-                    pred_rles[i].append(rles[j])
-                for i in sorted(set(range(len(rows))) - set(valid)):
-                    pred_rles[i].append(dict(empty))
+                for (i, k), rle in zip(objects, encode_masks(frame['masks'].numpy())):
+                    object_rles[i][k].append(rle)
+            # The metrics score each expression's first [SEG] (an empty mask without one).
+            empty = encode_mask(np.zeros((h, w), dtype=bool))
+            pred_rles = [per[0] if per else [dict(empty) for _ in frame_names]
+                         for per in object_rles]
             sample.set_metainfo(dict(
-                pred_rles=pred_rles,
+                pred_rles=pred_rles, pred_object_rles=object_rles,
                 pred_answers=[self.mllm.decode(a) for a in answers],
                 frame_names=frame_names))
         return list(data_samples)
@@ -657,8 +661,8 @@ class DeSa2VA(BaseModel):
             region_key_frame: Which of the K key frames the regions are drawn on.
 
         Returns:
-            E answers (generated ids) and E first-``[SEG]`` states (H,) or None when the
-            answer has no ``[SEG]``.
+            E answers (generated ids) and E ``(K_e, H)`` states: every ``[SEG]`` of each
+            answer, in answer order (``K_e = 0`` when it has none).
         """
         with self._predict_context():
             image_embeds = self.mllm.encode_images(pixel_values)
@@ -674,7 +678,9 @@ class DeSa2VA(BaseModel):
                     region_tile=[region_key_frame])
             answers, seg_states = self.mllm.generate(input_ids, attention_mask, image_embeds,
                                                      max_new_tokens=self.max_new_tokens)
-        return answers, [s[0] if len(s) else None for s in seg_states]
+        hidden = self.mllm.hidden_size
+        return answers, [s if len(s) else image_embeds.new_zeros(0, hidden)
+                         for s in seg_states]
 
     @torch.no_grad()
     def segment_video(self,

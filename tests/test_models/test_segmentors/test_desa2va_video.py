@@ -280,7 +280,8 @@ def test_predict_video_writes_rles_per_frame(model, tmp_path):
         batch['inputs']
     # Force answers with a [SEG] for the first expression only.
     seg = torch.randn(model.mllm.hidden_size)
-    model.read_video_prompts = lambda *a: ([[model.mllm.seg_token_id], []], [seg, None])
+    model.read_video_prompts = lambda *a: ([[model.mllm.seg_token_id], []],
+                                           [seg[None], seg.new_zeros(0, seg.shape[0])])
     try:
         out = model(**batch, mode='predict')[0]
     finally:
