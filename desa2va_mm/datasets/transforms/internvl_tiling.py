@@ -1,5 +1,5 @@
 """InternVL dynamic high-resolution tiling."""
-from typing import List, Sequence, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -28,16 +28,23 @@ def find_closest_aspect_ratio(aspect_ratio: float, target_ratios: Sequence[Tuple
     return best
 
 
+def tile_grid(width: int, height: int, min_tiles: int, max_tiles: int,
+              tile_size: int) -> Tuple[int, int]:
+    """``(cols, rows)`` of InternVL's ``dynamic_preprocess`` grid for a ``width`` x
+    ``height`` image."""
+    # Same set + sort as InternVL so ties between equal-area grids break the same way.
+    ratios = set((i, j) for n in range(min_tiles, max_tiles + 1) for i in range(1, n + 1)
+                 for j in range(1, n + 1) if min_tiles <= i * j <= max_tiles)
+    ratios = sorted(ratios, key=lambda r: r[0] * r[1])
+    return find_closest_aspect_ratio(width / height, ratios, width, height, tile_size)
+
+
 def dynamic_tiles(image: Image.Image, min_tiles: int, max_tiles: int, tile_size: int,
                   use_thumbnail: bool) -> List[Image.Image]:
     """Split an image into a grid of ``tile_size`` tiles (+ thumbnail), as InternVL's
     ``dynamic_preprocess`` does."""
     width, height = image.size
-    # Same set + sort as InternVL so ties between equal-area grids break the same way.
-    ratios = set((i, j) for n in range(min_tiles, max_tiles + 1) for i in range(1, n + 1)
-                 for j in range(1, n + 1) if min_tiles <= i * j <= max_tiles)
-    ratios = sorted(ratios, key=lambda r: r[0] * r[1])
-    cols, rows = find_closest_aspect_ratio(width / height, ratios, width, height, tile_size)
+    cols, rows = tile_grid(width, height, min_tiles, max_tiles, tile_size)
     resized = image.resize((tile_size * cols, tile_size * rows), Image.BICUBIC)
     tiles = []
     for i in range(cols * rows):
@@ -48,22 +55,41 @@ def dynamic_tiles(image: Image.Image, min_tiles: int, max_tiles: int, tile_size:
     return tiles
 
 
-def normalize_tiles(tiles: Sequence[Image.Image], mean: Sequence[float],
+def dynamic_tile_arrays(image: Image.Image, min_tiles: int, max_tiles: int, tile_size: int,
+                        use_thumbnail: bool) -> List[np.ndarray]:
+    """:func:`dynamic_tiles` as (s, s, 3) uint8 arrays, the same pixels: the grid tiles are
+    views of the one resized image instead of PIL crops (each a copy, converted and copied
+    again to reach numpy)."""
+    width, height = image.size
+    cols, rows = tile_grid(width, height, min_tiles, max_tiles, tile_size)
+    resized = np.asarray(image.resize((tile_size * cols, tile_size * rows), Image.BICUBIC))
+    tiles = [resized[y:y + tile_size, x:x + tile_size]
+             for y in range(0, rows * tile_size, tile_size)
+             for x in range(0, cols * tile_size, tile_size)]
+    if use_thumbnail and len(tiles) != 1:
+        tiles.append(np.asarray(image.resize((tile_size, tile_size), Image.BICUBIC)))
+    return tiles
+
+
+def normalize_tiles(tiles: Sequence[Union[Image.Image, np.ndarray]], mean: Sequence[float],
                     std: Sequence[float]) -> torch.Tensor:
     """RGB uint8 tiles -> float tensor (T, 3, s, s) of ``(x / 255 - mean) / std``.
 
     Through a 256-entry table per channel written straight into channel-first layout:
     bit-identical to the float32 arithmetic and ~3x faster than computing it on (T, s, s, 3)
     and permuting (the permute copy alone cost as much as the arithmetic; 13 tiles of 448
-    are 7.8 M values per image).
+    are 7.8 M values per image). Each tile is looked up where it lies (PIL images, or
+    (s, s, 3) uint8 arrays such as views of one resized image), with no stacked copy.
     """
     mean = np.asarray(mean, np.float32).reshape(1, 3)
     std = np.asarray(std, np.float32).reshape(1, 3)
     table = (np.arange(256, dtype=np.float32)[:, None] / 255.0 - mean) / std  # (256, 3)
-    pixels = np.stack([np.asarray(t.convert('RGB'), np.uint8) for t in tiles])
-    out = np.empty((pixels.shape[0], 3) + pixels.shape[1:3], np.float32)
-    for c in range(3):
-        np.take(table[:, c], pixels[..., c], out=out[:, c])
+    pixels = [np.asarray(t.convert('RGB'), np.uint8) if isinstance(t, Image.Image) else t
+              for t in tiles]
+    out = np.empty((len(pixels), 3) + pixels[0].shape[:2], np.float32)
+    for i, tile in enumerate(pixels):
+        for c in range(3):
+            np.take(table[:, c], tile[..., c], out=out[i, c])
     return torch.from_numpy(out)
 
 
@@ -102,14 +128,19 @@ class InternVLTiling(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         img = results['img']
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=2)
-        rgb = Image.fromarray(np.ascontiguousarray(img[..., :3][..., ::-1]))
-        tiles = dynamic_tiles(rgb, self.min_tiles, self.max_tiles, self.tile_size,
-                              self.use_thumbnail)
+        tiles = self.tile_arrays(img)
         results['pixel_values'] = normalize_tiles(tiles, self.mean, self.std)
         results['num_tiles'] = len(tiles)
         return results
+
+    def tile_arrays(self, img: np.ndarray) -> List[np.ndarray]:
+        """The tiles of one BGR (H, W, 3) or grey (H, W) uint8 image: (s, s, 3) uint8 RGB
+        arrays, :func:`dynamic_tiles`' pixels."""
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        rgb = Image.fromarray(np.ascontiguousarray(img[..., :3][..., ::-1]))
+        return dynamic_tile_arrays(rgb, self.min_tiles, self.max_tiles, self.tile_size,
+                                   self.use_thumbnail)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(tile_size={self.tile_size}, '

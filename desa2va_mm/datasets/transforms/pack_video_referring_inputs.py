@@ -14,6 +14,24 @@ DEFAULT_META_KEYS = ('video_id', 'exp_ids', 'expressions', 'type_ids', 'frame_na
                      'gt_rles', 'num_frames')
 
 
+def frames_to_tensor(frames, name: str = '?') -> torch.Tensor:
+    """T x (H, W, 3) frames -> (T, 3, H, W) tensor of their dtype, each frame copied once
+    straight into channel-first layout (stacking first and then permuting copies twice).
+
+    Raises:
+        ValueError: The frames differ in shape (``name``: the video, for the message).
+    """
+    shape = frames[0].shape
+    if any(f.shape != shape for f in frames):
+        raise ValueError(f'video {name!r}: frames differ in shape '
+                         f'({sorted(set(tuple(f.shape) for f in frames))}); put '
+                         'ResizeVideoFrames before PackVideoReferringInputs')
+    out = np.empty((len(frames), shape[2], shape[0], shape[1]), frames[0].dtype)
+    for t, frame in enumerate(frames):
+        out[t] = frame.transpose(2, 0, 1)
+    return torch.from_numpy(out)
+
+
 @TRANSFORMS.register_module()
 class PackVideoReferringInputs(BaseTransform):
     """Video counterpart of :class:`PackReferringInputs`.
@@ -45,8 +63,7 @@ class PackVideoReferringInputs(BaseTransform):
         name = results.get('video_id', '?')
         if 'gt_masks' in results:
             frames = results['frames']
-            inputs = torch.from_numpy(np.ascontiguousarray(np.stack(frames))).permute(
-                0, 3, 1, 2).contiguous()
+            inputs = frames_to_tensor(frames, name)
             masks = np.asarray(results['gt_masks'])
             if masks.ndim != 4 or masks.shape[1] != len(frames):
                 raise ValueError(f'video {name!r}: gt_masks of shape {masks.shape} do not match '
@@ -56,8 +73,10 @@ class PackVideoReferringInputs(BaseTransform):
                                  f'{tuple(inputs.shape[2:])} differ in size; put '
                                  f'ResizeVideoFrames before PackVideoReferringInputs')
             instances = InstanceData()
-            instances.masks = BitmapMasks(masks.reshape(-1, *masks.shape[2:]).astype(np.uint8),
-                                          *masks.shape[2:])
+            # copy=False: uint8 masks (LoadVideoAnnotations') are not copied once more.
+            instances.masks = BitmapMasks(
+                masks.reshape(-1, *masks.shape[2:]).astype(np.uint8, copy=False),
+                *masks.shape[2:])
             sample.gt_instances = instances
             num_frames = len(frames)
         else:

@@ -43,9 +43,11 @@ class ResizeVideoFrames(BaseTransform):
             masks = np.asarray(results['gt_masks'])
             e, t = masks.shape[:2]
             flat = masks.reshape(e * t, *masks.shape[2:])
-            resized = [mmcv.imresize(m, (w, h), interpolation='nearest') for m in flat]
-            results['gt_masks'] = np.stack(resized).reshape(e, t, h, w) if resized else \
-                np.zeros((e, t, h, w), np.uint8)
+            # Each mask resized straight into its row of the output (no stacked copy).
+            out = np.zeros((e * t, h, w), flat.dtype if len(flat) else np.uint8)
+            for i, mask in enumerate(flat):
+                mmcv.imresize(mask, (w, h), interpolation='nearest', out=out[i])
+            results['gt_masks'] = out.reshape(e, t, h, w)
         results['img_shape'] = (h, w)
         return results
 

@@ -1,11 +1,10 @@
 """One InternVL tile per video frame (the key frames the MLLM reads)."""
 from typing import Sequence
 
-import torch
 from mmcv.transforms import BaseTransform
 
 from desa2va_mm.registry import TRANSFORMS
-from .internvl_tiling import IMAGENET_MEAN, IMAGENET_STD, InternVLTiling
+from .internvl_tiling import IMAGENET_MEAN, IMAGENET_STD, InternVLTiling, normalize_tiles
 
 
 @TRANSFORMS.register_module()
@@ -34,8 +33,10 @@ class VideoFrameTiling(BaseTransform):
         if not frames:
             raise KeyError(f"video {results.get('video_id', '?')!r}: no 'frames' to tile; put "
                            f'LoadVideoFrames before VideoFrameTiling')
-        tiles = [self.tiling.transform({'img': frame})['pixel_values'] for frame in frames]
-        results['pixel_values'] = torch.cat(tiles)
+        # Every frame's tile normalised into one (T, 3, s, s) tensor (no per-frame tensors
+        # concatenated afterwards).
+        tiles = [tile for frame in frames for tile in self.tiling.tile_arrays(frame)]
+        results['pixel_values'] = normalize_tiles(tiles, self.tiling.mean, self.tiling.std)
         results['num_tiles'] = len(tiles)
         if 'text' not in results and 'expressions' in results:
             results['text'] = list(results['expressions'])
