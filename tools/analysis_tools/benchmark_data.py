@@ -12,9 +12,19 @@ the ratios side by side::
 
 The numbers are per CPU core (no DataLoader workers): multiply by ``num_workers`` for an
 estimate of a loader's throughput.
+
+Next to them, what one GPU consumes in training at real size (DeSa2VA / Sa2VA 1B:
+InternViT-300M on 448 tiles, Qwen2.5-0.5B, SAM-2 hiera-L at 1024 px), and how many
+workers one GPU needs so that the pipeline never starves it. No real-size step was timed
+on a GPU, so the rate is derived from FLOPs: the training FLOPs of one sample, from the
+tiles, tokens, frames and masks of the samples just built (:func:`train_flops`), over
+``--gpu-tflops`` (default 989, an H100 SXM's dense bf16 peak) times ``--mfu`` (default
+0.4, a well-tuned large-model training run; a lower utilisation means a slower model and
+fewer workers).
 """
 import argparse
 import json
+import math
 import os
 import os.path as osp
 import sys
@@ -35,6 +45,11 @@ def parse_args():
     parser.add_argument('--work-dir', default=None,
                         help='where the synthetic data is written (default: a temp dir)')
     parser.add_argument('--no-video', action='store_true', help='skip the video pipeline')
+    parser.add_argument('--gpu-tflops', type=float, default=989.0,
+                        help='GPU peak TFLOP/s for the model rate (default: H100 SXM, '
+                             'dense bf16)')
+    parser.add_argument('--mfu', type=float, default=0.4,
+                        help='model FLOPs utilisation assumed for the model rate')
     args = parser.parse_args()
     if args.num_samples < 1:
         parser.error('--num-samples must be >= 1')
@@ -67,8 +82,14 @@ def write_coco_like_refcoco(root: str, num_images: int) -> None:
 
 
 def time_pipeline(dataset, num_samples: int):
-    """Run ``dataset[i]`` transform by transform; returns (samples/s, {transform: ms})."""
+    """Run ``dataset[i]`` transform by transform.
+
+    Returns:
+        ``(samples/s, {transform: ms}, shape)``: ``shape`` the mean tiles, tokens, SAM-2
+        frames and masks per sample (what :func:`train_flops` reads).
+    """
     per_transform = defaultdict(float)
+    shapes = defaultdict(float)
     transforms = dataset.pipeline.transforms
     n = len(dataset)
     for i in range(2):  # warm-up: tokenizer build, first file reads
@@ -80,8 +101,53 @@ def time_pipeline(dataset, num_samples: int):
             t0 = time.perf_counter()
             results = t(results)
             per_transform[type(t).__name__] += time.perf_counter() - t0
+        for key, value in sample_shape(results).items():
+            shapes[key] += value / num_samples
     total = time.perf_counter() - start
-    return num_samples / total, {k: 1000 * v / num_samples for k, v in per_transform.items()}
+    return (num_samples / total, {k: 1000 * v / num_samples for k, v in per_transform.items()},
+            dict(shapes))
+
+
+def sample_shape(packed: dict) -> dict:
+    """Tiles, tokens, SAM-2 frames and masks of one packed sample."""
+    sample = packed['data_samples']
+    ids = sample.input_ids
+    tokens = int(sum(len(x) for x in ids) if isinstance(ids, (list, tuple)) else ids.numel())
+    inputs = packed['inputs']
+    frames = int(inputs.shape[0]) if getattr(inputs, 'ndim', 0) == 4 else 1
+    masks = len(sample.gt_instances) if 'gt_instances' in sample else 0
+    return dict(tiles=int(sample.pixel_values.shape[0]), tokens=tokens, frames=frames,
+                masks=masks)
+
+
+#: Forward FLOPs of the real-size parts (multiply-adds x 2), from their published shapes.
+#: InternViT-300M on one 448 tile: 24 layers, width 1024, MLP 4096, 1025 tokens.
+VIT_TILE_FLOPS = 24 * (2 * 1025 * (4 * 1024**2 + 2 * 1024 * 4096) + 4 * 1025**2 * 1024)
+#: Qwen2.5-0.5B per token: 24 layers of q / o (896^2), k / v (896 x 128), MLP 3 x 896 x
+#: 4864, and the 151,674-word LM head.
+LLM_TOKEN_FLOPS = 2 * (24 * (2 * 896**2 + 2 * 896 * 128 + 3 * 896 * 4864) + 896 * 151674)
+#: Per pair of tokens (causal attention: scores and values, 24 layers, width 896).
+LLM_PAIR_FLOPS = 2 * 24 * 896
+#: SAM-2 hiera-L at 1024 px: the trunk's linear layers ([2, 6, 36, 4] blocks at widths
+#: 144-1152 on 256^2 ... 32^2 tokens), its 3 global-attention blocks and the FPN neck.
+SAM2_FRAME_FLOPS = int(
+    sum(24 * b * n * d**2 for b, n, d in ((2, 256**2, 144), (6, 128**2, 288),
+                                         (36, 64**2, 576), (4, 32**2, 1152)))
+    + 3 * 4 * (64**2)**2 * 576 + 9e9)
+#: One SAM-2 mask decode at a 64 x 64 embedding (two-way transformer + upscaling).
+DECODE_FLOPS = 5e9
+
+
+def train_flops(shape: dict, mask_decoders: int = 3) -> float:
+    """Training FLOPs of one sample: the frozen vision tower and SAM-2 encoder forward
+    only; the LoRA-tuned LLM forward + backward to its activations (2x forward: the
+    frozen base weights get no gradients); every mask decode forward + backward (3x)
+    in each of ``mask_decoders`` decoder passes (DeSa2VA: text and visual heads +
+    fusion)."""
+    tokens = shape['tokens']
+    llm = 2 * (LLM_TOKEN_FLOPS * tokens + LLM_PAIR_FLOPS * tokens**2)
+    decodes = 3 * DECODE_FLOPS * mask_decoders * max(1.0, shape['masks'])
+    return VIT_TILE_FLOPS * shape['tiles'] + llm + SAM2_FRAME_FLOPS * shape['frames'] + decodes
 
 
 def main():
@@ -134,22 +200,36 @@ def main():
     print(f'\nthreads={os.environ.get("OMP_NUM_THREADS")} samples per pipeline='
           f'{args.num_samples} (one process)')
     print(f'{"pipeline":36s} {"samples/s":>10s} {"ms/sample":>10s}')
-    for name, rate, _ in results:
+    for name, rate, _, _ in results:
         print(f'{name:36s} {rate:10.2f} {1000 / rate:10.1f}')
+    print(f'\nmodel consumption per GPU (derived: training FLOPs / ({args.gpu_tflops:g} '
+          f'TFLOP/s x MFU {args.mfu:g}); no GPU measurement) and workers per GPU:')
+    print(f'{"pipeline":36s} {"tiles":>6s} {"tokens":>7s} {"frames":>7s} {"masks":>6s} '
+          f'{"TFLOP":>7s} {"GPU samples/s":>14s} {"worker samples/s":>17s} '
+          f'{"workers/GPU":>12s}')
+    for name, rate, _, shape in results:
+        if 'test' in name:
+            continue  # training consumption only
+        flops = train_flops(shape)
+        gpu_rate = args.gpu_tflops * 1e12 * args.mfu / flops
+        print(f"{name:36s} {shape['tiles']:6.1f} {shape['tokens']:7.0f} "
+              f"{shape['frames']:7.1f} {shape['masks']:6.1f} {flops / 1e12:7.1f} "
+              f"{gpu_rate:14.2f} {rate:17.2f} {math.ceil(gpu_rate / rate):12d}")
     print('\nms per transform:')
-    names = sorted({k for _, _, steps in results for k in steps})
-    print(f'{"transform":28s}' + ''.join(f'{n.split(" (")[0]:>14s}' for n, _, _ in results))
+    names = sorted({k for _, _, steps, _ in results for k in steps})
+    print(f'{"transform":28s}' + ''.join(f'{n.split(" (")[0]:>14s}' for n, _, _, _ in results))
     for step in names:
         print(f'{step:28s}' + ''.join(
             f'{steps[step]:14.1f}' if step in steps else f'{"-":>14s}'
-            for _, _, steps in results))
+            for _, _, steps, _ in results))
     base_rate = results[0][1]
     print('\nratios (samples/s relative to image train):')
-    for name, rate, _ in results[1:]:
+    for name, rate, _, _ in results[1:]:
         print(f'  {name}: {rate / base_rate:.2f}')
     tiling = results[0][2].get('InternVLTiling', 0.0)
     print(f'  InternVL tiling share of image train: {tiling * base_rate / 1000:.2f}')
     compare_normalisation(args.num_samples)
+    print('command: python tools/analysis_tools/benchmark_data.py ' + ' '.join(sys.argv[1:]))
 
 
 def compare_normalisation(repeats: int) -> None:

@@ -1,12 +1,20 @@
-"""DeSa2VA vs the Sa2VA baseline: training-step and inference time, side by side.
+"""DeSa2VA vs the Sa2VA baseline: training-step time, peak memory and inference time.
 
 Both models share the backbone (MLLM + SAM-2) and the batch; DeSa2VA adds the decoupling
 neck, a second SAM-2 decoder, the fusion gate, the adversarial / CLUB losses and one
 re-prompting pass (k=1), all reading the one image encoding. The script prints the median
-times and the ratios DeSa2VA / Sa2VA.
+times, the peak memory of a training step and the ratios DeSa2VA / Sa2VA.
 
-    python tools/analysis_tools/benchmark_step.py [--size small|tiny] [--iters 10] \
-        [--data-root data/synthetic_refcoco]
+    python tools/analysis_tools/benchmark_step.py [--size base|small|tiny] [--iters 10] \
+        [--mask-loss config|point|full] [--data-root data/synthetic_refcoco]
+
+Peak memory of a step: the largest increase of the process's resident memory during the
+step over what it held before it (sampled every millisecond by a thread; on a CUDA device,
+``torch.cuda.max_memory_allocated``). Measured on the interleaved steps, so every model's
+figure includes only its own step's activations and gradients. The script runs with
+glibc's ``MALLOC_MMAP_THRESHOLD_=65536`` (it restarts itself with it when unset): large
+tensors are then mapped and unmapped one by one, so resident memory follows the live
+tensors instead of glibc's cached heap.
 
 When ``--data-root`` holds no synthetic RefCOCO (``refcoco/refs(unc).p``), a small one is
 generated into a temporary directory first (and the script says so), so the benchmark
@@ -17,12 +25,20 @@ runs from a fresh clone with no earlier step.
 cost of the extra heads: the LLM at Qwen2.5-0.5B's width (896, 14 heads, 2 KV heads, MLP
 4864; 4 layers), one 448 px tile giving 256 image tokens as in InternVL2.5, and SAM-2 at
 512 px (a 32 x 32 image embedding for every decoder pass; hiera-L works at 64 x 64).
+At ``base`` the segmentation heads are the real-size configs' (``--mask-loss config``):
+Sa2VA's head of ``configs/_base_/models/sa2va_1b.py`` and DeSa2VA's heads of
+``desa2va_real_size_heads.py`` (multimask decoding, BCE x2.0 + Dice x0.5 on 12544
+importance-sampled points per mask, discriminators and CLUB estimator 256 wide);
+``--mask-loss full`` keeps those heads with full-pixel losses instead. ``tiny`` and
+``small`` keep the tiny configs' heads (full-pixel losses) unless ``--mask-loss point``.
 """
 import argparse
+import os
 import os.path as osp
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from typing import Optional
 
@@ -71,6 +87,11 @@ def parse_args():
                         help='model size (base: real-model proportions; see above)')
     parser.add_argument('--iters', type=int, default=10, help='timed iterations per model')
     parser.add_argument('--batch-size', type=int, default=4, help='images per batch')
+    parser.add_argument('--mask-loss', choices=['config', 'point', 'full'], default='config',
+                        help="config: base uses the real-size configs' heads and "
+                             "point-sampled losses, tiny / small the tiny configs'; point / "
+                             'full: the real-size heads with point-sampled / full-pixel '
+                             'losses at every size')
     parser.add_argument('--data-root', default='data/synthetic_refcoco',
                         help='synthetic RefCOCO root (make_synthetic_refcoco.py); when it '
                              'has no refcoco/refs(unc).p, a small one is generated into a '
@@ -113,9 +134,31 @@ MODELS_TIMED = (('Sa2VA', 'configs/sa2va/sa2va_tiny.py'),
                 ('DeSa2VA-p3', 'configs/desa2va/desa2va_tiny_fusion.py'))
 
 
+#: The real-size configs whose segmentation heads ``--mask-loss`` applies.
+REAL_HEADS = dict(Sa2VA=('configs/_base_/models/sa2va_1b.py', 'model.seg_head'),
+                  DeSa2VA=('configs/_base_/models/desa2va_real_size_heads.py',
+                           'desa2va_heads.seg_head'))
+
+
+def real_size_head(name: str, point_sampled: bool) -> dict:
+    """The real-size config's ``seg_head`` for model ``name`` (Sa2VA / DeSa2VA-*), its
+    losses point-sampled as configured or full-pixel (``mask_loss_sampler=None``)."""
+    from mmengine.config import Config
+    path, key = REAL_HEADS['Sa2VA' if name == 'Sa2VA' else 'DeSa2VA']
+    node = Config.fromfile(osp.join(REPO_ROOT, path))
+    for part in key.split('.'):
+        node = node[part]
+    # Replaces the tiny config's head as a whole (same keys, real-size values).
+    head = dict(node.to_dict(), _delete_=True)
+    if not point_sampled:
+        head['mask_loss_sampler'] = None
+    return head
+
+
 def _configs(args):
     from mmengine.config import Config
     out = {}
+    real_heads = args.mask_loss != 'config' or args.size == 'base'
     for name, path in MODELS_TIMED:
         cfg = Config.fromfile(osp.join(REPO_ROOT, path))
         if args.size in SIZES:
@@ -126,27 +169,85 @@ def _configs(args):
             steps['Resize']['scale'] = (sam_px, sam_px)
             steps['TokenizeConversation']['num_image_tokens_per_tile'] = tokens
             steps['TokenizeConversation']['max_length'] = tokens + 256
+        if real_heads:
+            cfg.merge_from_dict(dict(model=dict(seg_head=real_size_head(
+                name, point_sampled=args.mask_loss != 'full'))))
         cfg.train_dataloader.dataset.data_root = args.data_root + '/'
         out[name] = cfg
     return out
 
 
-def _interleaved_medians(fns: dict, iters: int) -> dict:
+class PeakMemory:
+    """Peak memory of a span above what the process held when it began, in MiB: resident
+    memory sampled by a thread every ``interval`` s on the CPU, the allocator's peak on
+    CUDA."""
+
+    def __init__(self, device: str = 'cpu', interval: float = 0.001) -> None:
+        self.device, self.interval = device, interval
+        self.peak_mib = 0.0
+
+    @staticmethod
+    def _rss() -> int:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+    def __enter__(self) -> 'PeakMemory':
+        import torch
+        if self.device == 'cuda':
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._start = torch.cuda.memory_allocated()
+            return self
+        self._start = self._peak = self._rss()
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.wait(self.interval):
+                self._peak = max(self._peak, self._rss())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+        if self.device == 'cuda':
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            self._thread.join()
+            peak = max(self._peak, self._rss())
+        self.peak_mib = (peak - self._start) / 2**20
+
+
+def _interleaved_medians(fns: dict, iters: int, memory: Optional[dict] = None) -> dict:
     """Median time of each function, the functions taking turns so that load changes on a
-    shared machine hit every model alike."""
+    shared machine hit every model alike. ``memory``: filled with each function's median
+    :class:`PeakMemory` (MiB)."""
     for fn in fns.values():
         fn()  # warm-up
     times = {name: [] for name in fns}
-    for _ in range(iters):
+    peaks = {name: [] for name in fns}
+    for i in range(iters):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            with PeakMemory() as peak:
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+            peaks[name].append(peak.peak_mib)
+        print(f'  iteration {i + 1}/{iters} done', flush=True)
+    if memory is not None:
+        memory.update({name: statistics.median(p) for name, p in peaks.items()})
     return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main():
     args = parse_args()
+    if 'MALLOC_MMAP_THRESHOLD_' not in os.environ:
+        # Set before the process starts (glibc reads it once): restart with it.
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+        os.execve(sys.executable, [sys.executable, osp.abspath(__file__)] + sys.argv[1:], env)
     import torch
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
@@ -183,17 +284,31 @@ def main():
 
         train_fns[name] = train_step
         infer_fns[name] = infer
-    train_t = _interleaved_medians(train_fns, args.iters)
+    print(f'timing: {args.iters} interleaved training steps per model ...', flush=True)
+    train_mem = {}
+    train_t = _interleaved_medians(train_fns, args.iters, train_mem)
+    print(f'timing: {args.iters} interleaved inference passes per model ...', flush=True)
     infer_t = _interleaved_medians(infer_fns, args.iters)
+    sampler = cfgs['Sa2VA'].model.seg_head.get('mask_loss_sampler')
+    loss = ('point-sampled ({} points)'.format(sampler['num_points']) if sampler
+            else 'full-pixel')
     print(f'size={args.size} batch={args.batch_size} iters={args.iters} '
-          f'threads={torch.get_num_threads()}')
-    print(f"{'model':<12}{'params (M)':>12}{'train step (s)':>16}{'inference (s)':>15}")
+          f'threads={torch.get_num_threads()} mask loss={loss} '
+          f'(--mask-loss {args.mask_loss})')
+    print(f"{'model':<12}{'params (M)':>12}{'train step (s)':>16}{'step peak MiB':>15}"
+          f"{'inference (s)':>15}")
     for name in cfgs:
-        print(f'{name:<12}{params[name]:12.2f}{train_t[name]:16.4f}{infer_t[name]:15.4f}')
-    base_train, base_infer = train_t['Sa2VA'], infer_t['Sa2VA']
+        print(f'{name:<12}{params[name]:12.2f}{train_t[name]:16.4f}{train_mem[name]:15.1f}'
+              f'{infer_t[name]:15.4f}')
+    base_train, base_infer, base_mem = train_t['Sa2VA'], infer_t['Sa2VA'], train_mem['Sa2VA']
     print(f"ratio DeSa2VA / Sa2VA: train step phase 2 {train_t['DeSa2VA-p2'] / base_train:.3f}, "
           f"phase 3 (re-prompt in training) {train_t['DeSa2VA-p3'] / base_train:.3f}; "
+          f"step peak memory phase 2 {train_mem['DeSa2VA-p2'] / base_mem:.3f}, phase 3 "
+          f"{train_mem['DeSa2VA-p3'] / base_mem:.3f}; "
           f"inference (re-prompt k=1) {infer_t['DeSa2VA-p3'] / base_infer:.3f}")
+    worst = max(train_t['DeSa2VA-p2'], train_t['DeSa2VA-p3']) / base_train
+    print(f'goal: DeSa2VA / Sa2VA train step <= 1.05x: worst {worst:.3f}x '
+          f'({"met" if worst <= 1.05 else "not met"})')
     print('command: python tools/analysis_tools/benchmark_step.py ' + ' '.join(sys.argv[1:]))
 
 
