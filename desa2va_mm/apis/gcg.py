@@ -7,7 +7,7 @@ import numpy as np
 from desa2va_mm.datasets.transforms.build_gcg_conversation import GCG_TEST_QUESTION
 from desa2va_mm.evaluation.functional.gcg import parse_gcg_answer
 
-__all__ = ['grounded_caption', 'split_grounded_answer']
+__all__ = ['draw_grounded_caption', 'grounded_caption', 'split_grounded_answer']
 
 _PIECE = re.compile(r'<p>(.*?)</p>|\[SEG\]', re.S)
 
@@ -55,3 +55,25 @@ def grounded_caption(inferencer, image, question: Optional[str] = None) -> dict:
     grounded = [dict(phrase=p, mask=masks[k].astype(bool), score=float(scores[k]))
                 for k, p in enumerate(phrases)] if num_seg else []
     return dict(answer=answer, caption=caption, phrases=grounded)
+
+
+def draw_grounded_caption(image_bgr: np.ndarray, result: dict) -> np.ndarray:
+    """The image with each grounded phrase's mask in its own colour, the caption above and
+    one legend line per phrase (``[k] phrase (IoU pred)``), in answer order.
+
+    Args:
+        image_bgr: (H, W, 3) uint8 BGR image.
+        result: What :func:`grounded_caption` returned for it.
+
+    Returns:
+        (H' + legend, W', 3) RGB uint8 canvas.
+    """
+    from desa2va_mm.visualization.video_overlay import draw_masks
+    h, w = image_bgr.shape[:2]
+    phrases = result['phrases']
+    masks = np.stack([p['mask'] for p in phrases]) if phrases else np.zeros((0, h, w), bool)
+    labels = [f'{p["phrase"] if p["phrase"] is not None else "[SEG] without a phrase"} '
+              f'(IoU pred {p["score"]:.2f})' for p in phrases]
+    caption = result['caption'] or '(no caption)'
+    return draw_masks(np.ascontiguousarray(image_bgr[..., ::-1]), masks, labels,
+                      header=f'caption: {caption}')

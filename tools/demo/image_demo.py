@@ -15,6 +15,15 @@ verbatim as the user's turn instead of "Please segment {expression} in this imag
 
     python tools/demo/image_demo.py IMG "What is region1?" --question \
         --region 10,10,60,60 --config configs/sa2va/sa2va_tiny_vp.py --checkpoint CKPT
+
+``--gcg`` asks for a grounded caption instead (no texts; docs/gcg.md): prints the caption
+and each grounded phrase with its mask, writes ``OUT_DIR/vis/<image>_gcg.png`` (each
+phrase's mask in its own colour under the caption) and ``OUT_DIR/preds/<image>_gcg.json``
+(answer, caption, per phrase its mask as COCO RLE and predicted IoU)::
+
+    python tools/demo/image_demo.py IMG --gcg \
+        --config configs/sa2va_gcg_test/sa2va_tiny_synthetic_gcg.py \
+        --checkpoint CKPT
 """
 import argparse
 import os.path as osp
@@ -30,7 +39,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='DeSa2VA image demo: masks + answers for referring expressions')
     parser.add_argument('image', help='image file or folder of images')
-    parser.add_argument('texts', nargs='+', help='one or more expressions (or questions)')
+    parser.add_argument('texts', nargs='*',
+                        help='one or more expressions (or questions); none with --gcg')
+    parser.add_argument('--gcg', action='store_true',
+                        help='grounded caption: the caption and a mask per grounded phrase '
+                        '(docs/gcg.md); texts, if given, replace the GCG question')
     parser.add_argument('--config', required=True, help='model config (.py)')
     parser.add_argument('--checkpoint', default=None,
                         help='checkpoint (.pth); without it the weights are random')
@@ -82,12 +95,57 @@ def parse_args(argv=None):
         parser.error(f'checkpoint {args.checkpoint!r} does not exist')
     if args.batch_size < 1:
         parser.error('--batch-size must be >= 1')
+    if args.gcg:
+        if len(args.texts) > 1:
+            parser.error('--gcg takes at most one text (the question to ask instead of '
+                         "Sa2VA's GCG question)")
+        if args.regions:
+            parser.error('--gcg does not take region prompts')
+        return args
+    if not args.texts:
+        parser.error('give one or more expressions (or --gcg for a grounded caption)')
     from desa2va_mm.apis.inputs import check_texts
     try:
         check_texts(args.texts, 'texts')
     except ValueError as err:
         parser.error(str(err))
     return args
+
+
+def run_gcg(inferencer, args) -> list:
+    """``--gcg``: a grounded caption of each image, printed and written (overlay, JSON)."""
+    import json
+    import os
+
+    import mmcv
+    import numpy as np
+
+    from desa2va_mm.apis.gcg import draw_grounded_caption, grounded_caption
+    from desa2va_mm.apis.inputs import list_images
+    from desa2va_mm.structures import encode_mask
+    paths = list_images(args.image) if osp.isdir(args.image) else [args.image]
+    question = args.texts[0] if args.texts else None
+    results = []
+    for path in paths:
+        result = grounded_caption(inferencer, path, question)
+        name = osp.splitext(osp.basename(path))[0]
+        print(f'{path}: {result["answer"]}')
+        print(f'  caption: {result["caption"]}')
+        for k, p in enumerate(result['phrases']):
+            print(f'  [{k}] {p["phrase"]!r}: {int(p["mask"].sum())} px '
+                  f'(IoU pred {p["score"]:.3f})')
+        canvas = draw_grounded_caption(mmcv.imread(path), result)
+        mmcv.imwrite(canvas[..., ::-1], osp.join(args.out_dir, 'vis', f'{name}_gcg.png'))
+        if not args.no_save_pred:
+            record = dict(img_path=path, answer=result['answer'], caption=result['caption'],
+                          phrases=[dict(phrase=p['phrase'], score=p['score'],
+                                        mask=encode_mask(np.asarray(p['mask'])))
+                                   for p in result['phrases']])
+            os.makedirs(osp.join(args.out_dir, 'preds'), exist_ok=True)
+            with open(osp.join(args.out_dir, 'preds', f'{name}_gcg.json'), 'w') as f:
+                json.dump(record, f)
+        results.append(result)
+    return results
 
 
 def main(argv=None):
@@ -100,6 +158,11 @@ def main(argv=None):
         config.merge_from_dict(args.cfg_options)
     inferencer = DeSa2VAInferencer(config, args.checkpoint, device=args.device,
                                    dtype=args.dtype, max_new_tokens=args.max_new_tokens)
+    if args.gcg:
+        results = run_gcg(inferencer, args)
+        print(f'{len(results)} grounded caption(s); overlays in '
+              f'{osp.join(args.out_dir, "vis")}')
+        return dict(gcg=results)
     result = inferencer(args.image, texts=list(args.texts), batch_size=args.batch_size,
                         template=None if args.question else 'pipeline',
                         out_dir=args.out_dir, no_save_pred=args.no_save_pred,

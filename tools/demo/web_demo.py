@@ -15,7 +15,9 @@ verbatim), press Segment; the answers, the masks overlaid on the image (video: t
 MP4) and the raw masks (one PNG per line for an image, an ``.npz`` of (E, T, H, W) bool
 masks for a video) come back, with progress shown while the model runs. Every request
 takes the inferencer's own path (the config's test pipeline, the model's data preprocessor,
-``DeSa2VA.predict`` or the streaming video API) and its overlay drawing.
+``DeSa2VA.predict`` or the streaming video API) and its overlay drawing. The GCG mode
+("Grounded caption") asks for a caption of the image and shows it with each grounded
+phrase's mask in its own colour and one mask PNG per phrase (docs/gcg.md).
 
 Refused with a message in the page: an upload over ``--max-upload-mb``, a file that does
 not decode as an image / video, a video longer than ``--max-video-frames``, an image over
@@ -399,6 +401,28 @@ class DemoModel:
         lines.append(f'key frames read by the model: {out["key_frame_ids"]}')
         return '\n'.join(lines), out['out_file'], [masks_file]
 
+    def grounded_caption(self, image, question: Optional[str],
+                         report: Callable[[float, str], None]) -> Tuple[str, Any, List[str]]:
+        """GCG mode: the caption, each grounded phrase with its mask, the overlay (RGB
+        array) and one mask PNG per phrase for one image (docs/gcg.md)."""
+        import cv2
+
+        from desa2va_mm.apis.gcg import draw_grounded_caption, grounded_caption
+        report(0.1, 'writing a grounded caption')
+        result = grounded_caption(self.inferencer, image, question)
+        report(0.9, 'writing the masks')
+        folder = self._request_dir()
+        files, lines = [], [f'caption: {result["caption"] or "(none)"}',
+                            f'answer: {result["answer"]}']
+        for k, p in enumerate(result['phrases']):
+            files.append(osp.join(folder, f'phrase_{k:02d}.png'))
+            cv2.imwrite(files[-1], p['mask'].astype('uint8') * 255)
+            lines.append(f'[{k}] "{p["phrase"]}"  (predicted IoU {p["score"]:.3f}, '
+                         f'{int(p["mask"].sum())} px, phrase_{k:02d}.png)')
+        if not result['phrases']:
+            lines.append('no grounded phrase ([SEG]) in the answer')
+        return '\n'.join(lines), draw_grounded_caption(image, result), files
+
     def prepare(self, image_payload, video_payload, text: Optional[str],
                 mode: str) -> dict:
         """Check a request and read its input (every refusal happens here).
@@ -407,7 +431,9 @@ class DemoModel:
             image_payload: The image component's raw value (None or Gradio's file record).
             video_payload: The video component's raw value.
             text: The text box: one expression or question per line.
-            mode: ``'question'`` (each line asked verbatim) or ``'expression'``.
+            mode: ``'question'`` (each line asked verbatim), ``'expression'`` or
+                ``'gcg'`` (a grounded caption of the image; a text, if any, is asked
+                instead of the GCG question).
 
         Returns:
             dict: ``image`` ((H, W, 3) BGR array) or ``video`` (an opened frame source,
@@ -422,6 +448,21 @@ class DemoModel:
             raise ValueError('Upload an image or a video first.')
         if image_path is not None and video_path is not None:
             raise ValueError('Upload an image or a video, not both: clear one of them.')
+        if mode == 'gcg':
+            if image_path is None:
+                raise ValueError('Grounded captions (GCG mode) are for images: upload an '
+                                 'image, or pick another mode for the video.')
+            lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
+            if len(lines) > 1:
+                raise ValueError('GCG mode takes at most one line (a question asked instead '
+                                 'of the grounded-caption question); leave it empty for the '
+                                 'default.')
+            question = lines[0] if lines else None
+            if question is not None and len(question) > MAX_TEXT_CHARS:
+                raise ValueError(f'The question has {len(question)} characters; at most '
+                                 f'{MAX_TEXT_CHARS}.')
+            return dict(texts=[question] if question else [], template=None, mode='gcg',
+                        image=read_image_upload(image_path, self.max_upload_bytes))
         texts = parse_texts(text)
         # 'pipeline': each line goes into the question the model was trained on; None:
         # each line is the question itself.
@@ -440,6 +481,10 @@ class DemoModel:
             ``(answers, overlay image or None, overlay MP4 or None, mask files)``.
         """
         texts, template = request['texts'], request['template']
+        if request.get('mode') == 'gcg':
+            answers, overlay, files = self.grounded_caption(
+                request['image'], texts[0] if texts else None, report)
+            return answers, overlay, None, files
         if 'image' in request:
             answers, overlay, files = self.segment_image(request['image'], texts, template,
                                                          report)
@@ -494,7 +539,8 @@ def build_demo(model: DemoModel, title: str):
                                      elem_id='texts')
                 mode_in = gr.Radio(
                     choices=[('Segment each line (expressions)', 'expression'),
-                             ('Ask each line verbatim (questions)', 'question')],
+                             ('Ask each line verbatim (questions)', 'question'),
+                             ('Grounded caption of the image (GCG; lines optional)', 'gcg')],
                     value='expression', label='Lines are', elem_id='mode')
                 button = gr.Button('Segment', variant='primary', elem_id='segment')
             with gr.Column():
