@@ -20,6 +20,8 @@ docs/dataset_prepare.md and docs/dataset_prepare_video.md)::
                                  flickr_mergedGT_GCG_train, RefCOCOg_GCG_train}.json
         + images/{coco2017, grandf/train, flickr30k/Flickr30K, coco2014/train2014}/
         (grounded captions, docs/gcg.md; 2 images each)
+    data/sav/sam_v_final_v3.json + sam_v_full/sav_000/<video>{.mp4, _manual.json}
+        (SA-V pseudo-label videos, Sa2VA's expression file; 2 videos)
     data/osprey-724k/Osprey-724K/osprey_{conversation,detail_description,short_form,
                                          part_level,lvis_positive_negative}.json
         + coco/{train2014,val2014,train2017,val2017}/  (region prompts,
@@ -57,6 +59,8 @@ _NUM_FRAMES = 6
 _SPLITS = (('train', TRAIN_IMAGES_PER_SET), ('val', 1), ('testA', 1), ('testB', 1))
 _QUESTION = 'Please segment {expression} in this image.'
 _VIDEO_QUESTION = 'Please segment {expression} in this video.'
+# The SA-V question of the mix config (configs/_base_/datasets/sa2va_mix.py).
+_SAV_QUESTION = 'Please segment the object according to the description: {expression}'
 _ANSWERS = ('It is [SEG].', 'Sure, [SEG].', 'Sure, it is [SEG].',
             'Sure, the segmentation result is [SEG].', '[SEG].')
 
@@ -380,6 +384,22 @@ def _write_gcg(root: str, seed: int, texts: List[str]) -> Dict[str, int]:
     return {name: len(grandf) for name in _GCG_SETS}
 
 
+def _write_sav(root: str, seed: int, texts: List[str]) -> int:
+    """SA-V pseudo-label videos, two, from the synthetic SA-V writer (its video folder
+    renamed to the one the mix config names)."""
+    from desa2va_mm.synthetic.sav_writer import (SAV_EXPRESSION_FILE, SAV_VIDEO_DIR,
+                                                 make_synthetic_sav)
+    summary = make_synthetic_sav(root, num_videos=2, num_frames=_NUM_FRAMES, seed=seed + 505,
+                                 image_size=_IMAGE_SIZE)
+    os.replace(osp.join(root, SAV_VIDEO_DIR), osp.join(root, 'sam_v_full'))
+    with open(osp.join(root, SAV_EXPRESSION_FILE), encoding='utf-8') as f:
+        for video in json.load(f).values():
+            for obj in video['objects'].values():
+                texts.append(obj['formated'])
+                texts.append(_SAV_QUESTION.format(expression=obj['formated']))
+    return summary['num_videos']
+
+
 _OSPREY_FILES = {
     'osprey_conversation': ('conversation', 'Osprey-724K/osprey_conversation.json'),
     'osprey_description': ('description', 'Osprey-724K/osprey_detail_description.json'),
@@ -455,6 +475,7 @@ def write_mini_mix(root: str, seed: int = 0) -> MiniMixSummary:
     counts['revos'] = _write_revos(osp.join(data, 'revos'), seed, texts)
     counts['ref_ytvos'] = _write_ref_ytvos(osp.join(data, 'ref_ytvos'), seed, texts)
     counts.update(_write_gcg(osp.join(data, 'glamm_data'), seed, texts))
+    counts['sav'] = _write_sav(osp.join(data, 'sav'), seed, texts)
     counts.update(_write_osprey(osp.join(data, 'osprey-724k'), seed, texts))
     return MiniMixSummary(data_root=data, train_samples=counts,
                           demo_image=family['demo_image'],

@@ -89,7 +89,12 @@ def test_real_size_configs_guard_the_mix():
         assert loader.dataset.type == 'SkipBadSamples', config
         assert loader.dataset.max_bad_samples == 100
         members = loader.dataset.dataset.datasets
-        assert len(members) == 13 and loader.dataset.dataset.ignore_keys == ['dataset_type']
+        # One member per set the mix keeps (configs/_base_/datasets/sa2va_mix.py).
+        mix = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/datasets/sa2va_mix.py'))
+        kept = [name for name, times in mix.mix_repeats.items() if times > 0]
+        assert len(kept) == 19 and 'sav' in kept and 'osprey_conversation' in kept
+        assert len(members) == len(kept)
+        assert loader.dataset.dataset.ignore_keys == ['dataset_type']
         assert 0 < loader.timeout <= 600  # below the 10 min collective timeout
         assert loader.num_workers > 0 and loader.persistent_workers
 
