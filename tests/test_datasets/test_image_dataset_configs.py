@@ -62,11 +62,11 @@ SA2VA_TRAIN_DATA = [
     ('glamm_grandf_dataset', 'GranDfGCGDataset', 10, 'grandf_gcg'),
     ('glamm_flickr_dataset', 'FlickrGCGDataset', 1, 'flickr_gcg'),
     ('glamm_refcocog_dataset', 'RefCOCOgGCGDataset', 1, 'refcocog_gcg'),
-    ('image_osprey_dataset', 'OspreyDataset', 1, None),
-    ('image_osprey_description_dataset', 'OspreyDescriptionDataset', 1, None),
-    ('image_osprey_part_dataset', 'OspreyDataset', 1, None),
-    ('image_osprey_short_dataset', 'OspreyShortDescriptionDataset', 1, None),
-    ('image_osprey_positive_neg_dataset', 'OspreyDataset', 1, None),
+    ('image_osprey_dataset', 'OspreyDataset', 1, 'osprey_conversation'),
+    ('image_osprey_description_dataset', 'OspreyDescriptionDataset', 1, 'osprey_description'),
+    ('image_osprey_part_dataset', 'OspreyDataset', 1, 'osprey_part'),
+    ('image_osprey_short_dataset', 'OspreyShortDescriptionDataset', 1, 'osprey_short'),
+    ('image_osprey_positive_neg_dataset', 'OspreyDataset', 1, 'osprey_positive_negative'),
 ]
 #: Our members: name -> (dataset type, the file or split it reads).
 OUR_MEMBERS = {
@@ -84,6 +84,13 @@ OUR_MEMBERS = {
     'refcocog_gcg': ('RefCOCOgGCGDataset', 'annotations/RefCOCOg_GCG_train.json'),
     'ref_ytvos': ('RefYTVOSDataset', 'meta_expressions/train/meta_expressions.json'),
     'sav': ('SAVDataset', 'sam_v_final_v3.json'),
+    'osprey_conversation': ('OspreyDataset', 'Osprey-724K/osprey_conversation.json'),
+    'osprey_description': ('OspreyDescriptionDataset',
+                           'Osprey-724K/osprey_detail_description.json'),
+    'osprey_part': ('OspreyDataset', 'Osprey-724K/osprey_part_level.json'),
+    'osprey_short': ('OspreyShortDescriptionDataset', 'Osprey-724K/osprey_short_form.json'),
+    'osprey_positive_negative': ('OspreyDataset',
+                                 'Osprey-724K/osprey_lvis_positive_negative.json'),
 }
 
 
@@ -91,7 +98,7 @@ def _what_it_reads(member):
     return member.get('split_file') or member.get('ann_file') or member.get('data_root')
 
 
-def test_sa2va_mix_is_sa2vas_list_less_what_is_left_out_plus_grefcoco():
+def test_sa2va_mix_is_sa2vas_list_plus_grefcoco():
     cfg = Config.fromfile(osp.join(BASE, 'sa2va_mix.py'))
     members = cfg.train_dataloader.dataset.datasets
     assert cfg.train_dataloader.dataset.type == 'ConcatDataset'
@@ -103,21 +110,23 @@ def test_sa2va_mix_is_sa2vas_list_less_what_is_left_out_plus_grefcoco():
              for m in members]
     order = ['refcoco', 'refcoco_plus', 'refcocog', 'grefcoco', 'llava', 'video_qa', 'mevis',
              'revos', 'ref_ytvos', 'openpsg_gcg', 'grandf_gcg', 'flickr_gcg', 'refcocog_gcg',
-             'sav']
+             'sav', 'osprey_conversation', 'osprey_description', 'osprey_part',
+             'osprey_short', 'osprey_positive_negative']
     assert [(times, d.type, _what_it_reads(d)) for times, d in built] == [
         (cfg.mix_repeats[name], *OUR_MEMBERS[name]) for name in order]
-    # Every Sa2VA dataset left out is named in the config's comment; so is our addition.
+    # Every Sa2VA dataset is named in the config's comment; so is our addition.
     with open(osp.join(BASE, 'sa2va_mix.py'), encoding='utf-8') as f:
         text = f.read()
     for _, cls, _, ours in SA2VA_TRAIN_DATA:
         assert f'({cls}' in text, cls
-    assert 'left out' in text and 'not implemented in this project' in text
     assert 'Our addition, not in Sa2VA\'s mix: gRefCOCO x1' in text
     video_step = next(s for s in members[8].dataset.pipeline
                       if s.type == 'BuildReferringConversation')
     assert video_step.to_dict() == dict(type='BuildReferringConversation', mode='train')
     # SA-V: Sa2VA's long-description question, objects with replacement, random frames.
-    sav_steps = {s.type: s for s in members[-1].dataset.pipeline}
+    sav = members[order.index('sav')].dataset
+    assert sav.type == 'SAVDataset'
+    sav_steps = {s.type: s for s in sav.pipeline}
     assert sav_steps['BuildReferringConversation'].questions == [
         'Please segment the object according to the description: {expression}']
     assert sav_steps['SampleVideoExpressions'].pad_with_replacement is True

@@ -59,7 +59,7 @@ def test_video_mme_extraction_in_the_metric():
     assert scores['category/short'] == 100.0 and scores['category/long'] == 50.0
     assert scores['unmatched'] == pytest.approx(100 / 3)
     with pytest.raises(ValueError, match=r"answer_extraction must be one of \['exact_matching', "
-                                         r"'video_mme'\], got 'regex'"):
+                                         r"'mvbench', 'video_mme'\], got 'regex'"):
         MultipleChoiceMetric(answer_extraction='regex')
 
 

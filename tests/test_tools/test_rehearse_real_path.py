@@ -56,8 +56,8 @@ def test_options_are_appended_only_to_tool_commands():
                                '--cfg-options model.mllm.pretrained=$INTERNVL --cfg-options a=1')
     repeats = re.findall(r'(\S+)\.times=1', lines[1])
     # Sa2VA's mix: RefCOCO/+/g (x4), MeViS (x4), ReVOS (x10), Ref-YouTube-VOS (x4),
-    # GranD-f GCG (x10).
-    assert len(repeats) == 7 and all(r.startswith('train_dataloader.dataset') for r in repeats)
+    # GranD-f GCG (x10), SA-V (x4).
+    assert len(repeats) == 8 and all(r.startswith('train_dataloader.dataset') for r in repeats)
     assert mod.with_options(code, []) == code
 
 

@@ -76,6 +76,7 @@ def test_export_of_the_earlier_layout_loads(tmp_path):
     head.pop('type')
     # Seg-head settings added since that layout were never written at the top.
     head.pop('mask_loss_sampler', None)
+    head.pop('anchor_align_loss', None)
     old.update(head, seg_projector=None, mask_head=None)
     old['frozen_modules'] = [p[len('seg_head.'):] for p in old['frozen_modules']]
     json.dump(old, open(cfg_path, 'w'))
