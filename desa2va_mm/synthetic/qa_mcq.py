@@ -1,13 +1,17 @@
-"""Multiple-choice questions about synthetic scenes, written as an MMBench TSV.
+"""Multiple-choice questions about synthetic scenes, as an MMBench TSV or LLaVA training data.
 
 "What colour is the square?" with four colour options, asked about a shape that occurs
 once in its image, so the right letter is known. Each question is written once per
 rotation of its options when ``circular`` is set (MMBench's circular copies:
 ``index + k * 1e6``, options shifted by ``k``), so circular scoring can be exercised.
+The same questions, on other images, train a model in LLaVA's layout
+(:func:`write_mcq_llava`): the user turn is the prompt the MMBench dataset builds, the
+answer the option's letter and text ("B. blue").
 Standard library, NumPy and OpenCV only, like the rest of this package.
 """
 import base64
 import csv
+import json
 import os
 import os.path as osp
 import string
@@ -25,6 +29,13 @@ TSV_COLUMNS = ('index', 'question', 'hint', 'A', 'B', 'C', 'D', 'answer', 'categ
 #: MMBench's circular copies carry ``index + k * CIRCULAR_STRIDE``.
 CIRCULAR_STRIDE = 1_000_000
 _NUM_OPTIONS = 4
+#: VLMEvalKit's multiple-choice instruction (``desa2va_mm.datasets.mmbench_dataset`` appends
+#: the same line to every MMBench prompt; a test pins the two).
+MCQ_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+#: Words of these prompts and answers outside the synthetic RefCOCO vocabulary: a word-level
+#: tokenizer that reads them needs them (``TinyWordTokenizer(words=MCQ_WORDS)``).
+MCQ_WORDS = ('answer', 'b', 'c', 'choices', 'colour', 'd', 'directly', 'from', 'given',
+             'letter', 'option', 's')
 # Its own random stream: a question set is the same whatever else the seed generates.
 _STREAM_MCQ = 7
 
@@ -101,6 +112,52 @@ def write_mcq_tsv(path: str, seed: int = 0, num_questions: int = 8, image_size: 
     return path
 
 
+def mcq_prompt(row: Dict[str, str]) -> str:
+    """The user turn of a row, as the MMBench dataset builds it (no hint line here).
+
+    ``question``, then ``A. <option>`` ... one line per option, then
+    :data:`MCQ_INSTRUCTION`, joined by newlines.
+    """
+    letters = string.ascii_uppercase[:_NUM_OPTIONS]
+    return '\n'.join([row['question']] + [f'{k}. {row[k]}' for k in letters] +
+                      [MCQ_INSTRUCTION])
+
+
+def write_mcq_llava(out_dir: str, seed: int = 0, num_questions: int = 400,
+                    image_size: int = 128, circular: bool = True,
+                    ann_file: str = 'synthetic_mcq_train.json') -> Dict[str, int]:
+    """Write :func:`mcq_rows` as LLaVA-layout training data (``LLaVAQADataset``).
+
+    ``<out_dir>/images/<index>.png`` holds each question's image and ``<out_dir>/<ann_file>``
+    one record per row: ``{"id", "image": "images/<index>.png", "conversations": [
+    {"from": "human", "value": "<image>\n" + mcq_prompt(row)}, {"from": "gpt",
+    "value": "<letter>. <option>"}]}``. With ``circular`` each image is asked four times,
+    the options rotated, so the letter of the right colour varies.
+
+    Use another ``seed`` than the evaluation TSV's: the images are then disjoint.
+
+    Returns:
+        ``{'questions': ..., 'records': ...}``.
+    """
+    rows = mcq_rows(seed, num_questions, image_size, circular)
+    os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
+    records = []
+    for row in rows:
+        index = int(row['index'])
+        image_index = index % CIRCULAR_STRIDE
+        if index < CIRCULAR_STRIDE:
+            with open(osp.join(out_dir, 'images', f'{image_index}.png'), 'wb') as f:
+                f.write(base64.b64decode(row['image']))
+        records.append(dict(
+            id=row['index'], image=f'images/{image_index}.png',
+            conversations=[
+                {'from': 'human', 'value': '<image>\n' + mcq_prompt(row)},
+                {'from': 'gpt', 'value': f"{row['answer']}. {row[row['answer']]}"}]))
+    with open(osp.join(out_dir, ann_file), 'w', encoding='utf-8') as f:
+        json.dump(records, f)
+    return dict(questions=num_questions, records=len(records))
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """``python -m desa2va_mm.synthetic.qa_mcq --out data/synthetic_mcq/synthetic_mcq.tsv``"""
     import argparse
@@ -115,7 +172,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--image-size', type=int, default=128, help='image side in pixels')
     parser.add_argument('--circular', action='store_true',
                         help="also write each question's circular copies (options rotated)")
+    parser.add_argument('--llava', action='store_true',
+                        help='write LLaVA-layout training data instead: --out is a folder '
+                             '(images/ and synthetic_mcq_train.json; '
+                             'configs/sa2va/sa2va_tiny_qa.py reads data/synthetic_mcq_train)')
     args = parser.parse_args(argv)
+    if args.llava:
+        counts = write_mcq_llava(args.out, args.seed, args.num_questions, args.image_size,
+                                 args.circular)
+        print(f"{counts['records']} training records ({counts['questions']} images) "
+              f'written to {args.out}')
+        return
     rows = mcq_rows(args.seed, args.num_questions, args.image_size, args.circular)
     write_mcq_tsv(args.out, rows=rows)
     print(f'{len(rows)} rows ({args.num_questions} questions) written to {args.out}')
