@@ -9,6 +9,12 @@
 # DECOUPLE_ITERS + FUSION_ITERS: both architectures train the same total). VIDEO=1 (desa2va) adds the video phase afterwards (~6 more min):
 # synthetic MeViS videos (VIDEO_DATA_ROOT), configs/desa2va_video/desa2va_tiny_video.py from the image
 # model for VIDEO_ITERS (300), J&F on valid_u beside the video baselines.
+# TASK picks what the tiny Sa2VA learns instead of referring segmentation, each on its
+# synthetic set, scored beside its trivial baselines (TASK_ITERS overrides the iterations):
+#   TASK=gcg  grounded captions, GranD-f layout (1000 its, ~6 min): GCGMetric vs constant captions
+#   TASK=vp   region prompts, Osprey layout (1500 its, ~11 min): region QA vs constant answers
+#   TASK=qa   multiple-choice colour questions (1500 its, ~10 min): MMBench-layout accuracy vs
+#             constant answers
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/setup_env.sh
@@ -24,6 +30,74 @@ case "$ARCH" in
 esac
 START=$(date +%s)
 elapsed() { echo "[quickstart $(( ($(date +%s) - START) / 60 )) min $(( ($(date +%s) - START) % 60 )) s] $*"; }
+
+# task_run NAME CONFIG ITERS [TRAIN_OPTION...]: train the tiny Sa2VA on a task set from
+# scratch, checkpoint at its last iteration -> $CKPT.
+task_run() {
+  local name=$1 config=$2 iters=$3; shift 3
+  elapsed "2/3 $name: $config ($iters iterations) -> $WORK_DIR/$name"
+  python tools/train.py "$config" --work-dir "$WORK_DIR/$name" --cfg-options \
+    "train_cfg.max_iters=$iters" "train_cfg.val_interval=$(( iters + 1 ))" \
+    "default_hooks.checkpoint.interval=$iters" "param_scheduler.1.end=$iters" "$@"
+  CKPT=$(cat "$WORK_DIR/$name/last_checkpoint")
+}
+case "${TASK:-refer}" in
+  refer) ;;
+  gcg)
+    GCG_DATA_ROOT=${GCG_DATA_ROOT:-data/synthetic_gcg}
+    elapsed "1/3 synthetic grounded captions -> $GCG_DATA_ROOT"
+    [[ -f "$GCG_DATA_ROOT/annotations/GranDf_HA_GCG_train.json" ]] || \
+      python tools/dataset_converters/make_synthetic_gcg.py --out "$GCG_DATA_ROOT"
+    CONFIG=configs/sa2va_gcg_test/sa2va_tiny_synthetic_gcg.py
+    DATA=("train_dataloader.dataset.data_root=$GCG_DATA_ROOT/"
+          "test_dataloader.dataset.data_root=$GCG_DATA_ROOT/")
+    task_run gcg "$CONFIG" "${TASK_ITERS:-1000}" "${DATA[@]}" \
+      "val_dataloader.dataset.data_root=$GCG_DATA_ROOT/"
+    elapsed "3/3 test $CKPT; GCG scores beside constant captions"
+    python tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/gcg_test" --cfg-options "${DATA[@]}"
+    python tools/analysis_tools/gcg_baselines.py "$CONFIG" --model-metrics "$WORK_DIR/gcg_test" \
+      --cfg-options "${DATA[@]}"
+    elapsed "done"; exit 0 ;;
+  vp)
+    VP_DATA_ROOT=${VP_DATA_ROOT:-data/synthetic_osprey}
+    elapsed "1/3 synthetic RefCOCO-format data and region prompts -> $DATA_ROOT, $VP_DATA_ROOT"
+    python tools/dataset_converters/make_synthetic_refcoco.py --out "$DATA_ROOT" \
+      --num-images "$NUM_IMAGES" --seed 0 --skip-existing
+    # Seed 1: pictures the RefCOCO set (seed 0) does not hold.
+    [[ -f "$VP_DATA_ROOT/Osprey-724K/osprey_conversation_val.json" ]] || \
+      python tools/dataset_converters/make_synthetic_osprey.py --out "$VP_DATA_ROOT" \
+        --num-images 600 --val-fraction 0.25 --seed 1
+    CONFIG=configs/sa2va/sa2va_tiny_vp.py
+    task_run vp "$CONFIG" "${TASK_ITERS:-1500}" \
+      "train_dataloader.dataset.datasets.0.data_root=$DATA_ROOT/" \
+      $(for i in 1 2 3 4; do echo "train_dataloader.dataset.datasets.$i.data_root=$VP_DATA_ROOT/"; done)
+    elapsed "3/3 region questions on the held-out pictures, beside constant answers"
+    python tools/analysis_tools/region_qa_accuracy.py "$CONFIG" "$CKPT" --data-root "$VP_DATA_ROOT"
+    elapsed "done"; exit 0 ;;
+  qa)
+    MCQ_ROOT=${MCQ_ROOT:-data/synthetic_mcq}
+    elapsed "1/3 synthetic RefCOCO-format data and colour questions -> $DATA_ROOT, ${MCQ_ROOT}{_train,}"
+    python tools/dataset_converters/make_synthetic_refcoco.py --out "$DATA_ROOT" \
+      --num-images "$NUM_IMAGES" --seed 0 --skip-existing
+    # Training questions on seed-1 pictures, test questions on seed-2 pictures.
+    [[ -f "${MCQ_ROOT}_train/synthetic_mcq_train.json" ]] || \
+      python -m desa2va_mm.synthetic.qa_mcq --llava --out "${MCQ_ROOT}_train" \
+        --num-questions 600 --seed 1 --circular
+    [[ -f "$MCQ_ROOT/synthetic_mcq.tsv" ]] || \
+      python -m desa2va_mm.synthetic.qa_mcq --out "$MCQ_ROOT/synthetic_mcq.tsv" \
+        --num-questions 200 --seed 2 --circular
+    CONFIG=configs/sa2va/sa2va_tiny_qa.py
+    DATA=("test_dataloader.dataset.data_root=$MCQ_ROOT/")
+    task_run qa "$CONFIG" "${TASK_ITERS:-1500}" \
+      "train_dataloader.dataset.datasets.0.data_root=$DATA_ROOT/" \
+      "train_dataloader.dataset.datasets.1.data_root=${MCQ_ROOT}_train/"
+    elapsed "3/3 test $CKPT; accuracy beside constant answers"
+    python tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/qa_test" --cfg-options "${DATA[@]}"
+    python tools/analysis_tools/mcq_baselines.py "$CONFIG" --model-metrics "$WORK_DIR/qa_test" \
+      --cfg-options "${DATA[@]}"
+    elapsed "done"; exit 0 ;;
+  *) echo "quickstart: TASK must be refer, gcg, vp or qa, got '$TASK'" >&2; exit 2 ;;
+esac
 
 elapsed "1/4 synthetic RefCOCO-format data -> $DATA_ROOT"
 python tools/dataset_converters/make_synthetic_refcoco.py --out "$DATA_ROOT" \

@@ -1,5 +1,6 @@
 # Sa2VA baseline, tiny: trains in minutes on 2 CPU cores on the synthetic RefCOCO data.
-#   python tools/dataset_converters/make_synthetic_refcoco.py --out data/synthetic_refcoco
+#   python tools/dataset_converters/make_synthetic_refcoco.py --out data/synthetic_refcoco \
+#       --num-images 4000 --seed 0
 #   python tools/train.py configs/sa2va/sa2va_tiny_sam_pretrain.py   # stage 0: SAM-2 on clicks
 #   python tools/train.py configs/sa2va/sa2va_tiny.py
 # (load_from=None trains everything from scratch instead.)

@@ -1,7 +1,9 @@
 # Tiny Sa2VA with region prompts (<vp>): synthetic Osprey-layout region questions mixed
 # with the synthetic RefCOCO set, from scratch on 2 CPU cores (docs/visual_prompts.md).
-#   python tools/dataset_converters/make_synthetic_refcoco.py --out data/synthetic_refcoco
-#   python tools/dataset_converters/make_synthetic_osprey.py --out data/synthetic_osprey
+#   python tools/dataset_converters/make_synthetic_refcoco.py --out data/synthetic_refcoco \
+#       --num-images 4000 --seed 0
+#   python tools/dataset_converters/make_synthetic_osprey.py --out data/synthetic_osprey \
+#       --num-images 600 --val-fraction 0.25 --seed 1
 #   python tools/train.py configs/sa2va/sa2va_tiny_vp.py
 #   python tools/analysis_tools/region_qa_accuracy.py configs/sa2va/sa2va_tiny_vp.py \
 #       work_dirs/sa2va_tiny_vp/iter_1500.pth --data-root data/synthetic_osprey

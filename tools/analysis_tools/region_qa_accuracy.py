@@ -67,6 +67,17 @@ def score(pairs) -> dict:
                 shape=100.0 * sum(word(p, 2) == word(e, 2) for p, e in pairs) / n)
 
 
+def best_constant(expected) -> dict:
+    """The best score any constant answer reaches on ``expected`` per field, chosen with the
+    held-out answers themselves: an upper bound on answers that ignore the region."""
+    def best(values):
+        counts = collections.Counter(values)
+        return 100.0 * counts.most_common(1)[0][1] / len(values) if values else 0.0
+    words = [e.split() + ['', '', ''] for e in expected]
+    return dict(exact=best(list(expected)), colour=best([w[1] for w in words]),
+                shape=best([w[2] for w in words]))
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     import numpy as np
@@ -104,17 +115,21 @@ def main(argv=None) -> None:
         if (i + 1) % 25 == 0 or i + 1 == len(records):
             print(f'[{i + 1}/{len(records)}] {time.time() - start:.0f} s', flush=True)
     model, trivial = score(pairs), score(baseline)
+    oracle = best_constant([e for _, e in pairs])
     print(f'\nregion questions ({len(records)} held-out records, {val_file})')
     print(f'{"":<28}{"exact":>8}{"colour":>8}{"shape":>8}')
     print(f'{"model":<28}' + ''.join(f'{model[k]:8.1f}' for k in ('exact', 'colour', 'shape')))
     print(f'{"majority answer " + repr(majority):<28}' +
           ''.join(f'{trivial[k]:8.1f}' for k in ('exact', 'colour', 'shape')))
+    print(f'{"best constant per field":<28}' +
+          ''.join(f'{oracle[k]:8.1f}' for k in ('exact', 'colour', 'shape')))
     print('examples: ' + '; '.join(f'{p!r} (expected {e!r})' for p, e in pairs[:5]))
     print('command: python tools/analysis_tools/region_qa_accuracy.py ' + ' '.join(
         sys.argv[1:] if argv is None else argv))
     if args.out:
         with open(args.out, 'w', encoding='utf-8') as f:
-            json.dump(dict(model=model, majority=trivial, majority_answer=majority,
+            json.dump(dict(model=model, majority=trivial, best_constant=oracle,
+                           majority_answer=majority,
                            records=len(records)), f, indent=1)
 
 
