@@ -22,6 +22,9 @@ def test_prepare_frame_resizes_and_normalises_like_the_image_path():
     resized = torch.from_numpy(mmcv.imresize(frame, (16, 16))).permute(2, 0, 1).float()
     expected = (resized[[2, 1, 0]] - MEAN) / STD  # BGR -> RGB, ImageNet mean / std
     assert torch.equal(image[0], expected)
+    # Channel order kept when the frames are RGB already.
+    rgb = _preprocessor(bgr_to_rgb=False).prepare_frame(frame)
+    assert torch.equal(rgb[0], (resized - MEAN) / STD) and rgb.is_contiguous()
     with pytest.raises(RuntimeError, match='frame_size is not set'):
         _preprocessor(frame_size=None).prepare_frame(frame)
 
