@@ -1,6 +1,6 @@
 """tools/quickstart.sh TASK=gcg|vp|qa: each task's data, training, test and baselines.
 
-Small task sets are written first (the quickstart keeps existing data), and two training
+Small task sets are written first (the quickstart keeps existing data), and sixty training
 iterations stand in for the task's budget; the learning figures themselves are in
 docs/gcg.md, docs/visual_prompts.md and docs/qa_eval.md.
 """
@@ -15,7 +15,7 @@ from conftest import REPO_ROOT
 
 
 def _quickstart(tmp_path, task, **env):
-    env = dict(os.environ, TASK=task, TASK_ITERS='2', NUM_IMAGES='40', OMP_NUM_THREADS='2',
+    env = dict(os.environ, TASK=task, TASK_ITERS='60', NUM_IMAGES='40', OMP_NUM_THREADS='2',
                WORK_DIR=str(tmp_path / 'work'), DATA_ROOT=str(tmp_path / 'refcoco'), **env)
     proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', 'quickstart.sh')],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True,
@@ -37,7 +37,7 @@ def test_gcg_task(tmp_path):
     _python('tools/dataset_converters/make_synthetic_gcg.py', '--out', str(root),
             '--num-images', '16')
     out = _quickstart(tmp_path, 'gcg', GCG_DATA_ROOT=str(root))
-    assert '(2 iterations)' in out and 'majority caption + whole image' in out
+    assert '(60 iterations)' in out and 'majority caption + whole image' in out
     assert 'margin over the best baseline (CIDEr):' in out
 
 
@@ -48,7 +48,7 @@ def test_vp_task(tmp_path):
     _python('tools/dataset_converters/make_synthetic_osprey.py', '--out', str(root),
             '--num-images', '16', '--val-fraction', '0.25', '--seed', '1')
     out = _quickstart(tmp_path, 'vp', VP_DATA_ROOT=str(root))
-    assert '(2 iterations)' in out
+    assert '(60 iterations)' in out
     header = next(line for line in out.splitlines() if line.split() == ['exact', 'colour',
                                                                          'shape'])
     assert header
@@ -63,7 +63,7 @@ def test_qa_task(tmp_path):
     _python('-m', 'desa2va_mm.synthetic.qa_mcq', '--out', f'{root}/synthetic_mcq.tsv',
             '--num-questions', '4', '--seed', '2', '--circular')
     out = _quickstart(tmp_path, 'qa', MCQ_ROOT=str(root))
-    assert '(2 iterations)' in out and 'rows=16' in out
+    assert '(60 iterations)' in out and 'rows=16' in out
     assert 'margin over the best constant (accuracy):' in out
 
 
