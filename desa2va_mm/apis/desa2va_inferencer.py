@@ -175,19 +175,28 @@ def config_test_pipelines(cfg: Config) -> Tuple[Optional[list], Optional[list]]:
 
 
 class _ShownFrames(FrameSource):
-    """A frame source that keeps the frame its iteration yielded last.
+    """A frame source that keeps the last ``keep`` frames its iteration yielded.
 
     The model streams the video through the data preprocessor's ``FrameStream``, which
-    frees each decoded frame once prepared; this keeps the one frame in hand so the
-    inferencer draws the overlay on it (one frame alive, whatever the video's length).
+    reads a few frames ahead and frees each decoded frame once prepared; this keeps the
+    frames read but not yet drawn so the inferencer draws each overlay on its own frame
+    (``keep`` frames alive, whatever the video's length: the stream's read-ahead + 1).
     Every streamed frame must have frame 0's size (the masks of a video share one size).
     """
 
-    def __init__(self, source: FrameSource) -> None:
+    def __init__(self, source: FrameSource, keep: int = 1) -> None:
         self.source = source
         self.video_id = source.video_id
         self.frame_names = source.frame_names
-        self.current: Optional[np.ndarray] = None
+        self.keep = keep
+        self.recent: Dict[int, np.ndarray] = {}
+
+    def shown(self, index: int) -> np.ndarray:
+        """Frame ``index``, one of the last ``keep`` read."""
+        if index not in self.recent:
+            raise RuntimeError(f'video {self.video_id!r}: frame {index} is no longer kept '
+                               f'(the last {self.keep} read are {sorted(self.recent)})')
+        return self.recent[index]
 
     def _read(self, index: int) -> np.ndarray:
         return self.source[index]
@@ -205,9 +214,9 @@ class _ShownFrames(FrameSource):
                                  f'({self.frame_names[t]!r}) is {frame.shape[0]}x'
                                  f'{frame.shape[1]}, frame 0 is {size[0]}x{size[1]}; every '
                                  'frame of a video must have one size')
-            self.current = frame
+            self.recent[t] = frame
+            self.recent.pop(t - self.keep, None)
             yield frame
-        self.current = None
 
     def close(self) -> None:
         self.source.close()
@@ -844,7 +853,9 @@ class DeSa2VAInferencer(BaseInferencer):
         if not (hasattr(model, 'read_video_prompts') and hasattr(model, 'segment_video')):
             raise NotImplementedError(f'{type(model).__name__} has no video path '
                                       '(read_video_prompts / segment_video)')
-        source = _ShownFrames(open_video(video))  # raises on a missing / empty video
+        # Raises on a missing / empty video.
+        source = _ShownFrames(open_video(video),
+                              keep=getattr(model.data_preprocessor, 'frame_read_ahead', 1) + 1)
         video_id = source.video_id
         texts = check_texts(texts, f'video {video_id!r}')
         prompt_masks = None
@@ -935,7 +946,7 @@ class DeSa2VAInferencer(BaseInferencer):
                     masks[:, t] = frame_masks
                 if writer is not None or (save_frames and out_dir):
                     # One colour per tracked object ([SEG]), in answer order.
-                    self._write_frame(source.current, object_masks, labels,
+                    self._write_frame(source.shown(t), object_masks, labels,
                                       [answers[i] for i, _ in objects], out, video_id,
                                       writer, out_dir if save_frames else '')
                 if bar is not None:

@@ -476,9 +476,9 @@ def lockstep_run(ours: SimpleNamespace, sam2: SimpleNamespace, folder: str, mask
     The same work is timed on both sides, split in two spans:
 
     * ``load``: reading the JPEG frames, resizing and normalising them. The predictor's
-      ``init_state`` does it for every frame up front; ours does it frame by frame
-      inside the stream (PIL decode, ``ReferringDataPreprocessor.prepare_frame``), timed
-      apart from the step it happens in.
+      ``init_state`` does it for every frame up front; ours inside the model's frame
+      stream (PIL decode, then ``FrameStream`` reading and preparing
+      ``frame_read_ahead`` frames at a time), timed apart from the step it happens in.
     * ``model``: everything else: the predictor's ``add_new_mask`` and every
       ``propagate_in_video`` step; ours every ``track`` step less its frame's load.
 
@@ -492,9 +492,15 @@ def lockstep_run(ours: SimpleNamespace, sam2: SimpleNamespace, folder: str, mask
     model = dict(ours=_Clock(), sam2=_Clock())
 
     def our_frames():
-        for frame in read_jpeg_folder_timed(folder, load['ours']):
+        # The product's stream (FrameStream, the preprocessor's frame_read_ahead): each
+        # frame's read and preparation is timed as load wherever the stream does it.
+        stream = iter(ours.prep.stream_frames(read_jpeg_folder(folder)))
+        while True:
             with load['ours']:
-                image = ours.prep.prepare_frame(frame)
+                frame = next(stream, None)
+                image = None if frame is None else frame.image
+            if image is None:
+                return
             yield image
 
     with torch.inference_mode():
@@ -519,17 +525,6 @@ def lockstep_run(ours: SimpleNamespace, sam2: SimpleNamespace, folder: str, mask
     return {who: dict(load_s=load[who].wall, load_cpu_s=load[who].cpu,
                       model_s=model[who].wall, model_cpu_s=model[who].cpu,
                       tracked_s=tracked[who][1:]) for who in ('ours', 'sam2')}
-
-
-def read_jpeg_folder_timed(folder: str, clock: '_Clock') -> Iterator[np.ndarray]:
-    """:func:`read_jpeg_folder` with each frame's read added to ``clock``."""
-    frames = read_jpeg_folder(folder)
-    while True:
-        with clock:
-            frame = next(frames, None)
-        if frame is None:
-            return
-        yield frame
 
 
 def interleaved_times(size: str, image_size: Optional[int], folders: Dict[int, str],

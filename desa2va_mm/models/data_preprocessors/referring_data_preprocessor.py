@@ -42,7 +42,7 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
     * ``prompt_masks`` (B entries, (R, H, W) bool or None) and ``sample_names``, when a
       sample has region prompts (docs/visual_prompts.md).
 
-    Video frames streamed at test time are prepared here too, one at a time as they are
+    Video frames streamed at test time are prepared here too, a few at a time as they are
     read (:meth:`prepare_frame`, :meth:`stream_frames`): resized to ``frame_size`` and
     normalised exactly as images are.
 
@@ -57,6 +57,10 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
             resize_image``): ``'pillow'`` (PIL bicubic, Sa2VA's resize and the image
             pipelines' ``DirectResize``; the real-size models) or ``'cv2'`` (OpenCV
             bilinear; the tiny models' published figures).
+        frame_read_ahead: Frames a stream reads and prepares together
+            (:class:`FrameStream` ``read_ahead``): memory holds that many prepared frames
+            (12 MB each at 1024 px), whatever the video's length; 1 prepares each frame
+            only when the model asks for it.
         non_blocking: Copy tensors to the device without blocking.
     """
 
@@ -67,6 +71,7 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
                  pad_token_id: int = 0,
                  frame_size: Optional[int] = None,
                  frame_resize: str = 'cv2',
+                 frame_read_ahead: int = 8,
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking=non_blocking)
         self.register_buffer('mean', torch.tensor(mean).view(-1, 1, 1), False)
@@ -76,6 +81,12 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
         self.frame_size = frame_size
         self.frame_resize = check_resize_backend(
             frame_resize, f'{type(self).__name__}: frame_resize (model.data_preprocessor)')
+        if isinstance(frame_read_ahead, bool) or not isinstance(frame_read_ahead, int) \
+                or frame_read_ahead < 1:
+            raise ValueError(f'{type(self).__name__}: frame_read_ahead '
+                             f'(model.data_preprocessor) must be an int >= 1, got '
+                             f'{frame_read_ahead!r}')
+        self.frame_read_ahead = frame_read_ahead
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) 0-255 images in the pipeline's channel order -> normalised RGB."""
@@ -115,7 +126,8 @@ class ReferringDataPreprocessor(BaseDataPreprocessor):
                 source when it has them).
         """
         return FrameStream(frames, self.prepare_frame, video_id=video_id,
-                           frame_names=frame_names, num_frames=num_frames)
+                           frame_names=frame_names, num_frames=num_frames,
+                           read_ahead=self.frame_read_ahead)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)

@@ -77,25 +77,38 @@ def test_real_size_models_resize_frames_with_pillow_and_tiny_with_cv2(config, ba
     assert MODELS.build(cfg.model.data_preprocessor).frame_resize == backend
 
 
-def test_stream_is_lazy_and_prepares_each_frame_once():
-    pre = _preprocessor()
-    pulled = []
+@pytest.mark.parametrize('read_ahead', [1, 2, 8])
+def test_stream_is_lazy_and_reads_at_most_a_chunk_ahead(read_ahead):
+    pre = _preprocessor(frame_read_ahead=read_ahead)
+    pulled, prepared = [], []
+    prepare = pre.prepare_frame
+    pre.prepare_frame = lambda f: prepared.append(int(f[0, 0, 0]) // 40) or prepare(f)
 
     def frames():
-        for i in range(3):
+        for i in range(5):
             pulled.append(i)
             yield np.full((10, 12, 3), 40 * i, np.uint8)
 
-    stream = pre.stream_frames(frames(), video_id='v', frame_names=['a', 'b', 'c'],
-                               num_frames=3)
-    assert pulled == [] and len(stream) == 3
+    stream = pre.stream_frames(frames(), video_id='v', frame_names=list('abcde'),
+                               num_frames=5)
+    assert stream.read_ahead == read_ahead
+    assert pulled == [] and len(stream) == 5
     out = []
     for frame in stream:
-        assert pulled[-1] == frame.index  # one frame read ahead of nothing
+        # Frames are read in chunks: never more than the frame's own chunk is read ahead.
+        chunk_end = min((frame.index // read_ahead + 1) * read_ahead, 5) - 1
+        assert pulled[-1] == chunk_end
+        if read_ahead > 1:  # a chunk is prepared as it is read
+            assert prepared[-1] == chunk_end
         out.append((frame.index, frame.name, frame.ori_shape))
         first = frame.image
         assert frame.image is first  # prepared once, kept with the frame
-    assert out == [(0, 'a', (10, 12)), (1, 'b', (10, 12)), (2, 'c', (10, 12))]
+        assert torch.equal(first, prepare(np.full((10, 12, 3), 40 * frame.index, np.uint8)))
+    assert out == [(i, n, (10, 12)) for i, n in enumerate('abcde')]
+    assert prepared == list(range(5))  # each frame prepared exactly once
+    with pytest.raises(ValueError, match=r'frame_read_ahead \(model.data_preprocessor\) '
+                                         r'must be an int >= 1, got 0'):
+        _preprocessor(frame_read_ahead=0)
 
 
 def test_stream_errors_name_the_video_and_the_frame():

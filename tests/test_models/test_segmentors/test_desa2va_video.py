@@ -116,23 +116,30 @@ def test_short_videos(model):
     assert [f['masks'].shape for f in out] == [(0, 48, 64)] * 2
 
 
-def test_streaming_reads_and_releases_one_frame_at_a_time(model):
+@pytest.mark.parametrize('read_ahead', [1, 4])
+def test_streaming_reads_a_chunk_at_a_time_and_releases_frames(model, read_ahead):
     refs, pulled = [], []
 
     def source():
-        for i in range(6):
+        for i in range(10):
             frame = np.full((32, 32, 3), 10 * i, np.uint8)
             refs.append(weakref.ref(frame))
             pulled.append(i)
             yield frame
             del frame
 
-    stream = model.segment_video(source(), torch.randn(1, 128), [0])
-    for out in stream:
-        # Lazily read: nothing beyond the current frame has been decoded.
-        assert pulled[-1] == out['frame_idx']
-        # ndarrays hold no reference cycles: a released frame is freed at once.
-        assert all(r() is None for r in refs[:out['frame_idx']])
+    default = model.data_preprocessor.frame_read_ahead
+    assert default == 8
+    model.data_preprocessor.frame_read_ahead = read_ahead
+    try:
+        for out in model.segment_video(source(), torch.randn(1, 128), [0]):
+            # Lazily read: nothing beyond the current frame's chunk has been decoded.
+            chunk_end = min((out['frame_idx'] // read_ahead + 1) * read_ahead, 10) - 1
+            assert pulled[-1] == chunk_end
+            # ndarrays hold no reference cycles: a released frame is freed at once.
+            assert all(r() is None for r in refs[:out['frame_idx']])
+    finally:
+        model.data_preprocessor.frame_read_ahead = default
 
 
 def test_missing_and_corrupt_frames_name_video_and_frame(model, tmp_path):
