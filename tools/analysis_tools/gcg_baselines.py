@@ -48,19 +48,10 @@ def tagged(caption: str, instances: list) -> str:
 def main():
     args = parse_args()
     import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
     from desa2va_mm.registry import DATASETS, METRICS
-    from desa2va_mm.utils import register_all_modules
-    from tools.analysis_tools.trivial_baselines import find_model_metrics
+    from tools.analysis_tools.trivial_baselines import load_config, model_scores
 
-    register_all_modules()
-    cfg = Config.fromfile(args.config)
-    for item in args.cfg_options:
-        key, value = item.split('=', 1)
-        cfg.merge_from_dict({key: value})
-    init_default_scope(cfg.get('default_scope', 'desa2va_mm'))
+    cfg = load_config(args.config, args.cfg_options)
     if not cfg.get('train_dataloader'):
         sys.exit(f'gcg_baselines.py: {args.config} has no train_dataloader; the baselines '
                  'are built from its training captions')
@@ -93,9 +84,7 @@ def main():
     for name, m in rows:
         print(f'{name:<34}' + ''.join(f'{m.get(k, float("nan")):9.2f}' for k in KEYS))
     if args.model_metrics:
-        model = find_model_metrics(args.model_metrics)
-        got = {k: next((v for mk, v in model.items() if mk.split('/')[-1] == k), float('nan'))
-               for k in KEYS}
+        got = model_scores(args.model_metrics, KEYS)
         print(f"{'model':<34}" + ''.join(f'{got[k]:9.2f}' for k in KEYS))
         for k in KEYS:
             best = max(m.get(k, float('nan')) for _, m in rows)

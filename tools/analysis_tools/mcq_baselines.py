@@ -32,19 +32,10 @@ def parse_args():
 
 def main():
     args = parse_args()
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
     from desa2va_mm.registry import DATASETS, METRICS
-    from desa2va_mm.utils import register_all_modules
-    from tools.analysis_tools.trivial_baselines import find_model_metrics
+    from tools.analysis_tools.trivial_baselines import load_config, model_scores
 
-    register_all_modules()
-    cfg = Config.fromfile(args.config)
-    for item in args.cfg_options:
-        key, value = item.split('=', 1)
-        cfg.merge_from_dict({key: value})
-    init_default_scope(cfg.get('default_scope', 'desa2va_mm'))
+    cfg = load_config(args.config, args.cfg_options)
     ds_cfg = cfg.test_dataloader.dataset.copy()
     ds_cfg.pipeline = []
     dataset = DATASETS.build(ds_cfg)
@@ -68,9 +59,7 @@ def main():
     best = {k: max(m.get(k, m['accuracy']) for _, m in rows) for k in KEYS}
     print(f"{'best constant':<24}" + ''.join(f'{best[k]:18.2f}' for k in KEYS))
     if args.model_metrics:
-        model = find_model_metrics(args.model_metrics)
-        got = {k: next((v for mk, v in model.items() if mk.split('/')[-1] == k), float('nan'))
-               for k in KEYS}
+        got = model_scores(args.model_metrics, KEYS)
         print(f"{'model':<24}" + ''.join(f'{got[k]:18.2f}' for k in KEYS))
         for k in KEYS:
             print(f'margin over the best constant ({k}): {got[k] - best[k]:+.2f} points')

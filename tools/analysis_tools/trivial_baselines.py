@@ -52,22 +52,40 @@ def find_model_metrics(path: str) -> dict:
     return metrics
 
 
+def model_scores(path: str, keys) -> dict:
+    """``{key: value}`` of a test log JSON (or the newest under a folder), each key matched
+    without its metric prefix (``synthetic_gcg/mIoU`` -> ``mIoU``); NaN when absent."""
+    model = find_model_metrics(path)
+    return {k: next((v for mk, v in model.items() if mk.split('/')[-1] == k), float('nan'))
+            for k in keys}
+
+
+def load_config(path: str, cfg_options):
+    """The config at ``path`` with ``key=value`` overrides merged, every module registered
+    and the config's default scope set."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from desa2va_mm.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(path)
+    for item in cfg_options:
+        key, value = item.split('=', 1)
+        cfg.merge_from_dict({key: value})
+    init_default_scope(cfg.get('default_scope', 'desa2va_mm'))
+    return cfg
+
+
 def main():
     args = parse_args()
     import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
     from mmengine.structures import InstanceData
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
     from desa2va_mm.registry import DATASETS, METRICS
     from desa2va_mm.structures import decode_rle, rle_from_polygons
 
-    cfg = Config.fromfile(args.config)
-    for item in args.cfg_options:
-        key, value = item.split('=', 1)
-        cfg.merge_from_dict({key: value})
-    init_default_scope(cfg.get('default_scope', 'desa2va_mm'))
+    cfg = load_config(args.config, args.cfg_options)
     ds_cfg = cfg.test_dataloader.dataset.copy()
     ds_cfg.pipeline = []
     if args.split:
@@ -113,9 +131,7 @@ def main():
         print(f'{name:<18}' + ''.join(f'{m[k]:8.2f}' for k in keys))
     best = max(m['cIoU'] for _, m in rows)
     if args.model_metrics:
-        model = find_model_metrics(args.model_metrics)
-        got = {k: next((v for mk, v in model.items() if mk.split('/')[-1] == k), float('nan'))
-               for k in keys}
+        got = model_scores(args.model_metrics, keys)
         print(f"{'model (ours)':<18}" + ''.join(f'{got[k]:8.2f}' for k in keys))
         print(f"margin over the best baseline (cIoU): {got['cIoU'] - best:+.2f} points")
 
