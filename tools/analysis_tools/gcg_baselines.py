@@ -49,9 +49,9 @@ def main():
     args = parse_args()
     import torch
     from desa2va_mm.registry import DATASETS, METRICS
-    from tools.analysis_tools.trivial_baselines import load_config, model_scores
+    from tools.analysis_tools.trivial_baselines import config_with_options, model_scores
 
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = config_with_options(args.config, args.cfg_options)
     if not cfg.get('train_dataloader'):
         sys.exit(f'gcg_baselines.py: {args.config} has no train_dataloader; the baselines '
                  'are built from its training captions')

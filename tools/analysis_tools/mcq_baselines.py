@@ -33,9 +33,9 @@ def parse_args():
 def main():
     args = parse_args()
     from desa2va_mm.registry import DATASETS, METRICS
-    from tools.analysis_tools.trivial_baselines import load_config, model_scores
+    from tools.analysis_tools.trivial_baselines import config_with_options, model_scores
 
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = config_with_options(args.config, args.cfg_options)
     ds_cfg = cfg.test_dataloader.dataset.copy()
     ds_cfg.pipeline = []
     dataset = DATASETS.build(ds_cfg)

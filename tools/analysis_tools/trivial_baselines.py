@@ -60,7 +60,7 @@ def model_scores(path: str, keys) -> dict:
             for k in keys}
 
 
-def load_config(path: str, cfg_options):
+def config_with_options(path: str, cfg_options):
     """The config at ``path`` with ``key=value`` overrides merged, every module registered
     and the config's default scope set."""
     from mmengine.config import Config
@@ -85,7 +85,7 @@ def main():
     from desa2va_mm.registry import DATASETS, METRICS
     from desa2va_mm.structures import decode_rle, rle_from_polygons
 
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = config_with_options(args.config, args.cfg_options)
     ds_cfg = cfg.test_dataloader.dataset.copy()
     ds_cfg.pipeline = []
     if args.split:

@@ -1,4 +1,5 @@
 """A video's frames, prepared for SAM-2 one at a time as they are read."""
+import itertools
 import os
 from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -99,16 +100,12 @@ class FrameStream:
             return
         frames = self._frames()
         while True:
-            chunk = []
-            for frame in frames:
-                frame.image  # prepared with the rest of its chunk
-                chunk.append(frame)
-                if len(chunk) == self.read_ahead:
-                    break
+            chunk = list(itertools.islice(frames, self.read_ahead))
             if not chunk:
                 return
+            for frame in chunk:
+                frame.image  # prepared with the rest of its chunk, before any is handed on
             yield from chunk
-            del chunk
 
     def _frames(self) -> Iterator[PreparedFrame]:
         it = iter(self.frames)
