@@ -32,6 +32,19 @@ def test_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         parse_args(['--sentences', '0'])
     assert '--sentences must be in 1..10' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(['--image-size', '640', '8'])
+    assert '--image-size >= 16 16' in capsys.readouterr().err
+    assert parse_args(['--image-size', '640', '480']).image_size == [640, 480]
+
+
+def test_synthetic_images_take_the_asked_size_and_are_rgb():
+    from desa2va_mm.synthetic import generate_image
+    from tools.analysis_tools.benchmark_vs_sa2va import synthetic_rgb
+    rgb = synthetic_rgb(0, 1, 640, 480)
+    assert rgb.shape == (480, 640, 3) and rgb.dtype.name == 'uint8'
+    square = synthetic_rgb(0, 1, 96, 96)
+    assert (square == generate_image(0, 1, 96).image[..., ::-1]).all()  # BGR -> RGB
 
 
 def test_skips_cleanly_without_sa2va_code(tmp_path, capsys):

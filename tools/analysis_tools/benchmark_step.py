@@ -6,25 +6,32 @@ re-prompting pass (k=1), all reading the one image encoding. The script prints t
 times, the peak memory of a training step and the ratios DeSa2VA / Sa2VA.
 
     python tools/analysis_tools/benchmark_step.py [--size base|small|tiny] [--iters 10] \
-        [--mask-loss config|point|full] [--data-root data/synthetic_refcoco]
+        [--memory-iters 2] [--mask-loss config|point|full] [--data-root data/synthetic_refcoco]
 
-Peak memory of a step: the largest increase of the process's resident memory during the
-step over what it held before it (sampled every millisecond by a thread; on a CUDA device,
-``torch.cuda.max_memory_allocated``). Measured on the interleaved steps, so every model's
-figure includes only its own step's activations and gradients. The script runs with
-glibc's ``MALLOC_MMAP_THRESHOLD_=65536`` (it restarts itself with it when unset): large
-tensors are then mapped and unmapped one by one, so resident memory follows the live
-tensors instead of glibc's cached heap.
+Times are medians of interleaved steps, the models taking turns in a rotating order, with
+the process's usual allocator and nothing else running in it. Peak memory of a step is
+measured in a separate pass, in a child process: the largest increase of the resident
+memory during the step over what it held before it (sampled every millisecond by a
+thread; on a CUDA device, ``torch.cuda.max_memory_allocated``), under glibc's
+``MALLOC_MMAP_THRESHOLD_=65536``, so that large tensors are mapped and unmapped one by one
+and resident memory follows the live tensors instead of glibc's cached heap. Neither the
+sampling thread nor that allocator setting touches the timed steps: both slow a step down,
+and more so the model that allocates more.
 
 When ``--data-root`` holds no synthetic RefCOCO (``refcoco/refs(unc).p``), a small one is
 generated into a temporary directory first (and the script says so), so the benchmark
 runs from a fresh clone with no earlier step.
 
 ``small`` widens the tiny configs (LLM 512 x 4 layers, ViT 256 x 4 at 224 px, SAM-2 at
-256 px with a wider Hiera). ``base`` keeps the real models' proportions where they set the
-cost of the extra heads: the LLM at Qwen2.5-0.5B's width (896, 14 heads, 2 KV heads, MLP
-4864; 4 layers), one 448 px tile giving 256 image tokens as in InternVL2.5, and SAM-2 at
-512 px (a 32 x 32 image embedding for every decoder pass; hiera-L works at 64 x 64).
+256 px with a wider Hiera). ``base`` is the real 1B models' training set-up at a size a CPU
+can time: the LLM is Qwen2.5-0.5B's shape (896 wide, 14 heads, 2 KV heads, MLP 4864, 24
+layers), trained as the real configs train it (body frozen, LoRA r=128 on every linear
+layer, gradient checkpointing, embeddings and LM head trainable; ``REAL_TRAINING`` reads
+these settings from ``configs/_base_/models/sa2va_1b.py``), one 448 px tile giving 256
+image tokens as in InternVL2.5, and SAM-2 at 512 px (a 32 x 32 image embedding for every
+decoder pass; hiera-L works at 64 x 64 at 1024 px). The vision tower (256 wide, 4 layers)
+and SAM-2's Hiera are smaller than InternViT-300M and hiera-L; both are frozen, as in the
+real configs, so they only add forward time, the same to both models.
 At ``base`` the segmentation heads are the real-size configs' (``--mask-loss config``):
 Sa2VA's head of ``configs/_base_/models/sa2va_1b.py`` and DeSa2VA's heads of
 ``desa2va_real_size_heads.py`` (multimask decoding, BCE x2.0 + Dice x0.5 on 12544
@@ -33,9 +40,11 @@ importance-sampled points per mask, discriminators and CLUB estimator 256 wide);
 ``small`` keep the tiny configs' heads (full-pixel losses) unless ``--mask-loss point``.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -79,13 +88,16 @@ BASE = dict(
 SIZES = dict(small=(SMALL, 224, 256, 64), base=(BASE, 448, 512, 256))
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='DeSa2VA vs Sa2VA step / inference time',
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('--size', choices=['base', 'small', 'tiny'], default='base',
                         help='model size (base: real-model proportions; see above)')
     parser.add_argument('--iters', type=int, default=10, help='timed iterations per model')
+    parser.add_argument('--memory-iters', type=int, default=2,
+                        help='training steps per model of the memory pass (peaks vary '
+                             'little from step to step)')
     parser.add_argument('--batch-size', type=int, default=4, help='images per batch')
     parser.add_argument('--mask-loss', choices=['config', 'point', 'full'], default='config',
                         help="config: base uses the real-size configs' heads and "
@@ -96,7 +108,9 @@ def parse_args():
                         help='synthetic RefCOCO root (make_synthetic_refcoco.py); when it '
                              'has no refcoco/refs(unc).p, a small one is generated into a '
                              'temporary directory')
-    return parser.parse_args()
+    # The child process of the memory pass (see the module docstring).
+    parser.add_argument('--memory-pass', action='store_true', help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
 
 
 #: What the RefCOCO dataset of the timed configs reads under its data root.
@@ -155,6 +169,32 @@ def real_size_head(name: str, point_sampled: bool) -> dict:
     return head
 
 
+#: What the real-size configs train and freeze (read from ``REAL_TRAINING[0]``): at ``base``
+#: the timed models train the same parameters as the real ones, so the backbone's backward
+#: is the real one's (frozen vision tower and SAM-2 encoder, the LLM through LoRA).
+REAL_TRAINING = ('configs/_base_/models/sa2va_1b.py',
+                 dict(mllm=('freeze_vision', 'freeze_projector', 'freeze_llm',
+                            'train_embeddings', 'lora', 'gradient_checkpointing'),
+                      grounding_encoder=('freeze_image_encoder', 'freeze_prompt_encoder',
+                                         'freeze_memory')))
+
+
+def real_training_settings() -> dict:
+    """The real-size Sa2VA config's trainable-set settings and its LLM's depth, as model
+    overrides: ``dict(mllm=..., grounding_encoder=...)``."""
+    from mmengine.config import Config
+    path, keys = REAL_TRAINING
+    model = Config.fromfile(osp.join(REPO_ROOT, path)).model
+    out = {part: {k: model[part][k] for k in names} for part, names in keys.items()}
+    for part in out.values():
+        for k, v in part.items():
+            # A dict (LoRA's) replaces the tiny config's None as a whole.
+            part[k] = dict(v.to_dict(), _delete_=True) if hasattr(v, 'to_dict') else v
+    depth = model.mllm.model_config.text_config.num_hidden_layers
+    out['mllm']['model_config'] = dict(text_config=dict(num_hidden_layers=depth))
+    return out
+
+
 def _configs(args):
     from mmengine.config import Config
     out = {}
@@ -164,6 +204,8 @@ def _configs(args):
         if args.size in SIZES:
             overrides, tile, sam_px, tokens = SIZES[args.size]
             cfg.merge_from_dict(dict(model=overrides))
+            if args.size == 'base':
+                cfg.merge_from_dict(dict(model=real_training_settings()))
             steps = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
             steps['InternVLTiling']['tile_size'] = tile
             steps['Resize']['scale'] = (sam_px, sam_px)
@@ -221,33 +263,57 @@ class PeakMemory:
         self.peak_mib = (peak - self._start) / 2**20
 
 
-def _interleaved_medians(fns: dict, iters: int, memory: Optional[dict] = None) -> dict:
-    """Median time of each function, the functions taking turns so that load changes on a
-    shared machine hit every model alike. ``memory``: filled with each function's median
-    :class:`PeakMemory` (MiB)."""
+def _interleaved(fns: dict, iters: int, measure) -> dict:
+    """Run the functions ``iters`` times each, taking turns in a rotating order so that load
+    changes on a shared machine hit every model alike; ``measure(fn)`` gives one figure.
+
+    Returns:
+        The median figure of each function.
+    """
     for fn in fns.values():
         fn()  # warm-up
-    times = {name: [] for name in fns}
-    peaks = {name: [] for name in fns}
+    names = list(fns)
+    figures = {name: [] for name in names}
     for i in range(iters):
-        for name, fn in fns.items():
-            with PeakMemory() as peak:
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-            peaks[name].append(peak.peak_mib)
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            figures[name].append(measure(fns[name]))
         print(f'  iteration {i + 1}/{iters} done', flush=True)
-    if memory is not None:
-        memory.update({name: statistics.median(p) for name, p in peaks.items()})
-    return {name: statistics.median(t) for name, t in times.items()}
+    return {name: statistics.median(f) for name, f in figures.items()}
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _peak_mib(fn) -> float:
+    with PeakMemory() as peak:
+        fn()
+    return peak.peak_mib
+
+
+def measure_peaks_in_child(argv) -> dict:
+    """Run this script's memory pass in a child process with glibc's
+    ``MALLOC_MMAP_THRESHOLD_=65536``; returns each model's median step peak (MiB)."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    child = subprocess.Popen([sys.executable, osp.abspath(__file__), *argv, '--memory-pass'],
+                             env=env, stdout=subprocess.PIPE, text=True)
+    peaks = None
+    for line in child.stdout:  # its progress, shown as it comes
+        if line.startswith('PEAK_MIB '):
+            peaks = json.loads(line[len('PEAK_MIB '):])
+        else:
+            print(line, end='', flush=True)
+    if child.wait() != 0 or peaks is None:
+        sys.exit(f'benchmark_step: the memory pass failed (exit code {child.returncode}; '
+                 'its output is above)')
+    return peaks
 
 
 def main():
-    args = parse_args()
-    if 'MALLOC_MMAP_THRESHOLD_' not in os.environ:
-        # Set before the process starts (glibc reads it once): restart with it.
-        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
-        os.execve(sys.executable, [sys.executable, osp.abspath(__file__)] + sys.argv[1:], env)
+    argv = sys.argv[1:]
+    args = parse_args(argv)
     import torch
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
@@ -284,11 +350,20 @@ def main():
 
         train_fns[name] = train_step
         infer_fns[name] = infer
+    if args.memory_pass:
+        print(f'memory: {args.memory_iters} interleaved training steps per model ...',
+              flush=True)
+        print('PEAK_MIB ' + json.dumps(_interleaved(train_fns, args.memory_iters, _peak_mib)))
+        return
+    print('memory: the step peaks in a child process (MALLOC_MMAP_THRESHOLD_=65536) ...',
+          flush=True)
+    # The child gets the data root resolved here (no second generated data set).
+    train_mem = measure_peaks_in_child(
+        [a for a in argv if a != '--memory-pass'] + ['--data-root', args.data_root])
     print(f'timing: {args.iters} interleaved training steps per model ...', flush=True)
-    train_mem = {}
-    train_t = _interleaved_medians(train_fns, args.iters, train_mem)
+    train_t = _interleaved(train_fns, args.iters, _seconds)
     print(f'timing: {args.iters} interleaved inference passes per model ...', flush=True)
-    infer_t = _interleaved_medians(infer_fns, args.iters)
+    infer_t = _interleaved(infer_fns, args.iters, _seconds)
     sampler = cfgs['Sa2VA'].model.seg_head.get('mask_loss_sampler')
     loss = ('point-sampled ({} points)'.format(sampler['num_points']) if sampler
             else 'full-pixel')

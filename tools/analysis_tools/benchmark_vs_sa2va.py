@@ -1,8 +1,8 @@
 """RefCOCO-style evaluation: Sa2VA's own ``predict_forward`` per sentence vs our inferencer.
 
     SA2VA_ROOT=path/to/Sa2VA python tools/analysis_tools/benchmark_vs_sa2va.py \
-        [--size small|tiny] [--images 4] [--sentences 1 3 7] [--repeats 2] \
-        [--answer sure|all-seg] [--answer-tokens 8] [--seed 0]
+        [--size small|tiny] [--images 4] [--image-size 128 128] [--sentences 1 3 7] \
+        [--repeats 2] [--answer sure|all-seg] [--answer-tokens 8] [--seed 0]
 
 One set of weights, two implementations. A random Sa2VA baseline (the tiny config, widened
 by ``--size small`` as in benchmark_inference.py) is exported to Sa2VA's release layout
@@ -24,7 +24,9 @@ expressions:
 
 The image test pipeline on our side is Sa2VA's (dynamic 1-12 tiles + thumbnail at the vision
 tower's size, PIL-bicubic ``DirectResize`` to SAM-2's size, its question), so the inputs are
-the same pixels and tokens. ``preparing_for_generation`` hard-codes the real models' sizes
+the same pixels and tokens. The images are synthetic scenes (``--image-size W H``: 128 x 128,
+the synthetic set's side, by default; 640 x 480, COCO's usual size and so RefCOCO's, gives
+Sa2VA's tiling its usual 12 tiles + thumbnail). ``preparing_for_generation`` hard-codes the real models' sizes
 (448 px tiles of 256 tokens, SAM-2 at 1024 px): they are set to the exported model's.
 
 Random weights never answer ``[SEG]``; on both sides the LM head is replaced by the same
@@ -83,6 +85,9 @@ def parse_args(argv=None):
     parser.add_argument('--size', choices=['small', 'tiny'], default='small',
                         help="small: benchmark_step.py's widened tiny model (default)")
     parser.add_argument('--images', type=int, default=4, help='images (default 4)')
+    parser.add_argument('--image-size', type=int, nargs=2, default=[128, 128],
+                        metavar=('W', 'H'),
+                        help='image width and height (default 128 128; RefCOCO: 640 480)')
     parser.add_argument('--sentences', type=int, nargs='+', default=[1, 3, 7],
                         help='sentences per image, one row each (default 1 3 7)')
     parser.add_argument('--repeats', type=int, default=2,
@@ -101,8 +106,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not all(1 <= s <= len(SENTENCES) for s in args.sentences):
         parser.error(f'--sentences must be in 1..{len(SENTENCES)}')
-    if args.images < 1 or args.repeats < 0:
-        parser.error('--images must be >= 1, --repeats >= 0')
+    if args.images < 1 or args.repeats < 0 or min(args.image_size) < 16:
+        parser.error('--images must be >= 1, --repeats >= 0, --image-size >= 16 16')
     needed = 2 if args.answer == 'all-seg' else 4
     if args.answer_tokens < needed:
         parser.error(f'--answer-tokens must be >= {needed} with --answer {args.answer}: Sa2VA '
@@ -335,6 +340,18 @@ def goal_line(rows: Sequence[dict]) -> str:
             f"{'met' if met else 'not met'}")
 
 
+def synthetic_rgb(seed: int, index: int, width: int, height: int):
+    """A synthetic scene (RGB uint8, (height, width, 3)): rendered square at the shorter
+    side and resized to ``width x height``."""
+    import cv2
+
+    from desa2va_mm.synthetic import generate_image
+    bgr = generate_image(seed, index, min(width, height)).image
+    if bgr.shape[:2] != (height, width):
+        bgr = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_LINEAR)
+    return bgr[..., ::-1].copy()
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     models_dir = resolve_sa2va_models_dir(args.sa2va_root)
@@ -342,7 +359,6 @@ def main(argv=None) -> int:
         print("benchmark_vs_sa2va: skipped, Sa2VA's code is absent (give --sa2va-root or "
               f'SA2VA_ROOT: a Sa2VA checkout or clone; got {args.sa2va_root!r})')
         return 2 if args.require else 0
-    from desa2va_mm.synthetic import generate_image
     print(f"[bench] Sa2VA's code: {models_dir}", flush=True)
     modeling = import_sa2va_modeling(models_dir)
     print('[bench] building the model, exporting it, loading it on both sides ...', flush=True)
@@ -351,19 +367,20 @@ def main(argv=None) -> int:
                                         seed=args.seed, answer=args.answer,
                                         answer_tokens=args.answer_tokens,
                                         work_dir=args.work_dir or tmp)
-        images = [generate_image(args.seed, i, 128).image[..., ::-1].copy()
-                  for i in range(args.images)]
+        images = [synthetic_rgb(args.seed, i, *args.image_size) for i in range(args.images)]
         rows = run_benchmark(sa2va, inferencer, images, args.sentences, args.repeats,
                              modeling=modeling)
     print(f'config={osp.relpath(args.config, REPO_ROOT)} size={args.size} '
-          f'images={args.images} (128x128) repeats={args.repeats} '
+          f'images={args.images} ({args.image_size[0]}x{args.image_size[1]}) '
+          f'repeats={args.repeats} '
           f'threads={torch.get_num_threads()} answer={args.answer} '
           f'({args.answer_tokens} tokens at most); Sa2VA: predict_forward per sentence, '
           'ours: DeSa2VAInferencer per image')
     print(format_rows(rows))
     print(goal_line(rows))
     print('command: OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_vs_sa2va.py '
-          f'--sa2va-root SA2VA --size {args.size} --images {args.images} --sentences '
+          f'--sa2va-root SA2VA --size {args.size} --images {args.images} '
+          f'--image-size {args.image_size[0]} {args.image_size[1]} --sentences '
           f"{' '.join(map(str, args.sentences))} --repeats {args.repeats} "
           f'--answer {args.answer} --answer-tokens {args.answer_tokens} --seed {args.seed}')
     return 0

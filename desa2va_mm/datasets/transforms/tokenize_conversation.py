@@ -11,6 +11,10 @@ from desa2va_mm.tokenization import get_chat_template
 from .build_referring_conversation import IMAGE_PLACEHOLDER
 
 IGNORE_INDEX = -100
+# Encodings kept per transform (template markers, answers, expressions): a training run
+# tokenises the same few thousand strings every epoch, and the tokenizer call dominates
+# the pipeline's text work (docs/benchmarks.md §5).
+ENCODING_CACHE_SIZE = 65536
 
 
 @TRANSFORMS.register_module()
@@ -58,6 +62,7 @@ class TokenizeConversation(BaseTransform):
         self.num_image_tokens_per_tile = num_image_tokens_per_tile
         self.max_length = max_length
         self.system = system
+        self._encodings = {}
 
     @property
     def tokenizer(self):
@@ -90,18 +95,30 @@ class TokenizeConversation(BaseTransform):
         """Use ``tokenizer`` (a built tokenizer) and, when given, the chat ``template``."""
         self.tokenizer_cfg = tokenizer
         self._tokenizer = tokenizer
+        self._encodings = {}
         if template is not None:
             self.template_name = template
             self._template = get_chat_template(template)
 
-    def _special(self, text: str) -> List[int]:
-        return self.tokenizer(text, add_special_tokens=False)['input_ids'] if text else []
-
-    def _plain(self, text: str) -> List[int]:
+    def _encode(self, text: str, split_special: bool) -> List[int]:
+        """``text``'s ids (a new list), from the cache when it was encoded before."""
         if not text:
             return []
-        return self.tokenizer(text, add_special_tokens=False,
-                              split_special_tokens=True)['input_ids']
+        key = (text, split_special)
+        ids = self._encodings.get(key)
+        if ids is None:
+            kwargs = dict(split_special_tokens=True) if split_special else {}
+            ids = tuple(self.tokenizer(text, add_special_tokens=False, **kwargs)['input_ids'])
+            if len(self._encodings) >= ENCODING_CACHE_SIZE:
+                self._encodings.clear()
+            self._encodings[key] = ids
+        return list(ids)
+
+    def _special(self, text: str) -> List[int]:
+        return self._encode(text, split_special=False)
+
+    def _plain(self, text: str) -> List[int]:
+        return self._encode(text, split_special=True)
 
     def _user(self, text: str, num_tiles: int) -> List[int]:
         ids: List[int] = []

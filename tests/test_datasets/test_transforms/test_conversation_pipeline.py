@@ -113,3 +113,45 @@ def test_overlong_test_prompt_is_shortened_with_warning():
 def test_empty_expression_is_an_error_naming_the_image():
     with pytest.raises(ValueError, match='a.jpg: expression 1 is empty'):
         BuildReferringConversation(mode='test')({'text': ['ok', '  '], 'img_path': 'a.jpg'})
+
+
+class _CountingTokenizer:
+    """The tiny tokenizer, counting its encode calls (to see which strings the cache
+    answered)."""
+
+    calls = 0
+
+    def __init__(self):
+        self._tok = TinyWordTokenizer()
+
+    def __call__(self, *args, **kwargs):
+        type(self).calls += 1
+        return self._tok(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._tok, name)
+
+
+def test_encodings_are_cached_copies_and_follow_the_tokenizer():
+    results = {'text': ['the red circle', 'the blue star'], 'num_tiles': 1, 'img_path': 'a.jpg'}
+    conv = BuildReferringConversation(mode='train', answers=('Sure, [SEG].', ),
+                                      questions=('Please segment {expression} .', ))
+    plain = TokenizeConversation(tokenizer=TinyWordTokenizer(), template='qwen2',
+                                 num_image_tokens_per_tile=4)
+    expected = plain(conv(dict(results)))
+    cached = TokenizeConversation(tokenizer=_CountingTokenizer(), template='qwen2',
+                                  num_image_tokens_per_tile=4)
+    first = cached(conv(dict(results)))
+    calls = _CountingTokenizer.calls
+    assert calls > 0
+    # A caller changing a returned list must not change the cached encoding.
+    cached._plain('the red circle').append(-1)
+    second = cached(conv(dict(results)))
+    assert _CountingTokenizer.calls == calls  # every string came from the cache
+    for out in (first, second):
+        for key in ('input_ids', 'labels', 'expression_ids'):
+            assert all(a.equal(b) for a, b in zip(out[key], expected[key]))
+    # Another tokenizer: the cache starts afresh.
+    cached.set_tokenizer(_CountingTokenizer())
+    cached(conv(dict(results)))
+    assert _CountingTokenizer.calls > calls

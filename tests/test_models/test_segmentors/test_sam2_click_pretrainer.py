@@ -65,6 +65,29 @@ def test_clicks_land_inside_their_masks():
     assert ((points[2] >= 0) & (points[2] < 120)).all()
 
 
+def test_clicks_are_uniform_over_the_mask_and_the_image_when_empty():
+    """Every pixel of a mask is drawn equally often (and no other pixel); an empty mask
+    spreads its clicks over the whole image: the law of torch.multinomial on the mask."""
+    from desa2va_mm.models.seg_heads import sample_points_in_masks
+    gt = torch.zeros(2, 4, 5)
+    gt[0, 1, 1:4] = 1
+    gt[0, 3, 0] = 1  # 4 pixels, not contiguous
+    torch.manual_seed(0)
+    draws = 20000
+    xy = sample_points_in_masks(gt, draws, image_size=20).reshape(2, draws, 2)
+    # SAM-2 pixels (20 x 20) -> mask pixels (4 rows x 5 columns): x / 4, y / 5.
+    cells = (xy / torch.tensor([4.0, 5.0])).long()
+    counts = [torch.bincount(c[:, 1] * 5 + c[:, 0], minlength=20).float() for c in cells]
+    inside = gt[0].flatten().bool()
+    assert counts[0][~inside].sum() == 0
+    # 4 cells of 5000 expected each: binomial std ~61, so 4 std is 245.
+    assert (counts[0][inside] - draws / 4).abs().max() < 245
+    assert (counts[1] - draws / 20).abs().max() < 4 * (draws * 0.05 * 0.95) ** 0.5
+    # Points sit at pixel centres.
+    assert torch.allclose(xy[..., 0] % 4, torch.tensor(2.0))
+    assert torch.allclose(xy[..., 1] % 5, torch.tensor(2.5))
+
+
 def test_checkpoint_keys_are_desa2va_keys_and_load_into_phase1(stage0, synthetic_refcoco):
     from mmengine.runner.checkpoint import load_state_dict
     pre = _build(stage0['desa2va'].model)
