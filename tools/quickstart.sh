@@ -127,14 +127,14 @@ if [[ "$ARCH" == desa2va ]]; then
   # Phase 2: decoupled [SEG] tokens, dual heads, fusion, adversarial + CLUB.
   train decouple configs/desa2va/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2000}" "$CKPT"
   # Phase 3: re-prompting in training.
-  train fusion configs/desa2va/desa2va_tiny_fusion.py "${FUSION_ITERS:-500}" "$CKPT"
+  train fusion configs/desa2va/desa2va_tiny_fusion.py "${FUSION_ITERS:-100}" "$CKPT"
   CONFIG=configs/desa2va/desa2va_tiny_fusion.py
 else
   # Equal budget with the DeSa2VA branch: the same stage 0 (SAM-2 encoder trainable), then
   # DeSa2VA's phase 1 + 2 + 3 iterations as Sa2VA's own training (its encoder trains in
   # all of them, as in DeSa2VA's phases).
   train stage0 configs/sa2va/sa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
-  MAIN_ITERS=${MAIN_ITERS:-$(( ${PRETRAIN_ITERS:-1600} + ${DECOUPLE_ITERS:-2000} + ${FUSION_ITERS:-500} ))}
+  MAIN_ITERS=${MAIN_ITERS:-$(( ${PRETRAIN_ITERS:-1600} + ${DECOUPLE_ITERS:-2000} + ${FUSION_ITERS:-100} ))}
   train main configs/sa2va/sa2va_tiny.py "$MAIN_ITERS" "$CKPT"
   CONFIG=configs/sa2va/sa2va_tiny.py
 fi

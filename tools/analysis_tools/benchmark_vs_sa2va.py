@@ -47,6 +47,7 @@ exits 0 (``--require``: 2).
 """
 import argparse
 import contextlib
+import copy
 import functools
 import os
 import os.path as osp
@@ -175,8 +176,12 @@ def build_sides(modeling, config: str, *, size: str = 'small', seed: int = 0,
     from desa2va_mm.apis import DeSa2VAInferencer
     from desa2va_mm.utils.sa2va_release import export_sa2va_release
 
-    model, cfg = build_tiny_baseline(config, seed,
-                                     cfg_options=dict(model=SMALL) if size == 'small' else None)
+    # The tiny config's context (512 positions) holds one or a few tiles; Qwen2's real one
+    # (32768) holds Sa2VA's 13 (12 + thumbnail) of a 640 x 480 image.
+    overrides = copy.deepcopy(SMALL) if size == 'small' else {}
+    overrides.setdefault('mllm', {}).setdefault('model_config', {}).setdefault(
+        'text_config', {})['max_position_embeddings'] = 32768
+    model, cfg = build_tiny_baseline(config, seed, cfg_options=dict(model=overrides))
     folder = osp.join(work_dir or tempfile.mkdtemp(prefix='sa2va_bench_'), 'release')
     export_sa2va_release(model, folder)
     sa2va, info, _ = load_sa2va_model(modeling, folder, cfg.model.grounding_encoder.to_dict())

@@ -141,14 +141,18 @@ class NonFiniteGuardMixin:
         self._window_bad_terms = []
 
     def _non_finite_grads(self) -> List[str]:
-        names = []
-        for group in self.optimizer.param_groups:
-            for param in group['params']:
-                grad = param.grad
-                if grad is not None and not bool(torch.isfinite(grad).all()):
-                    names.append(self._param_names.get(id(param),
-                                                       f'<param {tuple(param.shape)}>'))
-        return names
+        params = [p for group in self.optimizer.param_groups for p in group['params']
+                  if p.grad is not None]
+        if not params:
+            return []
+        # One host synchronisation for the whole model (a per-parameter bool() waits on
+        # the device once per parameter); names only when something is wrong.
+        finite = torch.stack([torch.isfinite(p.grad).all().to(params[0].grad.device)
+                              for p in params])
+        if bool(finite.all()):
+            return []
+        return [self._param_names.get(id(p), f'<param {tuple(p.shape)}>')
+                for p, ok in zip(params, finite.tolist()) if not ok]
 
     def _skipped(self, local_bad: bool, bad_grads: List[str]) -> None:
         self.consecutive_bad_steps += 1
