@@ -59,7 +59,7 @@ def test_desa2va_phases_share_the_tiny_backbone_and_differ_where_declared():
         assert cfg.model.test_cfg.to_dict() == dict(
             reprompt_iters=0 if name in ('decouple', 'fusion') else 1,
             reprompt_iou_threshold=None), name
-    assert phases['fusion'].train_cfg.max_iters == 500  # leaf override of the phase-2 leaf
+    assert phases['fusion'].train_cfg.max_iters == 100  # leaf override of the phase-2 leaf
     # The DeSa2VA stage 0 (clicks) starts from scratch and is what phase 1 loads.
     stage0 = _cfg('desa2va/desa2va_tiny_sam_pretrain.py')
     assert stage0.model.type == 'SAM2ClickPretrainer' and stage0.load_from is None

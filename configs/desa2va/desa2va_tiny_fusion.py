@@ -2,7 +2,7 @@
 # re-prompts the visual head once in training too (loss_mask_reprompt).
 _base_ = ['desa2va_tiny_decouple.py']
 
-max_iters = 500
+max_iters = 100
 load_from = 'work_dirs/desa2va_tiny_decouple/iter_2000.pth'
 model = dict(train_phase='fusion', train_cfg=dict(reprompt_iters=1))
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)

@@ -15,7 +15,7 @@ Each row has the sentence count, the mean IoU initial -> re-prompted, their diff
 the share of sentences re-prompting improved / worsened by more than 0.01.
 
     python tools/analysis_tools/reprompt_strata.py configs/desa2va/desa2va_tiny_fusion.py \
-        work_dirs/quickstart/fusion/iter_500.pth [--max-images 200] [--rare-words 12] \
+        work_dirs/quickstart/fusion/iter_100.pth [--max-images 200] [--rare-words 12] \
         [--cfg-options test_dataloader.dataset.data_root=data/synthetic_refcoco/]
 """
 import argparse
