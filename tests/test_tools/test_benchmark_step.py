@@ -1,6 +1,7 @@
 """benchmark_step.py: the real training set-up at ``base``, the interleaving, the memory pass."""
 import argparse
 
+import pytest
 from mmengine.config import Config
 
 from conftest import REPO_ROOT
@@ -41,3 +42,28 @@ def test_interleaving_rotates_the_order_and_takes_medians(capsys):
     # a: 5, 3, 6; b: 1, 2, 4; c: 9, 7, 8.
     assert medians == dict(a=5, b=2, c=8)
     assert 'iteration 3/3 done' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_cli_times_in_this_process_and_measures_memory_in_a_child(tmp_path):
+    """The whole script at the tiny size: a fresh data root is generated, the memory pass
+    runs in a child (its progress shown), the table and the goal line are printed."""
+    import subprocess
+    import sys
+    out = subprocess.run(
+        [sys.executable, f'{REPO_ROOT}/tools/analysis_tools/benchmark_step.py', '--size', 'tiny',
+         '--iters', '1', '--memory-iters', '1', '--batch-size', '2',
+         '--data-root', str(tmp_path / 'none')],
+        capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    assert 'has no synthetic RefCOCO' in text and text.count('generating') == 1
+    assert 'memory: 1 interleaved training steps per model' in text  # the child's progress
+    assert 'PEAK_MIB' not in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines()
+            if line.split() and line.split()[0] in ('Sa2VA', 'DeSa2VA-p2', 'DeSa2VA-p3')}
+    assert set(rows) == {'Sa2VA', 'DeSa2VA-p2', 'DeSa2VA-p3'}
+    for name, row in rows.items():
+        params, step, peak, infer = map(float, row[1:5])
+        assert params > 0 and step > 0 and peak > 0 and infer > 0, name
+    assert 'goal: DeSa2VA / Sa2VA train step <= 1.05x: worst' in text

@@ -322,6 +322,13 @@ def main():
     init_default_scope('desa2va_mm')
     args.data_root = ensure_synthetic_refcoco(args.data_root,
                                               num_images=max(16, args.batch_size))
+    if not args.memory_pass:
+        # First, so that the child's models and this process's are not in memory together.
+        print('memory: the step peaks in a child process (MALLOC_MMAP_THRESHOLD_=65536) ...',
+              flush=True)
+        # The child gets the data root resolved here (no second generated data set).
+        train_mem = measure_peaks_in_child(
+            [a for a in argv if a != '--memory-pass'] + ['--data-root', args.data_root])
     cfgs = _configs(args)
     dataset = DATASETS.build(cfgs['Sa2VA'].train_dataloader.dataset)
     data = pseudo_collate([dataset[i] for i in range(args.batch_size)])
@@ -355,11 +362,6 @@ def main():
               flush=True)
         print('PEAK_MIB ' + json.dumps(_interleaved(train_fns, args.memory_iters, _peak_mib)))
         return
-    print('memory: the step peaks in a child process (MALLOC_MMAP_THRESHOLD_=65536) ...',
-          flush=True)
-    # The child gets the data root resolved here (no second generated data set).
-    train_mem = measure_peaks_in_child(
-        [a for a in argv if a != '--memory-pass'] + ['--data-root', args.data_root])
     print(f'timing: {args.iters} interleaved training steps per model ...', flush=True)
     train_t = _interleaved(train_fns, args.iters, _seconds)
     print(f'timing: {args.iters} interleaved inference passes per model ...', flush=True)
