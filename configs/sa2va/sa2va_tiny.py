@@ -11,7 +11,9 @@ _base_ = [
 
 max_iters = 3000
 train_cfg = dict(max_iters=max_iters, val_interval=1000)
-optim_wrapper = dict(optimizer=dict(lr=3e-4, weight_decay=0.01, fused=True))
+# Fused AdamW (one kernel per step); torch refuses fused together with the schedule's
+# foreach, so foreach goes back to torch's choice.
+optim_wrapper = dict(optimizer=dict(lr=3e-4, weight_decay=0.01, fused=True, foreach=None))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=100),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_iters, eta_min=1e-5),
