@@ -327,8 +327,7 @@ def main():
         print('memory: the step peaks in a child process (MALLOC_MMAP_THRESHOLD_=65536) ...',
               flush=True)
         # The child gets the data root resolved here (no second generated data set).
-        train_mem = measure_peaks_in_child(
-            [a for a in argv if a != '--memory-pass'] + ['--data-root', args.data_root])
+        train_mem = measure_peaks_in_child(argv + ['--data-root', args.data_root])
     cfgs = _configs(args)
     dataset = DATASETS.build(cfgs['Sa2VA'].train_dataloader.dataset)
     data = pseudo_collate([dataset[i] for i in range(args.batch_size)])
