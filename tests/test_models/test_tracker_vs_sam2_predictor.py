@@ -101,3 +101,39 @@ def test_memory_dtype_setting():
         make_tracker('int8')
     with pytest.raises(ValueError, match="got 'float33'"):
         make_tracker('float33')
+
+
+def test_lockstep_timing_counts_the_predictors_frame_0_encoding_as_model_work(tmp_path,
+                                                                                monkeypatch):
+    """init_state ends by encoding frame 0: that is model time, not frame loading."""
+    import time
+    from types import SimpleNamespace
+
+    from sam2.sam2_video_predictor import SAM2VideoPredictor
+
+    from desa2va_mm.models.data_preprocessors import ReferringDataPreprocessor
+    from tools.analysis_tools.benchmark_tracker_vs_sam2 import lockstep_run
+    num, delay = 3, 0.5
+    grounding = build_grounding('tiny')
+    predictor = build_predictor('tiny', state_dict=grounding.sam2.state_dict())
+    ours = SimpleNamespace(
+        grounding=grounding, head=build_mask_prompted_head(grounding),
+        tracker=make_tracker('bfloat16'),
+        prep=ReferringDataPreprocessor(bgr_to_rgb=False, frame_size=grounding.image_size,
+                                       frame_resize='pillow'))
+    frames, mask = synthetic_video(num, grounding.image_size, 0)
+    folder = write_jpeg_folder(frames, str(tmp_path))
+    encode = SAM2VideoPredictor._get_image_feature
+    calls = []
+
+    def slow_encode(self, state, frame_idx, batch_size):
+        calls.append(frame_idx)
+        if len(calls) == 1:  # the warm-up inside init_state
+            time.sleep(delay)
+        return encode(self, state, frame_idx, batch_size)
+    monkeypatch.setattr(SAM2VideoPredictor, '_get_image_feature', slow_encode)
+    out = lockstep_run(ours, SimpleNamespace(predictor=predictor), folder, mask, num)
+    assert calls[0] == 0 and len(calls) >= num
+    assert out['sam2']['load_s'] < delay <= out['sam2']['model_s']
+    assert '_get_image_feature' not in vars(predictor)  # the timer is removed after
+    assert len(out['ours']['tracked_s']) == len(out['sam2']['tracked_s']) == num - 1

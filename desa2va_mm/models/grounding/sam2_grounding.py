@@ -50,6 +50,9 @@ class SAM2Grounding(BaseModule):
         freeze_image_encoder: Freeze the Hiera trunk + FPN neck.
         freeze_prompt_encoder: Freeze the prompt encoder.
         freeze_memory: Freeze memory attention / encoder and the memory embeddings.
+        cache_pos_embed: Build sam2's Hiera trunk as :class:`PosEmbedCacheHiera`, which
+            computes its positional embedding once per input size instead of on every
+            frame while no gradient flows into it (same parameters, same outputs).
         init_cfg: Unused (weights come from the checkpoint or sam2's init).
     """
 
@@ -61,6 +64,7 @@ class SAM2Grounding(BaseModule):
                  freeze_image_encoder: bool = True,
                  freeze_prompt_encoder: bool = True,
                  freeze_memory: bool = True,
+                 cache_pos_embed: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         import sam2  # noqa: F401  (initialises Hydra's config module)
@@ -68,8 +72,13 @@ class SAM2Grounding(BaseModule):
         from hydra.utils import instantiate
         from omegaconf import OmegaConf
 
+        from .pos_embed_cache_hiera import POS_EMBED_CACHE_HIERA_TARGET, SAM2_HIERA_TARGET
+
         cfg = compose(config_name=config, overrides=flatten_overrides(overrides or {}))
         OmegaConf.resolve(cfg)
+        trunk = cfg.model.image_encoder.trunk
+        if cache_pos_embed and trunk.get('_target_') == SAM2_HIERA_TARGET:
+            trunk._target_ = POS_EMBED_CACHE_HIERA_TARGET
         self.sam2 = instantiate(cfg.model, _recursive_=True)
         self.config_name = config
         self.checkpoint = checkpoint
