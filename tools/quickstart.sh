@@ -108,44 +108,46 @@ python tools/dataset_converters/make_synthetic_refcoco.py --out "$DATA_ROOT" \
 TRAIN_OPTS=("train_dataloader.dataset.data_root=$DATA_ROOT/" "train_dataloader.num_workers=0"
             "train_dataloader.persistent_workers=False"
             "val_dataloader=None" "val_cfg=None" "val_evaluator=None")
-# train NAME CONFIG ITERS LOAD_FROM: one stage, checkpoint at its last iteration.
+# Every stage, the test and the baselines run in one Python process (tools/run_steps.py:
+# the libraries are imported once, not once per stage); STEPS collects them.
+STEPS=()
+CKPT=None
+# train NAME CONFIG ITERS: one stage from $CKPT, checkpoint at its last iteration -> $CKPT.
 train() {
-  local name=$1 config=$2 iters=$3 load_from=$4
-  elapsed "2/4 $name: $config ($iters iterations) -> $WORK_DIR/$name"
-  python tools/train.py "$config" --work-dir "$WORK_DIR/$name" --cfg-options "${TRAIN_OPTS[@]}" \
-    "train_cfg.max_iters=$iters" "default_hooks.checkpoint.interval=$iters" \
-    "param_scheduler.1.end=$iters" \
-    "load_from=$load_from"
-  CKPT=$(cat "$WORK_DIR/$name/last_checkpoint")
+  local name=$1 config=$2 iters=$3
+  STEPS+=(tools/train.py "$config" --work-dir "$WORK_DIR/$name" --cfg-options "${TRAIN_OPTS[@]}"
+          "train_cfg.max_iters=$iters" "default_hooks.checkpoint.interval=$iters"
+          "param_scheduler.1.end=$iters" "load_from=$CKPT" :::)
+  CKPT=$WORK_DIR/$name/iter_$iters.pth
 }
 
 if [[ "$ARCH" == desa2va ]]; then
   # Stage 0 (tiny only): SAM-2 learns clicks -> masks, standing in for pretrained SAM-2.
-  train stage0 configs/desa2va/desa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
+  train stage0 configs/desa2va/desa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}"
   # Phase 1: the text decoder D_t and W_e learn from ground-truth expressions.
-  train pretrain configs/desa2va/desa2va_tiny_pretrain.py "${PRETRAIN_ITERS:-1600}" "$CKPT"
+  train pretrain configs/desa2va/desa2va_tiny_pretrain.py "${PRETRAIN_ITERS:-1600}"
   # Phase 2: decoupled [SEG] tokens, dual heads, fusion, adversarial + CLUB.
-  train decouple configs/desa2va/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2000}" "$CKPT"
+  train decouple configs/desa2va/desa2va_tiny_decouple.py "${DECOUPLE_ITERS:-2000}"
   # Phase 3: re-prompting in training.
-  train fusion configs/desa2va/desa2va_tiny_fusion.py "${FUSION_ITERS:-100}" "$CKPT"
+  train fusion configs/desa2va/desa2va_tiny_fusion.py "${FUSION_ITERS:-100}"
   CONFIG=configs/desa2va/desa2va_tiny_fusion.py
 else
   # Equal budget with the DeSa2VA branch: the same stage 0 (SAM-2 encoder trainable), then
   # DeSa2VA's phase 1 + 2 + 3 iterations as Sa2VA's own training (its encoder trains in
   # all of them, as in DeSa2VA's phases).
-  train stage0 configs/sa2va/sa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}" None
+  train stage0 configs/sa2va/sa2va_tiny_sam_pretrain.py "${STAGE0_ITERS:-600}"
   MAIN_ITERS=${MAIN_ITERS:-$(( ${PRETRAIN_ITERS:-1600} + ${DECOUPLE_ITERS:-2000} + ${FUSION_ITERS:-100} ))}
-  train main configs/sa2va/sa2va_tiny.py "$MAIN_ITERS" "$CKPT"
+  train main configs/sa2va/sa2va_tiny.py "$MAIN_ITERS"
   CONFIG=configs/sa2va/sa2va_tiny.py
 fi
-
-elapsed "3/4 test $CKPT (overlays -> $WORK_DIR/test/<timestamp>/vis)"
-python tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" --show-dir vis \
-  --cfg-options "test_dataloader.dataset.data_root=$DATA_ROOT/"
-
-elapsed "4/4 model vs trivial baselines (same metric, same split)"
-python tools/analysis_tools/trivial_baselines.py "$CONFIG" --model-metrics "$WORK_DIR/test" \
-  --cfg-options "test_dataloader.dataset.data_root=$DATA_ROOT/"
+# Step 3: test the last checkpoint (overlays -> $WORK_DIR/test/<timestamp>/vis);
+# step 4: trivial baselines with the same metric on the same split, beside the model.
+STEPS+=(tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" --show-dir vis
+        --cfg-options "test_dataloader.dataset.data_root=$DATA_ROOT/" :::
+        tools/analysis_tools/trivial_baselines.py "$CONFIG" --model-metrics "$WORK_DIR/test"
+        --cfg-options "test_dataloader.dataset.data_root=$DATA_ROOT/")
+elapsed "2/4 train ($ARCH, stages under $WORK_DIR), 3/4 test $CKPT, 4/4 model vs trivial baselines"
+python tools/run_steps.py "${STEPS[@]}"
 echo "overlays: $(ls -d "$WORK_DIR"/test/*/vis 2>/dev/null | tail -n 1)"
 
 if [[ "${VIDEO:-0}" == 1 && "$ARCH" == desa2va ]]; then
@@ -156,15 +158,18 @@ if [[ "${VIDEO:-0}" == 1 && "$ARCH" == desa2va ]]; then
     python tools/dataset_converters/make_synthetic_mevis.py --out "$VIDEO_DATA_ROOT" \
       --num-videos 200 --num-frames 12 --seed 0 --quiet
   fi
-  # The same train() as the image phases, on the videos, from the image model ($CKPT).
+  # The same train() as the image phases, on the videos, from the image model ($CKPT);
+  # then J&F on valid_u beside the video baselines, in one process again.
   TRAIN_OPTS[0]="train_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/train/"
-  train video configs/desa2va_video/desa2va_tiny_video.py "$VIDEO_ITERS" "$CKPT"
+  STEPS=()
+  train video configs/desa2va_video/desa2va_tiny_video.py "$VIDEO_ITERS"
   VIDEO_DATA=("test_dataloader.dataset.data_root=$VIDEO_DATA_ROOT/valid_u/")
-  elapsed "video: test $CKPT and the video baselines (J&F, valid_u)"
-  python tools/test.py configs/desa2va_video/desa2va_tiny_video.py "$CKPT" --work-dir "$WORK_DIR/video_test" \
-    --cfg-options "${VIDEO_DATA[@]}"
-  python tools/analysis_tools/video_baselines.py configs/desa2va_video/desa2va_tiny_video.py \
-    --model-metrics "$WORK_DIR/video_test" --cfg-options "${VIDEO_DATA[@]}"
+  STEPS+=(tools/test.py configs/desa2va_video/desa2va_tiny_video.py "$CKPT"
+          --work-dir "$WORK_DIR/video_test" --cfg-options "${VIDEO_DATA[@]}" :::
+          tools/analysis_tools/video_baselines.py configs/desa2va_video/desa2va_tiny_video.py
+          --model-metrics "$WORK_DIR/video_test" --cfg-options "${VIDEO_DATA[@]}")
+  elapsed "video: train ($VIDEO_ITERS iterations), test $CKPT, the video baselines (J&F, valid_u)"
+  python tools/run_steps.py "${STEPS[@]}"
 fi
 
 # Loss curves of each stage (one PNG per stage, every loss term in its own panel) next to

@@ -1,4 +1,5 @@
-"""tools/quickstart.sh TASK=gcg|vp|qa: each task's data, training, test and baselines.
+"""tools/quickstart.sh: the default chain (referring segmentation, DeSa2VA's stages in one
+process) and TASK=gcg|vp|qa: each task's data, training, test and baselines.
 
 Small task sets are written first (the quickstart keeps existing data), and sixty training
 iterations stand in for the task's budget; the learning figures themselves are in
@@ -65,6 +66,23 @@ def test_qa_task(tmp_path):
     out = _quickstart(tmp_path, 'qa', MCQ_ROOT=str(root))
     assert '(60 iterations)' in out and 'rows=16' in out
     assert 'margin over the best constant (accuracy):' in out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_refer_chain_trains_every_stage_tests_and_scores_baselines_in_one_process(tmp_path):
+    out = _quickstart(tmp_path, 'refer', STAGE0_ITERS='60', PRETRAIN_ITERS='60',
+                      DECOUPLE_ITERS='110', FUSION_ITERS='60')
+    work = tmp_path / 'work'
+    for stage, iters in (('stage0', 60), ('pretrain', 60), ('decouple', 110), ('fusion', 60)):
+        assert (work / stage / f'iter_{iters}.pth').is_file(), stage
+    # Each stage started from the one before it.
+    log = (work / 'decouple' / 'desa2va_tiny_decouple.py').read_text()
+    assert f"load_from = '{work}/pretrain/iter_60.pth'" in log
+    steps = [line for line in out.splitlines() if line.startswith('[run_steps')]
+    assert len(steps) == 7 and steps[-1].endswith('6 steps done')  # one process
+    assert 'step 5/6: tools/test.py configs/desa2va/desa2va_tiny_fusion.py' in out
+    assert 'margin over the best baseline (cIoU):' in out and 'curves:' in out
 
 
 def test_unknown_task_is_refused(tmp_path):
