@@ -137,3 +137,25 @@ def test_lockstep_timing_counts_the_predictors_frame_0_encoding_as_model_work(tm
     assert out['sam2']['load_s'] < delay <= out['sam2']['model_s']
     assert '_get_image_feature' not in vars(predictor)  # the timer is removed after
     assert len(out['ours']['tracked_s']) == len(out['sam2']['tracked_s']) == num - 1
+
+
+def test_lockstep_run_leaves_inference_mode_off(tmp_path):
+    """Both tracking streams are closed inside the run, so no generator left suspended in
+    an inference_mode block can switch it on when the garbage collector closes it."""
+    import gc
+    from types import SimpleNamespace
+
+    from desa2va_mm.models.data_preprocessors import ReferringDataPreprocessor
+    from tools.analysis_tools.benchmark_tracker_vs_sam2 import lockstep_run
+    grounding = build_grounding('tiny')
+    ours = SimpleNamespace(
+        grounding=grounding, head=build_mask_prompted_head(grounding),
+        tracker=make_tracker('bfloat16'),
+        prep=ReferringDataPreprocessor(bgr_to_rgb=False, frame_size=grounding.image_size,
+                                       frame_resize='pillow'))
+    predictor = build_predictor('tiny', state_dict=grounding.sam2.state_dict())
+    frames, mask = synthetic_video(3, grounding.image_size, 0)
+    lockstep_run(ours, SimpleNamespace(predictor=predictor),
+                 write_jpeg_folder(frames, str(tmp_path)), mask, 2)  # 2 of 3 frames
+    gc.collect()
+    assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()

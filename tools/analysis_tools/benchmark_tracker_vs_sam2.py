@@ -536,14 +536,21 @@ def lockstep_run(ours: SimpleNamespace, sam2: SimpleNamespace, folder: str, mask
             ours=track_ours(ours.grounding, ours.head, ours.tracker, our_frames(), mask, num),
             sam2=sam2.predictor.propagate_in_video(state))
         tracked = {who: [] for who in steps}
-        for t in range(num):
-            for who in (('sam2', 'ours') if t % 2 == 0 else ('ours', 'sam2')):
-                before_wall, before_load = model[who].wall, load[who].wall
-                with model[who]:
-                    next(steps[who])
-                # Ours loads its frame inside the step: move that span to ``load``.
-                model[who].wall -= load[who].wall - before_load if who == 'ours' else 0.0
-                tracked[who].append(model[who].wall - before_wall)
+        try:
+            for t in range(num):
+                for who in (('sam2', 'ours') if t % 2 == 0 else ('ours', 'sam2')):
+                    before_wall, before_load = model[who].wall, load[who].wall
+                    with model[who]:
+                        next(steps[who])
+                    # Ours loads its frame inside the step: move that span to ``load``.
+                    model[who].wall -= load[who].wall - before_load if who == 'ours' else 0.0
+                    tracked[who].append(model[who].wall - before_wall)
+        finally:
+            # Close both streams here, inside this inference_mode block: a generator's own
+            # inference_mode block, left open at its last yield and closed later by the
+            # garbage collector, would switch inference mode back on for whatever runs then.
+            for stream in steps.values():
+                stream.close()
         model['ours'].cpu -= load['ours'].cpu
     return {who: dict(load_s=load[who].wall, load_cpu_s=load[who].cpu,
                       model_s=model[who].wall, model_cpu_s=model[who].cpu,

@@ -19,7 +19,8 @@ class PosEmbedCacheHiera(Hiera):
     frame at hiera-L proportions). This trunk keeps the last result while no gradient can
     flow into the two parameters, and computes it afresh when one of them changes (an
     optimizer step, ``load_state_dict`` or a device / dtype move), when the size changes,
-    or whenever autograd needs the graph (trainable trunk in a grad-enabled forward).
+    or whenever autograd needs the graph (trainable trunk in a grad-enabled forward). It
+    never caches for parameters created in inference mode (they have no version counter).
     Parameters and outputs are bitwise those of ``Hiera``; sam2 checkpoints load as is.
     """
 
@@ -37,9 +38,10 @@ class PosEmbedCacheHiera(Hiera):
 
     def _get_pos_embed(self, hw: Tuple[int, int]) -> torch.Tensor:
         """(1, H, W, C) positional embedding of an (H, W) patch grid."""
-        needs_graph = torch.is_grad_enabled() and (
-            self.pos_embed.requires_grad or self.pos_embed_window.requires_grad)
-        if needs_graph:
+        params = (self.pos_embed, self.pos_embed_window)
+        needs_graph = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+        # Parameters made in inference mode have no version counter to watch.
+        if needs_graph or any(p.is_inference() for p in params):
             self._pos_embed_key = self._pos_embed_cached = None
             return super()._get_pos_embed(hw)
         key = self._pos_embed_state(hw)

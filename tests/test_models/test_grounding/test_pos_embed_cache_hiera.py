@@ -113,3 +113,15 @@ def test_a_trainable_trunk_gets_gradients_and_keeps_no_graph_in_the_cache():
     assert trunk.pos_embed.grad is not None and trunk.pos_embed.grad.abs().sum() > 0
     assert trunk.pos_embed_window.grad.abs().sum() > 0
     assert trunk._pos_embed_cached is None  # no tensor of the training graph is kept
+
+
+def test_parameters_made_in_inference_mode_are_served_without_a_cache():
+    with torch.inference_mode():
+        ours = grounding()
+        stock = grounding(cache_pos_embed=False)
+        trunk = ours.sam2.image_encoder.trunk
+        assert trunk.pos_embed.is_inference()
+        images = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(3))
+        got, want = trunk(images), stock.sam2.image_encoder.trunk(images)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    assert trunk._pos_embed_cached is None
