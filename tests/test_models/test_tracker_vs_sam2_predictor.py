@@ -103,25 +103,27 @@ def test_memory_dtype_setting():
         make_tracker('float33')
 
 
-def test_lockstep_timing_counts_the_predictors_frame_0_encoding_as_model_work(tmp_path,
-                                                                                monkeypatch):
+
+@pytest.fixture(scope='module')
+def sides():
+    """Both sides as the benchmark builds them (tiny, same weights); ``track`` and
+    ``init_state`` start every run afresh, so the tests share them."""
+    from tools.analysis_tools.benchmark_tracker_vs_sam2 import build_side
+    ours = build_side('ours', 'tiny', None)
+    return ours, build_side('sam2', 'tiny', None, state_dict=ours.grounding.sam2.state_dict())
+
+
+def test_lockstep_timing_counts_the_predictors_frame_0_encoding_as_model_work(
+        tmp_path, monkeypatch, sides):
     """init_state ends by encoding frame 0: that is model time, not frame loading."""
     import time
-    from types import SimpleNamespace
 
     from sam2.sam2_video_predictor import SAM2VideoPredictor
 
-    from desa2va_mm.models.data_preprocessors import ReferringDataPreprocessor
     from tools.analysis_tools.benchmark_tracker_vs_sam2 import lockstep_run
+    ours, theirs = sides
     num, delay = 3, 0.5
-    grounding = build_grounding('tiny')
-    predictor = build_predictor('tiny', state_dict=grounding.sam2.state_dict())
-    ours = SimpleNamespace(
-        grounding=grounding, head=build_mask_prompted_head(grounding),
-        tracker=make_tracker('bfloat16'),
-        prep=ReferringDataPreprocessor(bgr_to_rgb=False, frame_size=grounding.image_size,
-                                       frame_resize='pillow'))
-    frames, mask = synthetic_video(num, grounding.image_size, 0)
+    frames, mask = synthetic_video(num, ours.grounding.image_size, 0)
     folder = write_jpeg_folder(frames, str(tmp_path))
     encode = SAM2VideoPredictor._get_image_feature
     calls = []
@@ -132,30 +134,22 @@ def test_lockstep_timing_counts_the_predictors_frame_0_encoding_as_model_work(tm
             time.sleep(delay)
         return encode(self, state, frame_idx, batch_size)
     monkeypatch.setattr(SAM2VideoPredictor, '_get_image_feature', slow_encode)
-    out = lockstep_run(ours, SimpleNamespace(predictor=predictor), folder, mask, num)
+    out = lockstep_run(ours, theirs, folder, mask, num)
     assert calls[0] == 0 and len(calls) >= num
     assert out['sam2']['load_s'] < delay <= out['sam2']['model_s']
-    assert '_get_image_feature' not in vars(predictor)  # the timer is removed after
+    assert '_get_image_feature' not in vars(theirs.predictor)  # the timer is removed after
     assert len(out['ours']['tracked_s']) == len(out['sam2']['tracked_s']) == num - 1
 
 
-def test_lockstep_run_leaves_inference_mode_off(tmp_path):
+def test_lockstep_run_leaves_inference_mode_off(tmp_path, sides):
     """Both tracking streams are closed inside the run, so no generator left suspended in
     an inference_mode block can switch it on when the garbage collector closes it."""
     import gc
-    from types import SimpleNamespace
 
-    from desa2va_mm.models.data_preprocessors import ReferringDataPreprocessor
     from tools.analysis_tools.benchmark_tracker_vs_sam2 import lockstep_run
-    grounding = build_grounding('tiny')
-    ours = SimpleNamespace(
-        grounding=grounding, head=build_mask_prompted_head(grounding),
-        tracker=make_tracker('bfloat16'),
-        prep=ReferringDataPreprocessor(bgr_to_rgb=False, frame_size=grounding.image_size,
-                                       frame_resize='pillow'))
-    predictor = build_predictor('tiny', state_dict=grounding.sam2.state_dict())
-    frames, mask = synthetic_video(3, grounding.image_size, 0)
-    lockstep_run(ours, SimpleNamespace(predictor=predictor),
-                 write_jpeg_folder(frames, str(tmp_path)), mask, 2)  # 2 of 3 frames
+    ours, theirs = sides
+    frames, mask = synthetic_video(3, ours.grounding.image_size, 0)
+    lockstep_run(ours, theirs, write_jpeg_folder(frames, str(tmp_path)), mask,
+                 2)  # 2 of 3 frames: both streams left unfinished
     gc.collect()
     assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
