@@ -13,9 +13,19 @@ dropped, as a new process would start without them: a runner's visualizer is loo
 the config's name (``'visualizer'``), so the next runner would otherwise log into the
 previous one's folder. The first step that fails stops the chain with its exit status;
 each step prints its elapsed time.
-The quickstart chains its training stages, test and baselines this way.
+
+Under ``torchrun`` every rank runs the chain, with ``--launcher pytorch`` in the steps
+that train or test: the first step creates the process group and the later ones reuse
+it (``desa2va_mm.utils.dist.hold_process_group``); it is destroyed once, after the last
+step. Rank 0 prints the progress lines.
+
+    python -m torch.distributed.run --nproc_per_node 2 tools/run_steps.py \
+        tools/train.py A.py --launcher pytorch ::: tools/train.py B.py --launcher pytorch
+
+The quickstart chains its training stages and its test this way.
 """
 import gc
+import os
 import os.path as osp
 import runpy
 import sys
@@ -95,25 +105,46 @@ def run_step(script: str, args: Sequence[str]) -> int:
         gc.collect()  # the step's runner, model and data loaders
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ('-h', '--help'):
-        print(__doc__)
-        return 0 if argv else 2
-    steps = split_steps(argv)
+def run_chain(steps: Sequence[Sequence[str]]) -> int:
+    """Run ``steps`` (``[script, *args]`` lists) in turn; the first failing status."""
     start = time.perf_counter()
+    # Progress from one rank under torchrun (the steps' own logs are per rank as usual).
+    say = os.environ.get('RANK', '0') == '0'
     for i, (script, *args) in enumerate(steps, 1):
         minutes, seconds = divmod(int(time.perf_counter() - start), 60)
-        print(f'[run_steps {minutes} min {seconds} s] step {i}/{len(steps)}: '
-              f'{script} {" ".join(args)}', flush=True)
+        if say:
+            print(f'[run_steps {minutes} min {seconds} s] step {i}/{len(steps)}: '
+                  f'{script} {" ".join(args)}', flush=True)
         status = run_step(script, args)
         if status:
             print(f'[run_steps] step {i}/{len(steps)} ({script}) failed with exit status '
                   f'{status}; later steps not run', file=sys.stderr, flush=True)
             return status
     minutes, seconds = divmod(int(time.perf_counter() - start), 60)
-    print(f'[run_steps {minutes} min {seconds} s] {len(steps)} steps done', flush=True)
+    if say:
+        print(f'[run_steps {minutes} min {seconds} s] {len(steps)} steps done', flush=True)
     return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ('-h', '--help'):
+        print(__doc__)
+        return 0 if argv else 2
+    steps = split_steps(argv)
+    from desa2va_mm.utils.dist import finalize_distributed, hold_process_group
+    with hold_process_group():
+        status = run_chain(steps)
+    import torch.distributed as torch_dist
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        if status:
+            # Other ranks may wait in a collective that never comes: no barrier, leave
+            # now (torchrun then stops them).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+        finalize_distributed(status)  # never returns
+    return status
 
 
 if __name__ == '__main__':

@@ -13,7 +13,9 @@ normal interpreter shutdown with a live (or even destroyed) process group abort 
 SIGABRT in about one run in three (C++ destructors of the gloo threads racing the
 interpreter's teardown), so the launcher reports a failure after a successful run.
 Synchronising, destroying the group and leaving with ``os._exit`` avoids that
-teardown entirely.
+teardown entirely. Inside :func:`hold_process_group` (``tools/run_steps.py`` running
+several tools in one process) it only synchronises the ranks, and the group lives on for
+the next run.
 
 :func:`use_device_agnostic_ddp` points ``cfg.model_wrapper_cfg`` to
 :class:`desa2va_mm.models.wrappers.DeviceAgnosticDDP`, because ``Runner.wrap_model``
@@ -26,7 +28,8 @@ import os
 import subprocess
 import sys
 import time
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import torch
 import torch.distributed as torch_dist
@@ -34,7 +37,7 @@ import torch.distributed as torch_dist
 __all__ = [
     'accelerator_available', 'setup_cpu_distributed', 'finalize_distributed',
     'use_device_agnostic_ddp', 'resolve_model_wrapper_type', 'DEVICE_AGNOSTIC_DDP',
-    'adapt_fsdp_to_cpu'
+    'adapt_fsdp_to_cpu', 'hold_process_group'
 ]
 
 #: ``type`` of the CPU-capable DDP wrapper, as a full import path. ``Runner.wrap_model``
@@ -284,6 +287,28 @@ def _flush_all() -> None:
                 pass
 
 
+#: Set by :func:`hold_process_group`: the process runs several tools in turn.
+_held = False
+
+
+@contextmanager
+def hold_process_group() -> Iterator[None]:
+    """Keep the process group for the next run in the same process.
+
+    Inside it, :func:`finalize_distributed` only synchronises the ranks and returns (or
+    raises ``SystemExit(code)`` for a failure) instead of destroying the group and
+    leaving the process, so a later runner in the same process finds the group and uses
+    it (:func:`setup_cpu_distributed` returns early). Whoever holds the group ends it
+    with :func:`finalize_distributed` after the block.
+    """
+    global _held
+    previous, _held = _held, True
+    try:
+        yield
+    finally:
+        _held = previous
+
+
 def finalize_distributed(code: int = 0) -> None:
     """End a (CPU / gloo) distributed process cleanly and exit with ``code``.
 
@@ -291,8 +316,19 @@ def finalize_distributed(code: int = 0) -> None:
     stdout, stderr and every logging handler, then leaves with ``os._exit(code)``
     (no interpreter teardown, hence no gloo SIGABRT). It never returns; if the
     barrier or the tear-down fails, the traceback is printed and the exit code is 1
-    (unless ``code`` already reports a failure).
+    (unless ``code`` already reports a failure). Inside :func:`hold_process_group`
+    it only runs the barrier (for ``code == 0``), flushes and returns, or raises
+    ``SystemExit(code)`` without a barrier for a failure (the other ranks may be
+    waiting in a collective that will never come).
     """
+    if _held:
+        if code:
+            _flush_all()
+            raise SystemExit(code)
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.barrier()
+        _flush_all()
+        return
     try:
         if torch_dist.is_available() and torch_dist.is_initialized():
             torch_dist.barrier()

@@ -121,3 +121,43 @@ def test_two_stages_in_one_process_train_exactly_as_two_processes(tmp_path):
     # 7 rows a stage: iteration 2 (the first logged window) and every 10th.
     assert len(runs['chained']) == 14 and all(row for row in runs['chained'])
     assert runs['chained'] == runs['separate']
+
+
+@pytest.mark.slow
+def test_a_torchrun_chain_runs_every_distributed_stage(tmp_path):
+    """Under torchrun each train.py step would end the process after its run (tearing the
+    gloo group down with os._exit); inside run_steps the group is kept for the next step,
+    and every stage trains on both ranks."""
+    import socket
+    data = tmp_path / 'data'
+    subprocess.run([sys.executable, 'tools/dataset_converters/make_synthetic_refcoco.py',
+                    '--out', str(data), '--num-images', '40', '--seed', '0'],
+                   cwd=REPO_ROOT, check=True, capture_output=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    options = [f'train_dataloader.dataset.data_root={data}/', 'train_dataloader.num_workers=0',
+               'train_dataloader.persistent_workers=False', 'train_dataloader.batch_size=4',
+               'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None',
+               'train_cfg.max_iters=10', 'default_hooks.checkpoint.interval=10',
+               'default_hooks.logger.interval=5', 'param_scheduler.1.end=600']
+    first, second = tmp_path / 'stage0', tmp_path / 'pretrain'
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+           '--master_port', str(port), 'tools/run_steps.py',
+           'tools/train.py', 'configs/desa2va/desa2va_tiny_sam_pretrain.py', '--launcher',
+           'pytorch', '--work-dir', str(first), '--cfg-options', *options, ':::',
+           'tools/train.py', 'configs/desa2va/desa2va_tiny_pretrain.py', '--launcher',
+           'pytorch', '--work-dir', str(second), '--cfg-options', *options,
+           f'load_from={first}/iter_10.pth']
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=dict(os.environ, OMP_NUM_THREADS='1'),
+                          capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert (first / 'iter_10.pth').is_file() and (second / 'iter_10.pth').is_file()
+    # Progress lines from rank 0 only; both stages ran on the two ranks.
+    assert out.count('2 steps done') == 1 and out.count('step 2/2:') == 1
+    assert 'Load checkpoint from ' + f'{first}/iter_10.pth' in out
+    for work_dir in (first, second):
+        [log] = list(work_dir.glob('*/*.log'))
+        text = log.read_text()
+        assert 'Distributed training: True' in text and 'GPU number: 2' in text

@@ -396,6 +396,38 @@ def test_setup_cpu_distributed_and_finalize(tmp_path):
     assert proc.returncode == 3, proc.stderr  # os._exit(code), no SIGABRT
 
 
+_HOLD_SCRIPT = textwrap.dedent('''
+    import os, sys
+    import torch.distributed as dist
+    from desa2va_mm.utils import dist as d
+    os.environ.update(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
+                      MASTER_ADDR='127.0.0.1', MASTER_PORT=sys.argv[1])
+    with d.hold_process_group():
+        assert d.setup_cpu_distributed('pytorch')
+        d.finalize_distributed(0)  # a finished run inside the chain: barrier, return
+        assert dist.is_initialized()
+        assert d.setup_cpu_distributed('pytorch')  # the next run reuses the group
+        try:
+            d.finalize_distributed(4)  # a failed run: SystemExit, group kept
+        except SystemExit as error:
+            assert error.code == 4 and dist.is_initialized()
+        else:
+            raise AssertionError('finalize_distributed(4) returned')
+    print('HOLD-OK', flush=True)
+    d.finalize_distributed(0)  # outside the block: destroy and leave
+    print('not reached')
+''')
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only code path')
+def test_hold_process_group_keeps_the_group_for_the_next_run(tmp_path):
+    script = tmp_path / 'hold.py'
+    script.write_text(_HOLD_SCRIPT)
+    proc = _run([sys.executable, str(script), str(_free_port())], tmp_path, timeout=120)
+    assert 'HOLD-OK' in proc.stdout, proc.stderr
+    assert 'not reached' not in proc.stdout
+    assert proc.returncode == 0, proc.stderr
+
 def test_use_device_agnostic_ddp_keeps_user_keys():
     from mmengine.config import Config
 
