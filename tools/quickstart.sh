@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole pipeline on the bundled default, about 22 min on 2 idle CPU cores:
+# The whole pipeline on the bundled default, 17-23 min on 2 idle CPU cores (docs/results.md §2):
 # install -> synthetic RefCOCO-format data -> train the tiny DeSa2VA through its phases ->
 # evaluate -> cIoU / gIoU beside trivial baselines -> mask overlays under the work dir.
 #   bash tools/quickstart.sh
