@@ -12,7 +12,8 @@ step, MMEngine's global instances (loggers, message hubs, visualizers, default s
 dropped, as a new process would start without them: a runner's visualizer is looked up by
 the config's name (``'visualizer'``), so the next runner would otherwise log into the
 previous one's folder. The first step that fails stops the chain with its exit status;
-each step prints its elapsed time.
+each step prints its elapsed time. The quickstart chains its training stages, test and
+baselines this way.
 
 Under ``torchrun`` every rank runs the chain, with ``--launcher pytorch`` in the steps
 that train or test: the first step creates the process group and the later ones reuse
@@ -21,8 +22,6 @@ step. Rank 0 prints the progress lines.
 
     python -m torch.distributed.run --nproc_per_node 2 tools/run_steps.py \
         tools/train.py A.py --launcher pytorch ::: tools/train.py B.py --launcher pytorch
-
-The quickstart chains its training stages and its test this way.
 """
 import gc
 import os
