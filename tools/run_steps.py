@@ -136,13 +136,9 @@ def main(argv=None) -> int:
         status = run_chain(steps)
     import torch.distributed as torch_dist
     if torch_dist.is_available() and torch_dist.is_initialized():
-        if status:
-            # Other ranks may wait in a collective that never comes: no barrier, leave
-            # now (torchrun then stops them).
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
-        finalize_distributed(status)  # never returns
+        # A failed step may have failed on this rank alone: leave without a barrier
+        # (torchrun then stops the others). Never returns.
+        finalize_distributed(status, sync=not status)
     return status
 
 

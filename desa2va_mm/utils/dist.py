@@ -309,14 +309,16 @@ def hold_process_group() -> Iterator[None]:
         _held = previous
 
 
-def finalize_distributed(code: int = 0) -> None:
+def finalize_distributed(code: int = 0, sync: bool = True) -> None:
     """End a (CPU / gloo) distributed process cleanly and exit with ``code``.
 
     Runs ``barrier()`` and ``destroy_process_group()`` when a group exists, flushes
     stdout, stderr and every logging handler, then leaves with ``os._exit(code)``
     (no interpreter teardown, hence no gloo SIGABRT). It never returns; if the
     barrier or the tear-down fails, the traceback is printed and the exit code is 1
-    (unless ``code`` already reports a failure). Inside :func:`hold_process_group`
+    (unless ``code`` already reports a failure). ``sync=False`` (a failure on this rank
+    alone: the others may wait in a collective that never comes) skips the barrier and
+    the tear-down and only flushes and leaves. Inside :func:`hold_process_group`
     it only runs the barrier (for ``code == 0``), flushes and returns, or raises
     ``SystemExit(code)`` without a barrier for a failure (the other ranks may be
     waiting in a collective that will never come).
@@ -330,7 +332,7 @@ def finalize_distributed(code: int = 0) -> None:
         _flush_all()
         return
     try:
-        if torch_dist.is_available() and torch_dist.is_initialized():
+        if sync and torch_dist.is_available() and torch_dist.is_initialized():
             torch_dist.barrier()
             # Let gloo's worker threads finish releasing completed work first: that
             # can need the GIL (a work keeps the autograd thread-local state, with

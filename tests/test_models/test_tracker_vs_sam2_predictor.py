@@ -103,7 +103,6 @@ def test_memory_dtype_setting():
         make_tracker('float33')
 
 
-
 @pytest.fixture(scope='module')
 def sides():
     """Both sides as the benchmark builds them (tiny, same weights); ``track`` and

@@ -428,6 +428,32 @@ def test_hold_process_group_keeps_the_group_for_the_next_run(tmp_path):
     assert 'not reached' not in proc.stdout
     assert proc.returncode == 0, proc.stderr
 
+
+_UNSYNCED_EXIT_SCRIPT = textwrap.dedent('''
+    import os, sys
+    import torch.distributed as dist
+    from desa2va_mm.utils import dist as d
+    os.environ.update(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
+                      MASTER_ADDR='127.0.0.1', MASTER_PORT=sys.argv[1])
+    assert d.setup_cpu_distributed('pytorch')
+    def barrier(*args, **kwargs):  # the other ranks would never join it
+        print('BARRIER', flush=True)
+    d.torch_dist.barrier = barrier
+    print('EXITING', flush=True)
+    d.finalize_distributed(5, sync=False)
+    print('not reached')
+''')
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only code path')
+def test_finalize_without_sync_leaves_without_a_barrier(tmp_path):
+    script = tmp_path / 'unsynced.py'
+    script.write_text(_UNSYNCED_EXIT_SCRIPT)
+    proc = _run([sys.executable, str(script), str(_free_port())], tmp_path, timeout=120)
+    assert 'EXITING' in proc.stdout, proc.stderr
+    assert 'BARRIER' not in proc.stdout and 'not reached' not in proc.stdout
+    assert proc.returncode == 5, proc.stderr
+
 def test_use_device_agnostic_ddp_keeps_user_keys():
     from mmengine.config import Config
 
